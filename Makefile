@@ -1,0 +1,24 @@
+# The two commands the README opens with: `make demo` and `make test`.
+# Each sets itself up first (scripts/setup.sh is safe to run again).
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup demo test lint typecheck check bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@$(PY) -m voiceobs.cli.main demo $(DEMO_ARGS)
+
+test: setup
+	@$(PY) -m ruff check voiceobs tests benchmarks dashboards
+	@$(PY) -m mypy
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(PY) -m ruff check voiceobs tests benchmarks dashboards
+
+typecheck: setup
+	@$(PY) -m mypy

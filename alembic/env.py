@@ -1,0 +1,49 @@
+"""Alembic environment: targets voiceobs.store metadata; batch mode so SQLite can ALTER."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from voiceobs.config import Settings
+from voiceobs.store import metadata
+from voiceobs.store.engine import make_engine
+
+config = context.config
+target_metadata = metadata
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL without a database (``alembic upgrade --sql``)."""
+    url = config.get_main_option("sqlalchemy.url") or Settings.load().db_url
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=url.startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Migrate the engine voiceobs handed over, or the configured store."""
+    engine = config.attributes.get("engine")
+    if engine is None:
+        url = config.get_main_option("sqlalchemy.url") or Settings.load().db_url
+        engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

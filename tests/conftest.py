@@ -1,0 +1,75 @@
+"""Shared fixtures: every test builds its own store (SQLite file or a fresh PostgreSQL schema)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from voiceobs.store import Store
+
+PG_URL = os.environ.get("VOICEOBS_TEST_PG_URL", "")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep every test's default store, spool and config away from the user's real ones."""
+    base = tmp_path_factory.mktemp("voiceobs-home")
+    monkeypatch.setenv("VOICEOBS_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("VOICEOBS_CONFIG", str(base / "config.toml"))
+    monkeypatch.delenv("VOICEOBS_DB_URL", raising=False)
+    # Renders are deterministic: share one cache across tests to save espeak-ng time.
+    monkeypatch.setenv(
+        "VOICEOBS_TTS_CACHE", str(Path(tmp_path_factory.getbasetemp()) / "tts-cache")
+    )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """URL of a fresh SQLite file store (not yet migrated)."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema; skipped when no server is configured."""
+    if not PG_URL:
+        pytest.skip("VOICEOBS_TEST_PG_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A migrated, empty store on each backend."""
+    s = Store.open(db_url, create=True)
+    try:
+        yield s
+    finally:
+        s.close()
