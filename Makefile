@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	@$(PY) -m voiceobs.cli.main demo $(DEMO_ARGS)
+	@bash scripts/demo.sh $(DEMO_ARGS)
 
 test: setup
 	@$(PY) -m ruff check voiceobs tests benchmarks dashboards
