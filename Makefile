@@ -13,12 +13,12 @@ demo: setup
 	@bash scripts/demo.sh $(DEMO_ARGS)
 
 test: setup
-	@$(PY) -m ruff check voiceobs tests benchmarks dashboards
+	@$(PY) -m ruff check .
 	@$(PY) -m mypy
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	@$(PY) -m ruff check voiceobs tests benchmarks dashboards
+	@$(PY) -m ruff check .
 
 typecheck: setup
 	@$(PY) -m mypy

@@ -1,0 +1,248 @@
+"""Redaction over written and spoken PII, the numbers that must survive, and pseudonyms."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from voiceobs.errors import ConfigError
+from voiceobs.redact import KEY_ENV, Redactor, redact_text
+
+
+@pytest.fixture
+def plain() -> Redactor:
+    return Redactor(use_env=False)
+
+
+@pytest.fixture
+def keyed() -> Redactor:
+    return Redactor(b"test-key-1", use_env=False)
+
+
+# (text, what must be gone, expected output with bare placeholders)
+POSITIVES: list[tuple[str, str, str | None]] = [
+    # phone, written
+    ("call me at 415-555-1212 please", "555", "call me at [PHONE] please"),
+    ("my number is (415) 555-0100.", "555", "my number is [PHONE]."),
+    ("reach me on +44 20 7946 0958", "7946", "reach me on [PHONE]"),
+    ("number 4155551212", "4155551212", "number [PHONE]"),
+    # phone, spoken
+    (
+        "my number is four one five five five five one two one two",
+        "four one five",
+        "my number is [PHONE]",
+    ),
+    ("it's four one five, five five five, twelve twelve", "five five five", "it's [PHONE]"),
+    ("four one five double five five one two one two", "double", "[PHONE]"),
+    (
+        "oh, four one five five five five one two one two",
+        "one two one two",
+        "oh, [PHONE]",
+    ),
+    (
+        "plus four four two oh seven nine four six oh nine five eight",
+        "nine four six",
+        "[PHONE]",
+    ),
+    ("call four one five 555 1212 now", "1212", "call [PHONE] now"),
+    # card
+    ("card 4111 1111 1111 1111 exp 12 25", "4111", "card [CARD] exp 12 25"),
+    ("card 4111-1111-1111-1111", "1111", "card [CARD]"),
+    ("amex 3782 822463 10005 thanks", "822463", "amex [CARD] thanks"),
+    (
+        "four one one one one one one one one one one one one one one one",
+        "four one",
+        "[CARD]",
+    ),
+    # ssn
+    ("my ssn is 123-45-6789", "6789", "my ssn is [SSN]"),
+    ("SSN: 123456789", "123456789", "SSN: [SSN]"),
+    (
+        "social security number one two three four five six seven eight nine",
+        "seven eight",
+        "social security number [SSN]",
+    ),
+    # email
+    ("email John.Smith@Gmail.com now", "Smith", "email [EMAIL] now"),
+    ("it's john dot smith at gmail dot com", "smith", "it's [EMAIL]"),
+    ("jane underscore doe at example dot co dot uk, thanks", "doe", "[EMAIL], thanks"),
+    ("write to john.smith at gmail.com", "smith", "write to [EMAIL]"),
+    # iban
+    ("IBAN GB82 WEST 1234 5698 7654 32 thanks", "WEST", "IBAN [IBAN] thanks"),
+    ("pay DE89370400440532013000", "DE89", "pay [IBAN]"),
+    # ip
+    ("client 203.0.113.7 connected", "203.0", "client [IP] connected"),
+    ("peer 2001:db8::8a2e:370:7334 left", "2001", "peer [IP] left"),
+    ("from 10.1.2.3", "10.1", "from [IP]"),
+    # date of birth
+    ("I was born on March 3rd 1985", "1985", "I was born on [DOB]"),
+    ("DOB 03/04/1985", "1985", "DOB [DOB]"),
+    ("date of birth: 1985-03-04", "1985", "date of birth: [DOB]"),
+    ("my date of birth is the third of march nineteen eighty five", "march", None),
+    ("born in 1985", "1985", "born in [DOB]"),
+    ("birthday is July 4, 1990.", "July", "birthday is [DOB]."),
+    ("born on twenty first of june two thousand and one", "june", "born on [DOB]"),
+    # long digit strings
+    ("account double five seven three oh nine one two", "nine one two", "account [DIGITS]"),
+    ("order 9876 5432 1", "5432", "order [DIGITS]"),
+    ("reference one two three four five six seven", "six seven", "reference [DIGITS]"),
+]
+
+
+@pytest.mark.parametrize(("text", "gone", "expected"), POSITIVES)
+def test_pii_is_removed(plain: Redactor, text: str, gone: str, expected: str | None) -> None:
+    out = plain.redact_text(text)
+    assert gone.lower() not in out.lower(), out
+    if expected is not None:
+        assert out == expected
+
+
+NEGATIVES = [
+    "2 tickets for flight 370",
+    "press one to continue",
+    "room 12 on floor 3",
+    "three hundred dollars",
+    "the meeting is at 5:30",
+    "in 2019 we moved",
+    "nineteen eighty five was a good year",
+    "I'd like two tickets at eight for five people",
+    "the time is five o'clock",
+    "version 1.45.2 build 42",
+    "run 4f3a9b2c1d0e4f5a6b7c8d9e0f1a2b3c",
+    "ws://127.0.0.1:8765/stream",
+    "listening on [::1]:9000 and 0.0.0.0:8000",
+    "started 2024-01-15 at 10:30:00",
+    "twenty twenty four",
+    "turn latency 412.5 ms, pesq 3.9, stoi 0.93",
+    "meet me at the lobby",
+    "the appointment is on March 3rd 1985",
+    "one two three",
+    "a dot at the end",
+    "",
+    "ok",
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_ordinary_text_survives(plain: Redactor, keyed: Redactor, text: str) -> None:
+    assert plain.redact_text(text) == text
+    assert keyed.redact_text(text) == text
+
+
+def test_unchanged_text_is_the_same_object(plain: Redactor) -> None:
+    text = "the asr stage finished"
+    assert plain.redact_text(text) is text
+
+
+@pytest.mark.parametrize(
+    ("kind", "forms"),
+    [
+        (
+            "PHONE",
+            [
+                "415-555-1212",
+                "(415) 555 1212",
+                "+1 415 555 1212",
+                "four one five five five five one two one two",
+                "four one five, five five five, twelve twelve",
+                "four one five double five five one two one two",
+            ],
+        ),
+        ("EMAIL", ["john.smith@gmail.com", "John Dot Smith at Gmail dot com"]),
+        (
+            "CARD",
+            [
+                "4111 1111 1111 1111",
+                "4111111111111111",
+                "four one one one one one one one one one one one one one one one",
+            ],
+        ),
+        ("DOB", ["born on March 4th 1985", "DOB 03/04/1985", "born on the fourth of march 1985"]),
+        ("SSN", ["ssn 123-45-6789", "my social is one two three four five six seven eight nine"]),
+        ("IBAN", ["GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432"]),
+    ],
+)
+def test_pseudonym_is_stable_across_written_and_spoken_forms(
+    keyed: Redactor, kind: str, forms: list[str]
+) -> None:
+    tags = set()
+    for form in forms:
+        found = re.findall(rf"\[{kind}:([0-9a-f]{{8}})\]", keyed.redact_text(form))
+        assert len(found) == 1, (form, keyed.redact_text(form))
+        tags.add(found[0])
+    assert len(tags) == 1, tags
+
+
+def test_pseudonym_depends_on_key_and_value() -> None:
+    a = Redactor(b"key-a", use_env=False)
+    b = Redactor(b"key-b", use_env=False)
+    phone = "call 415-555-1212"
+    assert a.redact_text(phone) != b.redact_text(phone)
+    assert a.redact_text(phone) == a.redact_text(phone)
+    assert a.redact_text(phone) != a.redact_text("call 415-555-1213")
+    # Kinds are part of the HMAC: the same digits as a phone and as a plain run differ.
+    assert a.pseudonym("PHONE", "123") != a.pseudonym("DIGITS", "123")
+
+
+def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "from-env")
+    assert Redactor().keyed
+    assert Redactor(b"from-env", use_env=False).redact_text("415-555-1212") == redact_text(
+        "415-555-1212"
+    )
+    monkeypatch.delenv(KEY_ENV)
+    assert not Redactor().keyed
+    assert redact_text("415-555-1212") == "[PHONE]"
+    assert redact_text("415-555-1212", key=b"k").startswith("[PHONE:")
+
+
+def test_redaction_is_idempotent(keyed: Redactor, plain: Redactor) -> None:
+    for text, _, _ in POSITIVES:
+        once = keyed.redact_text(text)
+        assert keyed.redact_text(once) == once
+        bare = plain.redact_text(text)
+        assert plain.redact_text(bare) == bare
+
+
+def test_region_changes_national_numbers_and_dates() -> None:
+    gb = Redactor(region="gb", use_env=False)
+    assert gb.redact_text("ring 020 7946 0958") == "ring [PHONE]"
+    us = Redactor(b"k", use_env=False)
+    uk = Redactor(b"k", region="GB", use_env=False)
+    # 03/04 is March 4 in the US and 3 April in Britain: the same day written each way agrees.
+    assert us.redact_text("DOB 03/04/1985") == uk.redact_text("DOB 04/03/1985")
+
+
+def test_unknown_region_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="phone region"):
+        Redactor(region="XX", use_env=False)
+
+
+def test_redact_value_handles_every_attribute_type(plain: Redactor) -> None:
+    assert plain.redact_value(412.5) == 412.5
+    assert plain.redact_value(4155551212) == 4155551212  # numbers are measurements
+    assert plain.redact_value(True) is True
+    assert plain.redact_value(b"\x00\x01") == b"\x00\x01"
+    assert plain.redact_value(("ok", "call 415-555-1212")) == ("ok", "call [PHONE]")
+    assert plain.redact_value(["a@b.example.com"]) == ["[EMAIL]"]
+    unchanged = ("asr", "tts")
+    assert plain.redact_value(unchanged) is unchanged
+    assert plain.redact_mapping(
+        {"voice.transcript": "john dot smith at gmail dot com", "voice.output_chars": 31}
+    ) == {"voice.transcript": "[EMAIL]", "voice.output_chars": 31}
+    assert plain.redact_value({"nested": {"ip": "203.0.113.9"}}) == {"nested": {"ip": "[IP]"}}
+
+
+def test_several_findings_in_one_transcript(keyed: Redactor) -> None:
+    text = (
+        "Hi, I'm calling about my card 4111 1111 1111 1111. My number is four one five "
+        "five five five one two one two and my email is jane dot doe at example dot com. "
+        "I was born on July 4th 1990. I need 2 tickets for flight 370."
+    )
+    out = keyed.redact_text(text)
+    assert re.search(r"card \[CARD:[0-9a-f]{8}\]\.", out)
+    assert re.search(r"number is \[PHONE:[0-9a-f]{8}\] and", out)
+    assert re.search(r"email is \[EMAIL:[0-9a-f]{8}\]\.", out)
+    assert re.search(r"born on \[DOB:[0-9a-f]{8}\]\.", out)
+    assert out.endswith("I need 2 tickets for flight 370.")
