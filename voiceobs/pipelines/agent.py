@@ -1,0 +1,304 @@
+"""The ``agent`` pipeline: a streaming voice agent built from small real parts.
+
+Per call: silero VAD (micro-batched across calls, on the torch device) finds
+where the caller's turn ends; pocketsphinx transcribes the turn; a
+:class:`~voiceobs.pipelines.responder.Responder` picks the reply; espeak-ng
+renders it sentence by sentence and the frames go out, paced in real time,
+as soon as the first sentence exists. If the caller starts speaking while
+the agent talks (barge-in), the agent sends ``clear`` and stops.
+
+Turn taking, in 32 ms VAD windows: speech starts after two consecutive
+windows with probability >= ``speech_threshold``; the turn ends after
+``hangover_ms`` of windows below ``silence_threshold``. The end of speech is
+the arrival time of the last voiced window, so the hangover is part of the
+turn latency the caller feels (it is the main cost at low load).
+
+After the last frame of each reply the agent sends the text event
+``voiceobs-reply-done`` (Twilio ``mark``), so a caller can tell a complete
+reply from a truncated one.
+
+Spans per turn, children of the caller's trace context: ``vad`` (speech
+start to end-of-turn decision, ``voice.audio_seconds`` = utterance length),
+``asr`` (``voice.audio_seconds``), ``respond`` (``voice.context_tokens`` =
+words of this call's transcripts so far, ``voice.output_chars``), ``tts``
+(first sentence render, ``voice.output_chars``, ``voice.audio_seconds``)
+and ``transport`` (first to last reply frame, ``voice.audio_seconds``).
+The ``vad`` stage histogram times single batched window inferences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from voiceobs.audio.resample import resample
+from voiceobs.audio.tts import Voice, render_speech
+from voiceobs.pipelines.asr import PocketsphinxAsr
+from voiceobs.pipelines.base import CallInfo, CallSink, Session, frame_samples
+from voiceobs.pipelines.batcher import BatchSettings, MicroBatcher
+from voiceobs.pipelines.responder import IntentResponder, Responder
+from voiceobs.pipelines.speech import split_sentences, stream_speech
+from voiceobs.pipelines.telemetry import PipelineMetrics, stage_span
+from voiceobs.pipelines.vad import SileroVad, VadRequest
+
+log = logging.getLogger(__name__)
+
+REPLY_DONE_EVENT = "voiceobs-reply-done"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Turn-taking and rendering knobs."""
+
+    speech_threshold: float = 0.5
+    silence_threshold: float = 0.35
+    hangover_ms: float = 300.0
+    min_speech_windows: int = 2
+    preroll_ms: float = 200.0
+    #: How far ahead of real time reply frames are sent (a small playout buffer).
+    lead_ms: float = 60.0
+    asr_mode: Literal["grammar", "lm"] = "grammar"
+    voice: Voice = field(default_factory=Voice)
+
+
+class AgentSession:
+    """One call: VAD loop, turn state, and at most one reply task."""
+
+    def __init__(self, pipeline: AgentPipeline, call: CallInfo, sink: CallSink) -> None:
+        self._p = pipeline
+        self._call = call
+        self._sink = sink
+        self._rate = call.sample_rate
+        self._stream = pipeline.vad.new_stream(call.sample_rate)
+        self._win = self._stream.window
+        self._win_s = self._win / self._rate
+        self._inbox: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._preroll: deque[np.ndarray] = deque(
+            maxlen=max(1, int(pipeline.settings.preroll_ms / 1000 / self._win_s))
+        )
+        self._utterance: list[np.ndarray] = []
+        self._in_speech = False
+        self._voiced_run = 0
+        self._silence_s = 0.0
+        self._speech_start = 0.0
+        self._last_voiced = 0.0
+        self._history: list[tuple[str, str]] = []
+        self._reply: asyncio.Task[None] | None = None
+        self._worker = asyncio.get_running_loop().create_task(self._run())
+
+    async def on_audio(self, frame: np.ndarray) -> None:
+        """Queue the frame for the VAD loop; never blocks the socket reader."""
+        self._inbox.put_nowait(frame)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                frame = await self._inbox.get()
+                if frame is None:
+                    return
+                self._pending = np.concatenate([self._pending, frame])
+                while self._pending.size >= self._win:
+                    window, self._pending = self._pending[: self._win], self._pending[self._win :]
+                    await self._on_window(window, time.time())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent VAD loop failed for call %s", self._call.call_id)
+
+    async def _on_window(self, window: np.ndarray, now: float) -> None:
+        settings = self._p.settings
+        t0 = time.perf_counter()
+        prob = await self._p.batcher.submit(
+            VadRequest(self._stream, window.astype(np.float32) / 32768.0)
+        )
+        self._p.metrics.stage_seconds.labels("vad").observe(time.perf_counter() - t0)
+        voiced = prob >= settings.speech_threshold
+        if not self._in_speech:
+            self._preroll.append(window)
+            self._voiced_run = self._voiced_run + 1 if voiced else 0
+            if self._voiced_run >= settings.min_speech_windows:
+                self._in_speech = True
+                self._speech_start = now - self._win_s * self._voiced_run
+                self._utterance = list(self._preroll)
+                self._silence_s = 0.0
+                self._last_voiced = now
+                if self._reply is not None and not self._reply.done():
+                    await self._barge_in()
+            return
+        self._utterance.append(window)
+        if prob >= settings.silence_threshold:
+            self._silence_s = 0.0
+            if voiced:
+                self._last_voiced = now
+            return
+        self._silence_s += self._win_s
+        if self._silence_s * 1000 >= settings.hangover_ms:
+            self._in_speech = False
+            self._voiced_run = 0
+            self._preroll.clear()
+            audio = np.concatenate(self._utterance)
+            self._utterance = []
+            with stage_span(
+                "vad",
+                self._call.trace_context,
+                None,
+                start_time=self._speech_start,
+                **{"voice.audio_seconds": audio.size / self._rate},
+            ):
+                pass
+            self._reply = asyncio.get_running_loop().create_task(
+                self._answer(audio, self._last_voiced)
+            )
+
+    async def _barge_in(self) -> None:
+        assert self._reply is not None
+        self._reply.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reply
+        await self._sink.clear()
+
+    async def _answer(self, audio: np.ndarray, end_of_speech: float) -> None:
+        p, ctx = self._p, self._call.trace_context
+        try:
+            pcm16k = audio if self._rate == 16000 else _to_16k(audio, self._rate)
+            with stage_span(
+                "asr", ctx, p.metrics, **{"voice.audio_seconds": audio.size / self._rate}
+            ):
+                transcript = await p.asr.transcribe(pcm16k)
+            tokens = len(transcript.split()) + sum(len(t.split()) for t, _ in self._history)
+            with stage_span("respond", ctx, p.metrics, **{"voice.context_tokens": tokens}) as span:
+                reply = p.responder.respond(transcript, self._history)
+                span.set_attribute("voice.output_chars", len(reply.text))
+                span.set_attribute("voice.intent", reply.intent)
+            log.info("call %s heard %r -> %s", self._call.call_id, transcript, reply.intent)
+            self._history.append((transcript, reply.text))
+            await self._speak(reply.text, end_of_speech)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent reply failed for call %s", self._call.call_id)
+
+    async def _speak(self, text: str, end_of_speech: float) -> None:
+        p, ctx = self._p, self._call.trace_context
+        n = frame_samples(self._rate)
+        lead = p.settings.lead_ms / 1000.0
+        sentences = stream_speech(text, self._rate, p.settings.voice)
+        first_sentence = split_sentences(text)[0] if text.strip() else text
+        with stage_span(
+            "tts", ctx, p.metrics, **{"voice.output_chars": len(first_sentence)}
+        ) as span:
+            first = await anext(sentences)
+            span.set_attribute("voice.audio_seconds", first.size / self._rate)
+        sent = 0
+        t0 = time.monotonic()
+        transport = stage_span("transport", ctx, p.metrics)
+        span_t = transport.__enter__()
+        try:
+            chunks = [first]
+            while chunks:
+                audio = chunks.pop()
+                for i in range(0, audio.size, n):
+                    frame = audio[i : i + n]
+                    if frame.size < n:
+                        frame = np.pad(frame, (0, n - frame.size))
+                    due = t0 + sent * n / self._rate - lead
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    await self._sink.send_audio(frame)
+                    if sent == 0:
+                        p.metrics.turn_latency.observe(max(0.0, time.time() - end_of_speech))
+                    sent += 1
+                nxt = await anext(sentences, None)
+                if nxt is not None:
+                    chunks.append(nxt)
+            await self._sink.send_event(REPLY_DONE_EVENT)
+        finally:
+            span_t.set_attribute("voice.audio_seconds", sent * n / self._rate)
+            transport.__exit__(None, None, None)
+
+    async def close(self) -> None:
+        """Stop the VAD loop and any reply in flight."""
+        for task in (self._reply, self._worker):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def _to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    up = resample(audio.astype(np.float32) / 32768.0, rate, 16000)
+    return np.clip(np.round(up * 32768.0), -32768, 32767).astype(np.int16)
+
+
+class AgentPipeline:
+    """Models shared by every call: one VAD (batched), a decoder pool, the responder."""
+
+    name = "agent"
+
+    def __init__(
+        self,
+        device: torch.device | None = None,
+        batch: BatchSettings | None = None,
+        metrics: PipelineMetrics | None = None,
+        responder: Responder | None = None,
+        settings: AgentSettings | None = None,
+        asr_workers: int = 2,
+    ) -> None:
+        self.device = device or torch.device("cpu")
+        self.metrics = metrics or PipelineMetrics()
+        self.settings = settings or AgentSettings()
+        intent_responder = IntentResponder()
+        self.responder: Responder = responder or intent_responder
+        phrases = intent_responder.phrases()
+        self.asr = PocketsphinxAsr(phrases, mode=self.settings.asr_mode, workers=asr_workers)
+        self._batch_settings = batch or BatchSettings()
+        self._vad: SileroVad | None = None
+        self._batcher: MicroBatcher[VadRequest, float] | None = None
+
+    @property
+    def vad(self) -> SileroVad:
+        """The loaded VAD model."""
+        if self._vad is None:
+            raise RuntimeError("agent pipeline used before load()")
+        return self._vad
+
+    @property
+    def batcher(self) -> MicroBatcher[VadRequest, float]:
+        """The VAD micro-batcher."""
+        if self._batcher is None:
+            raise RuntimeError("agent pipeline used before load()")
+        return self._batcher
+
+    async def load(self) -> None:
+        """Load the VAD and ASR, and pre-render every fixed reply (warm TTS cache)."""
+        self._vad = await asyncio.to_thread(SileroVad, self.device)
+        self._batcher = MicroBatcher(self._vad.infer, self._batch_settings, self.metrics, "vad")
+        await self.asr.load()
+        if isinstance(self.responder, IntentResponder):
+            texts = self.responder.replies()
+            for text in texts:
+                for sentence in split_sentences(text):
+                    await asyncio.to_thread(render_speech, sentence, 16000, self.settings.voice)
+
+    def open_session(self, call: CallInfo, sink: CallSink) -> Session:
+        """A new VAD stream and turn state for this call."""
+        return AgentSession(self, call, sink)
+
+    async def aclose(self) -> None:
+        """Stop the batcher and ASR threads."""
+        if self._batcher is not None:
+            await self._batcher.aclose()
+        self.asr.close()
+
+
+__all__ = ["REPLY_DONE_EVENT", "AgentPipeline", "AgentSession", "AgentSettings"]

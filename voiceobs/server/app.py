@@ -1,0 +1,259 @@
+"""The ASGI application: WebSocket call endpoints plus health, metrics and admin.
+
+Routes:
+
+* ``WS /twilio``  Twilio Media Streams (:mod:`voiceobs.server.twilio`)
+* ``WS /pcm``     raw 16 kHz PCM (:mod:`voiceobs.server.pcm`)
+* ``GET /healthz`` 200 while the process serves requests
+* ``GET /readyz``  200 once the pipeline is loaded and below ``max_calls``, else 503
+* ``GET /metrics`` Prometheus text from the server's own registry
+* ``GET/POST /admin/mode``  ``{"mode": "normal"|"degraded"}``
+* ``GET/POST /admin/fault`` ``{"fault": "delay=300"}`` (``""`` clears)
+
+Admin routes need ``Authorization: Bearer <token>`` with the token from
+``--admin-token`` or ``VOICEOBS_ADMIN_TOKEN``; with no token configured they
+answer 403, so a server is never left open by accident. Failover hooks use
+``POST /admin/mode`` to put a bot into degraded mode, where every caller
+gets a text notice and a short spoken apology instead of silence.
+
+Admission control: past ``max_calls`` concurrent calls, new calls are
+refused at the WebSocket handshake with HTTP 503 (and counted), never
+accepted and then slowed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from voiceobs.audio.g711 import float_to_int16
+from voiceobs.audio.tts import render_speech
+from voiceobs.errors import ConfigError
+from voiceobs.pipelines.agent import AgentSettings
+from voiceobs.pipelines.base import Pipeline
+from voiceobs.pipelines.batcher import BatchSettings
+from voiceobs.pipelines.codec import CodecConfig
+from voiceobs.pipelines.faults import Faults
+from voiceobs.pipelines.registry import build_pipeline
+from voiceobs.pipelines.vad import resolve_device
+from voiceobs.server.calls import CallHandler
+from voiceobs.server.metrics import ServerMetrics
+from voiceobs.server.pcm import PcmHandler
+from voiceobs.server.twilio import TwilioHandler
+
+log = logging.getLogger(__name__)
+
+DEFAULT_APOLOGY = "Sorry, we are having technical difficulties. Please try again later."
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``voiceobs serve`` can set."""
+
+    pipeline: str = "echo"
+    host: str = "127.0.0.1"
+    port: int = 8765
+    device: str = "auto"
+    max_calls: int = 64
+    admin_token: str | None = None
+    faults: Faults = field(default_factory=Faults)
+    batch: BatchSettings = field(default_factory=BatchSettings)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    idle_timeout_s: float = 60.0
+    apology: str = DEFAULT_APOLOGY
+
+    def __post_init__(self) -> None:
+        if self.max_calls < 1:
+            raise ConfigError(f"--max-calls must be at least 1, got {self.max_calls}")
+        if self.idle_timeout_s <= 0:
+            raise ConfigError("idle timeout must be positive")
+        if self.admin_token is None:
+            self.admin_token = os.environ.get("VOICEOBS_ADMIN_TOKEN") or None
+
+
+class ServerState:
+    """Shared mutable state of one running server."""
+
+    def __init__(self, config: ServerConfig, pipeline: Pipeline, metrics: ServerMetrics) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.faults = config.faults
+        self.mode = "normal"
+        self.degraded_message = config.apology
+        self.active = 0
+        self.ready = False
+        self.calls: set[CallHandler] = set()
+        self._apology: dict[int, np.ndarray] = {}
+
+    def admit(self, query_faults: Faults) -> tuple[str, str] | None:
+        """None to accept; otherwise (metric reason, message) for the 503."""
+        if self.faults.refuse or query_faults.refuse:
+            return "fault", "voiceobs fault: refuse"
+        if not self.ready:
+            return "not_ready", "server is still loading its pipeline; retry shortly"
+        if self.active >= self.config.max_calls:
+            return "capacity", f"server at capacity ({self.config.max_calls} calls); retry later"
+        return None
+
+    def apology(self, sample_rate: int) -> np.ndarray:
+        """The degraded-mode apology at the call's rate (rendered at startup)."""
+        if sample_rate not in self._apology:
+            audio = render_speech(self.config.apology, sample_rate)
+            self._apology[sample_rate] = float_to_int16(audio)
+        return self._apology[sample_rate]
+
+    async def set_mode(self, mode: str) -> None:
+        """Switch mode and tell every active call."""
+        if mode == self.mode:
+            return
+        self.mode = mode
+        for call in list(self.calls):
+            with contextlib.suppress(Exception):
+                if mode == "degraded":
+                    await call.enter_degraded()
+                else:
+                    await call.leave_degraded()
+
+
+def create_app(config: ServerConfig, pipeline: Pipeline | None = None) -> Starlette:
+    """Build the ASGI app; the pipeline loads in the lifespan startup."""
+    metrics = ServerMetrics()
+    if pipeline is None:
+        device = resolve_device(config.device)
+        pipeline = build_pipeline(
+            config.pipeline, device, metrics, config.batch, config.codec, config.agent
+        )
+    elif hasattr(pipeline, "metrics"):
+        # A pipeline built by the caller reports into this server's registry too.
+        pipeline.metrics = metrics
+    state = ServerState(config, pipeline, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pipeline.load()
+        for rate in (8000, 16000):
+            await asyncio.to_thread(state.apology, rate)
+        state.ready = True
+        log.info("pipeline %s loaded; serving", pipeline.name)
+        try:
+            yield
+        finally:
+            state.ready = False
+            await pipeline.aclose()
+
+    async def twilio(ws: WebSocket) -> None:
+        await TwilioHandler(ws, state).run()
+
+    async def pcm(ws: WebSocket) -> None:
+        await PcmHandler(ws, state).run()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        body = {
+            "ready": state.ready and state.active < config.max_calls,
+            "loaded": state.ready,
+            "active_calls": state.active,
+            "max_calls": config.max_calls,
+            "mode": state.mode,
+            "pipeline": pipeline.name,
+        }
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def authorized(request: Request) -> Response | None:
+        token = config.admin_token
+        if not token:
+            return JSONResponse(
+                {
+                    "error": "admin endpoint disabled: start the server with --admin-token "
+                    "or VOICEOBS_ADMIN_TOKEN"
+                },
+                status_code=403,
+            )
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse(
+                {"error": "missing or wrong bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return None
+
+    async def read_json(request: Request) -> dict[str, object] | Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+        return body
+
+    async def admin_mode(request: Request) -> Response:
+        denied = authorized(request)
+        if denied is not None:
+            return denied
+        if request.method == "POST":
+            body = await read_json(request)
+            if isinstance(body, Response):
+                return body
+            mode = body.get("mode")
+            if mode not in ("normal", "degraded"):
+                return JSONResponse(
+                    {"error": "mode must be 'normal' or 'degraded'"}, status_code=400
+                )
+            await state.set_mode(str(mode))
+            log.warning("server mode set to %s", mode)
+        return JSONResponse({"mode": state.mode, "active_calls": state.active})
+
+    async def admin_fault(request: Request) -> Response:
+        denied = authorized(request)
+        if denied is not None:
+            return denied
+        if request.method == "POST":
+            body = await read_json(request)
+            if isinstance(body, Response):
+                return body
+            try:
+                state.faults = Faults.parse(str(body.get("fault") or ""))
+            except ConfigError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            log.warning("server faults set to %r", state.faults.describe())
+        return JSONResponse({"fault": state.faults.describe()})
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/twilio", twilio),
+            WebSocketRoute("/pcm", pcm),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            Route("/admin/mode", admin_mode, methods=["GET", "POST"]),
+            Route("/admin/fault", admin_fault, methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.voiceobs = state
+    return app
+
+
+__all__ = ["DEFAULT_APOLOGY", "ServerConfig", "ServerState", "create_app"]
