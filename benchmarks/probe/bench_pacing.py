@@ -1,0 +1,119 @@
+"""How many concurrent calls one probe process paces with p99 send error under 2 ms.
+
+Each level N places N simultaneous calls (one 1.2 s prompt, then listening
+for the echo) against the reference echo server running in its own process,
+and measures every frame's send-time error against the absolute schedule.
+The baseline is the naive loop everyone writes first, ``sleep(0.02)`` after
+each frame, measured in the same run against the same schedule (its error
+grows as lateness accumulates: drift).
+
+    .venv/bin/python benchmarks/probe/bench_pacing.py [--levels 10,25,50,100,200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+from voiceobs.probe import call as call_module
+from voiceobs.probe.call import CallPlan, TurnPlan, place_call
+from voiceobs.probe.pacing import Pacer, phase_for
+from voiceobs.probe.prompts import load_prompt
+from voiceobs.probe.protocols import wire_for
+
+PROMPT = "Hello, I would like to check the status of my order."
+
+_SERVER = textwrap.dedent(
+    """
+    import sys
+    from voiceobs.server.app import ServerConfig
+    from voiceobs.server.runner import start_server
+    h = start_server(ServerConfig(pipeline="echo", port=0, max_calls=2000, device="cpu"))
+    print(h.port, flush=True)
+    sys.stdin.read()
+    h.stop()
+    """
+)
+
+
+class NaiveSleepPacer(Pacer):
+    """The baseline: ``sleep(0.02)`` between frames, so every wake-up's lateness accumulates."""
+
+    async def wait(self, k: int) -> None:
+        if k == 0:
+            delay = self.t0 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            return
+        await asyncio.sleep(self.period)
+
+
+async def _level(url: str, n: int) -> tuple[np.ndarray, int]:
+    prompt = load_prompt(text=PROMPT, sample_rate=8000, protocol="twilio")
+    plans = [
+        CallPlan(
+            url=url,
+            turns=[TurnPlan(prompt, end_silence_s=0.3)],
+            phase_s=phase_for(i, n),
+            connect_timeout_s=20,
+            first_audio_timeout_s=5,
+            call_timeout_s=60,
+        )
+        for i in range(n)
+    ]
+    recs = await asyncio.gather(*(place_call(p, wire_for("twilio")) for p in plans), return_exceptions=True)
+    errors = [r.pacer.errors_ms() for r in recs if not isinstance(r, BaseException) and r.pacer]
+    failed = sum(isinstance(r, BaseException) for r in recs)
+    return (np.concatenate(errors) if errors else np.zeros(0)), failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levels", default="10,25,50,100,200")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    url = f"ws://127.0.0.1:{port}/twilio"
+    gc.collect()
+    gc.freeze()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(f"{'calls':>6} {'pacer':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'failed':>7}")
+    best: dict[str, int] = {"absolute": 0, "naive sleep(0.02)": 0}
+    try:
+        for n in levels:
+            p99s: dict[str, float] = {}
+            for name, cls in (("absolute", Pacer), ("naive sleep(0.02)", NaiveSleepPacer)):
+                call_module.Pacer = cls  # type: ignore[misc]
+                errors, failed = asyncio.run(_level(url, n))
+                p50, p99 = np.percentile(errors, [50, 99]) if errors.size else (float("nan"),) * 2
+                print(f"{n:>6} {name:>16} {p50:8.2f} {p99:8.2f} {errors.max() if errors.size else float('nan'):8.2f} {failed:>7}")
+                p99s[name] = float(p99)
+                if p99 < 2.0 and failed == 0:
+                    best[name] = max(best[name], n)
+                time.sleep(1.0)
+            print(f"{n:>6} p99 ratio naive/absolute: {p99s['naive sleep(0.02)'] / p99s['absolute']:.1f}x")
+    finally:
+        call_module.Pacer = Pacer  # type: ignore[misc]
+        if server.stdin:
+            server.stdin.close()
+        server.wait(10)
+    base = best["naive sleep(0.02)"]
+    ratio = f"{best['absolute'] / base:.1f}x" if base else "n/a (baseline never under 2 ms)"
+    print(
+        f"most calls with p99 < 2 ms: absolute {best['absolute']}, naive {base}; ratio {ratio} (target 200)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Probe fixtures: reference servers in their own processes, and spec builders.
+
+The server runs in a child process (not a thread of the test process) so it
+does not share the GIL with the probe: the probe's pacing and arrival stamps
+are then what they would be against a remote bot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+
+import pytest
+import yaml
+
+from voiceobs.probe.spec import ProbeSpec, parse_spec
+
+_SERVER = textwrap.dedent(
+    """
+    import sys
+    from voiceobs.server.app import ServerConfig
+    from voiceobs.server.runner import start_server
+    handle = start_server(ServerConfig(pipeline=sys.argv[1], port=0, max_calls=1000, device="cpu"))
+    print(handle.port, flush=True)
+    sys.stdin.read()
+    handle.stop()
+    """
+)
+
+
+class ServerProcess:
+    """A reference server in a child process, on a free loopback port."""
+
+    def __init__(self, pipeline: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, pipeline],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.isdigit():
+            self.stop()
+            raise RuntimeError(f"the {pipeline} server did not start (got {line!r})")
+        self.port = int(line)
+
+    def url(self, protocol: str = "twilio", query: str = "") -> str:
+        """WebSocket URL of a protocol endpoint."""
+        return f"ws://127.0.0.1:{self.port}/{protocol}" + (f"?{query}" if query else "")
+
+    def stop(self) -> None:
+        """Close stdin (the child exits) with a deadline, then kill."""
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def echo_server() -> Iterator[ServerProcess]:
+    """The echo pipeline, shared by the probe tests."""
+    server = ServerProcess("echo")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+SHORT_PROMPT = "Hello there."
+
+
+def make_spec(target: str, **overrides: object) -> ProbeSpec:
+    """A one-turn loopback spec for ``target``, with fields overridden."""
+    data: dict[str, object] = {
+        "version": "voiceobs/v1",
+        "name": "test-probe",
+        "target": target,
+        "protocol": "twilio",
+        "pipeline": "echo",
+        "timeouts": {"connect_s": 3, "first_audio_s": 2, "call_s": 20},
+        "turns": [{"prompt": SHORT_PROMPT, "reference": "prompt", "end_silence_ms": 300}],
+    }
+    data.update(overrides)
+    return parse_spec(yaml.safe_dump(data), "test.yaml")
+
+
+@pytest.fixture
+def spec_for() -> Callable[..., ProbeSpec]:
+    """Build a spec: ``spec_for(url, parameters={...})``."""
+    return make_spec

@@ -1,0 +1,67 @@
+"""`voiceobs probe run`: exit codes 0/1/2, JSON output, quiet when not a TTY."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tests.probe.conftest import SHORT_PROMPT, ServerProcess
+from voiceobs.cli.main import cli
+
+
+def _spec(tmp_path: Path, target: str, **extra: object) -> Path:
+    data = {
+        "version": "voiceobs/v1",
+        "name": "cli-probe",
+        "target": target,
+        "timeouts": {"connect_s": 3, "first_audio_s": 2, "call_s": 20},
+        "turns": [{"prompt": SHORT_PROMPT, "reference": "prompt", "end_silence_ms": 300}],
+        **extra,
+    }
+    path = tmp_path / "probe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _invoke(args: list[str]) -> tuple[int, str]:
+    from voiceobs.cli.main import main
+
+    runner = CliRunner()
+    result = runner.invoke(cli, args, standalone_mode=False, catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        from voiceobs.errors import VoiceObsError
+
+        assert isinstance(result.exception, VoiceObsError)
+        del main
+        return result.exception.exit_code, str(result.exception)
+    code = result.exit_code if not isinstance(result.exception, SystemExit) else int(result.exception.code or 0)
+    return code, result.output
+
+
+def test_spec_error_exits_2_with_file_line_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: voiceobs/v1\nname: x\ntarget: ws://h/twilio\nturns:\n  - promt: hi\n")
+    code, out = _invoke(["probe", "run", str(path)])
+    assert code == 2
+    assert f"{path}:5: turns[0]" in out
+
+
+@pytest.mark.slow
+def test_ok_run_exits_0_and_prints_json(echo_server: ServerProcess, tmp_path: Path, sqlite_url: str) -> None:
+    path = _spec(tmp_path, echo_server.url("twilio"))
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json"])
+    assert code == 0, out
+    [run] = json.loads(out)
+    assert run["status"] == "ok" and run["turns"][0]["path_delay_ms"] is not None
+
+
+@pytest.mark.slow
+def test_failed_call_exits_1_with_summary(echo_server: ServerProcess, tmp_path: Path, sqlite_url: str) -> None:
+    path = _spec(tmp_path, echo_server.url("twilio"), parameters={"voiceobs_fault": "silence"})
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url])
+    assert code == 1
+    assert "no_audio" in out and "0/1 calls succeeded" in out

@@ -1,0 +1,130 @@
+"""Against the real echo server: known delays give the expected figures; each fault its class."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tests.probe.conftest import SHORT_PROMPT, ServerProcess
+from voiceobs.errors import FailureClass, ProbeError
+from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, place_call
+from voiceobs.probe.measure import measure_turn
+from voiceobs.probe.prompts import frame_levels_dbfs, load_prompt
+from voiceobs.probe.protocols import wire_for
+from voiceobs.probe.runner import run_spec
+from voiceobs.probe.spec import ProbeSpec
+
+pytestmark = pytest.mark.slow
+
+
+def _call(url: str, protocol: str, fault: str = "", **kw: float) -> CallRecord:
+    rate = 8000 if protocol == "twilio" else 16000
+    prompt = load_prompt(text=SHORT_PROMPT, sample_rate=rate, protocol=protocol)
+    plan = CallPlan(
+        url=url,
+        turns=[TurnPlan(prompt, end_silence_s=0.3)],
+        params={"voiceobs_fault": fault} if fault else {},
+        first_audio_timeout_s=kw.get("first_audio_s", 3.0),
+        call_timeout_s=20,
+    )
+    return asyncio.run(place_call(plan, wire_for(protocol)))
+
+
+@pytest.mark.parametrize("protocol", ["twilio", "pcm"])
+def test_known_delay_gives_each_latency_figure(echo_server: ServerProcess, protocol: str) -> None:
+    delay_ms = 1200.0  # longer than the prompt's EoS offset: the whole echo arrives after EoS
+    base = _call(echo_server.url(protocol), protocol)
+    slow = _call(echo_server.url(protocol), protocol, f"delay={delay_ms:g}")
+    b, s = base.turns[0], slow.turns[0]
+    mb = measure_turn(base, b, loopback=True)
+    ms = measure_turn(slow, s, loopback=True)
+    prompt = s.prompt
+    assert s.eos_at is not None and s.sent_first_at is not None and slow.pacer is not None
+    transport = mb.path_delay_ms
+    assert transport is not None and 0 <= transport < 100  # sanity only: loopback
+    # path delay: the injected delay on top of the healthy path
+    assert ms.path_delay_ms is not None
+    assert abs(ms.path_delay_ms - transport - delay_ms) < 5.0
+    # ttfb: the echo of frame 0 (sent at sent_first_at) arrives delay later; EoS is the
+    # actual send time of the last speech frame
+    eos_gap_ms = (s.eos_at - s.sent_first_at) * 1000.0
+    assert abs(eos_gap_ms - prompt.last_speech_frame * 20.0) < 2.0
+    assert ms.ttfb_ms is not None
+    assert abs(ms.ttfb_ms - (delay_ms + transport - eos_gap_ms)) < 5.0
+    # turn latency: the echo of the first frame above the silence threshold
+    levels = frame_levels_dbfs(prompt.audio, prompt.sample_rate)
+    first_loud = int(np.flatnonzero(levels > slow.silence_threshold_dbfs)[0])
+    loud_sent = slow.pacer.actual[s.first_frame + first_loud]
+    expected = (loud_sent - s.eos_at) * 1000.0 + delay_ms + transport
+    assert ms.turn_latency_ms is not None
+    assert abs(ms.turn_latency_ms - expected) < 5.0
+    assert ms.response_ms is not None and ms.response_ms > 0
+    assert ms.gaps_over_60ms == 0
+    # connect: handshake plus start (acknowledged on PCM); loopback, so fast
+    assert base.connect_ms is not None and 0 < base.connect_ms < 500
+
+
+FAULTS = [
+    # fault, where it goes, failure class, deadline the failure must arrive within (s)
+    ("stall", "param", FailureClass.TIMEOUT, 1.5 + 2.0 + 1.5),
+    ("stall=0.3", "param", FailureClass.TIMEOUT, 1.5 + 2.0 + 1.5),
+    ("drop=0.2", "param", FailureClass.TRUNCATED, 1.5 + 2.0),
+    ("silence", "param", FailureClass.NO_AUDIO, 1.5 + 2.0 + 1.5),
+    ("crash", "param", FailureClass.PROTOCOL_ERROR, 3.0),
+    ("refuse", "query", FailureClass.CONNECT_ERROR, 3.0),
+    ("garble", "param", FailureClass.QUALITY_ERROR, 1.5 + 3.0 + 10.0),
+]
+
+
+@pytest.mark.parametrize(("fault", "where", "expected", "deadline_s"), FAULTS, ids=[f[0] for f in FAULTS])
+def test_fault_gives_its_failure_class(
+    echo_server: ServerProcess,
+    spec_for: Callable[..., ProbeSpec],
+    fault: str,
+    where: str,
+    expected: FailureClass,
+    deadline_s: float,
+) -> None:
+    query = f"voiceobs_fault={fault}" if where == "query" else ""
+    spec = spec_for(
+        echo_server.url("twilio", query),
+        parameters={"voiceobs_fault": fault} if where == "param" else {},
+        # garble keeps each frame's envelope (STOI stays near 0.7) but PESQ collapses
+        metrics=["pesq_nb"],
+        min_scores={"pesq_nb": 2.5},
+    )
+    start = time.monotonic()
+    [result] = run_spec(spec, save=False)
+    elapsed = time.monotonic() - start
+    assert result.failure_class == expected.value, result.failure_detail
+    assert result.status == "failed"
+    assert result.failure_detail
+    assert elapsed < deadline_s
+    assert result.turns and result.turns[0].ok is False
+    assert result.turns[0].failure_class == expected.value
+
+
+def test_healthy_call_passes_the_same_spec(echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]) -> None:
+    spec = spec_for(echo_server.url("twilio"), metrics=["stoi", "pesq_nb"], min_scores={"stoi": 0.6})
+    [result] = run_spec(spec, save=False)
+    assert result.ok, result.failure_detail
+    turn = result.turns[0]
+    assert turn.stoi is not None and turn.stoi > 0.9
+    assert turn.pesq_nb is not None and turn.pesq_nb > 3.5
+    names = {s.name for s in result.spans}
+    assert {"probe.run", "call", "turn", "send", "await_reply", "score"} <= names
+
+
+def test_nobody_listening_is_connect_error() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ProbeError) as info:
+        _call(f"ws://127.0.0.1:{port}/twilio", "twilio")
+    assert info.value.failure_class is FailureClass.CONNECT_ERROR

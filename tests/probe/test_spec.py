@@ -1,0 +1,95 @@
+"""Spec validation: good specs load, bad ones name the file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voiceobs.errors import SpecError
+from voiceobs.probe.spec import load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+version: voiceobs/v1
+name: echo-check
+target: ws://127.0.0.1:8765/twilio
+protocol: twilio
+turns:
+  - prompt: "Hello there."
+    reference: prompt
+metrics: [pesq_nb, stoi]
+"""
+
+
+@pytest.mark.parametrize("name", ["echo.yaml", "codec.yaml", "agent.yaml"])
+def test_example_specs_load(name: str) -> None:
+    spec = load_spec(ROOT / "probes" / name)
+    assert spec.version == "voiceobs/v1"
+    assert spec.turns
+
+
+def test_good_spec_defaults() -> None:
+    spec = parse_spec(GOOD, "good.yaml")
+    assert spec.total_calls == 1
+    assert spec.sample_rate == 8000
+    assert spec.turns[0].reference == "prompt"
+    assert spec.source == "good.yaml"
+
+
+def _error(text: str) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "bad.yaml")
+    return info.value
+
+
+def test_unknown_field_names_its_line() -> None:
+    err = _error(GOOD.replace("    reference: prompt\n", "    reference: prompt\n    refrence: golden\n"))
+    assert (err.path, err.line, err.field) == ("bad.yaml", 8, "turns[0].refrence")
+    assert str(err).startswith("bad.yaml:8: turns[0].refrence:")
+
+
+def test_wrong_type_names_its_line() -> None:
+    err = _error(GOOD + "concurrency: many\n")
+    assert (err.line, err.field) == (9, "concurrency")
+
+
+def test_nested_value_error_line() -> None:
+    err = _error(GOOD + "timeouts:\n  connect_s: 5\n  first_audio_s: -1\n")
+    assert (err.line, err.field) == (11, "timeouts.first_audio_s")
+
+
+def test_bad_version() -> None:
+    err = _error(GOOD.replace("voiceobs/v1", "voiceobs/v9"))
+    assert (err.line, err.field) == (1, "version")
+    assert "voiceobs/v1" in str(err)
+
+
+def test_prompt_and_wav_both_given() -> None:
+    err = _error(GOOD.replace('  - prompt: "Hello there."\n', '  - prompt: "Hello there."\n    wav: a.wav\n'))
+    assert err.line == 6 and err.field == "turns[0]"
+    assert "exactly one" in str(err)
+
+
+def test_unknown_metric_and_target() -> None:
+    err = _error(GOOD.replace("[pesq_nb, stoi]", "[pesq_nb, loudness]"))
+    assert err.line == 8 and err.field.startswith("metrics")
+    err = _error(GOOD.replace("ws://127.0.0.1:8765/twilio", "http://example.com"))
+    assert (err.line, err.field) == (3, "target")
+
+
+def test_missing_field_points_at_document() -> None:
+    err = _error(GOOD.replace("name: echo-check\n", ""))
+    assert err.field == "name" and err.line == 1
+
+
+def test_invalid_yaml_has_line() -> None:
+    err = _error(GOOD + "labels: {a: [\n")
+    assert err.line is not None and err.line >= 9
+    assert "YAML" in str(err)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(SpecError, match="no such probe spec"):
+        load_spec("/nonexistent/probe.yaml")

@@ -1,0 +1,113 @@
+"""Prometheus export: run metrics, pushadd keeping the last success, and the store collector."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from voiceobs.metrics import StoreCollector, push_results, registry_for_results
+from voiceobs.results import RunResult, TurnResult, utcnow
+from voiceobs.store import Store
+
+
+def _run(ok: bool, latency_ms: float = 420.0) -> RunResult:
+    run = RunResult(probe_name="p1", target_url="ws://bot/twilio", started_at=utcnow(), region="eu")
+    run.turns = [TurnResult(0, turn_latency_ms=latency_ms, ttfb_ms=100.0, connect_ms=12.0, pesq_nb=4.1)]
+    if not ok:
+        run.status, run.failure_class = "failed", "timeout"
+        run.turns[0].ok = False
+    run.finished_at = utcnow()
+    return run
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_run_registry_names_and_values() -> None:
+    text = generate_latest(registry_for_results([_run(True), _run(False, 900.0)])).decode()
+    labels = (("probe", "p1"), ("region", "eu"), ("target", "ws://bot/twilio"))
+    s = _samples(text)
+    assert s[("voiceobs_turn_latency_seconds_count", labels)] == 2
+    assert s[("voiceobs_turn_latency_seconds_sum", labels)] == pytest.approx(1.32)
+    assert s[("voiceobs_turn_latency_seconds_bucket", (("le", "0.5"), *labels))] == 1
+    assert s[("voiceobs_probe_success", labels)] == 0
+    assert ("voiceobs_probe_last_success_timestamp_seconds", labels) not in s
+    assert s[("voiceobs_probe_calls", (*labels[:2], ("result", "timeout"), labels[2]))] == 1
+
+
+@pytest.fixture
+def pushgateway() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        ["/usr/bin/prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("pushgateway did not start within 15 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.slow
+def test_pushadd_keeps_last_success_after_a_failed_run(pushgateway: str) -> None:
+    assert push_results([_run(True)], pushgateway)
+    first = _samples(httpx.get(f"{pushgateway}/metrics", timeout=5).text)
+    key = next(k for k in first if k[0] == "voiceobs_probe_last_success_timestamp_seconds")
+    success_at = first[key]
+    assert success_at > 0
+    time.sleep(1.1)
+    assert push_results([_run(False)], pushgateway)
+    after = _samples(httpx.get(f"{pushgateway}/metrics", timeout=5).text)
+    assert after[key] == success_at  # the failed run did not erase it
+    success_key = next(k for k in after if k[0] == "voiceobs_probe_success" and ("probe", "p1") in k[1])
+    assert after[success_key] == 0
+
+
+def test_push_to_nowhere_returns_false() -> None:
+    assert push_results([_run(True)], "http://127.0.0.1:9", timeout_s=1) is False
+
+
+def test_store_collector(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url, create=True)
+    try:
+        store.save_run(_run(True))
+        store.save_run(_run(False, 900.0))
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+        registry.register(StoreCollector(store, timedelta(minutes=5)))
+        s = _samples(generate_latest(registry).decode())
+        labels = (("probe", "p1"), ("region", "eu"), ("target", "ws://bot/twilio"))
+        assert s[("voiceobs_turn_latency_seconds_count", labels)] == 2
+        assert ("voiceobs_probe_last_success_timestamp_seconds", labels) in s
+        assert s[("voiceobs_store_read_errors", ())] == 0
+    finally:
+        store.close()

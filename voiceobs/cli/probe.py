@@ -1,0 +1,88 @@
+"""``voiceobs probe run SPEC``: one probe run, then exit (cron, CI, by hand).
+
+Exit codes: 0 when every call succeeded, 1 when any call failed (or another
+run of the spec still holds its lock), 2 for a usage or spec error. Progress
+is drawn only on an interactive terminal; under cron (no TTY) the command
+prints its summary and nothing else, so cron mails stay short.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from voiceobs.results import RunResult
+
+
+@click.group()
+def probe() -> None:
+    """Run synthetic probe calls from a spec."""
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _summary(results: list[RunResult]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"probe {results[0].probe_name}" if results else "probe")
+    for col in ("call", "turn", "status", "connect ms", "ttfb ms", "latency ms", "path ms",
+                "gap p99 ms", "pacing p99 ms", "pesq_nb", "stoi", "wer"):  # fmt: skip
+        table.add_column(col, justify="right" if "ms" in col or col in ("pesq_nb", "stoi", "wer") else "left")
+    for i, r in enumerate(results, 1):
+        for t in r.turns or []:
+            status = "ok" if t.ok else (t.failure_class or "failed")
+            table.add_row(
+                str(i), str(t.turn_index + 1), status, _fmt(t.connect_ms), _fmt(t.ttfb_ms),
+                _fmt(t.turn_latency_ms), _fmt(t.path_delay_ms, 1), _fmt(t.gap_p99_ms, 1),
+                _fmt(t.pacing_error_p99_ms, 2), _fmt(t.pesq_nb, 2), _fmt(t.stoi, 2), _fmt(t.wer, 2),
+            )  # fmt: skip
+    console = Console(soft_wrap=True)
+    console.print(table)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        console.print(f"[red]failed[/red] {r.failure_class}: {r.failure_detail}", markup=True, highlight=False)
+    console.print(f"{len(results) - len(failed)}/{len(results)} calls succeeded")
+
+
+@probe.command("run")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--db", "db_url", metavar="URL", default=None, help="Store URL (default: $VOICEOBS_DB_URL, config, or SQLite in the data dir).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
+@click.option("--pushgateway", metavar="URL", default=None, help="Push the run's metrics to this Prometheus Pushgateway (pushadd).")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=None, help="Calls in parallel (overrides the spec).")  # fmt: skip
+def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, concurrency: int | None) -> None:
+    """Place the spec's calls once, store the results, print a summary."""
+    from voiceobs.config import resolve
+    from voiceobs.probe import load_spec, run_spec
+
+    parsed = load_spec(spec)  # a SpecError exits 2 with file:line: field:
+    interactive = sys.stderr.isatty() and not as_json
+    pushgateway = resolve("pushgateway", pushgateway, None)
+    if interactive:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"calling {parsed.target}", total=parsed.total_calls)
+
+            def tick(done: int, total: int, ok: bool) -> None:
+                bar.update(task, completed=done)
+
+            results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway, progress=tick)  # fmt: skip
+    else:
+        results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway)
+    if as_json:
+        payload = []
+        for r in results:
+            data = r.to_json()
+            data.pop("spans", None)
+            payload.append(data)
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        _summary(results)
+    if not all(r.ok for r in results):
+        sys.exit(1)

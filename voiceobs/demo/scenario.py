@@ -1,0 +1,459 @@
+"""The demo: voiceobs doing its whole job on one machine, fault and failover included.
+
+It starts three reference pipeline servers (a primary ``agent``, a backup
+``agent`` and a ``codec``), a front-door router in front of the agents, and
+the dashboard; then it probes on a schedule while a fault script plays out
+on the primary: healthy, added latency, dropped calls. The SLO engine sees
+the burn, the page alert opens an incident, the failover hook (an
+Alertmanager-style webhook to the router) moves traffic to the backup, and
+the SLO recovers. Every process it started is stopped on exit or Ctrl-C.
+
+``quick`` compresses the script to under two minutes for CI; the SLO
+windows are compressed with it (a burn-rate policy whose period is the
+SLO's one hour), which is exactly the workbook's scaling carried further.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from voiceobs.demo.router import Router, Upstream
+from voiceobs.errors import PipelineError
+from voiceobs.store import Store
+
+log = logging.getLogger(__name__)
+
+AGENT_PROMPT = "What are your opening hours?"
+AGENT_REPLY = "We are open from nine to five, Monday to Friday."
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One act of the fault script: a fault on the primary for a while."""
+
+    name: str
+    fault: str
+    min_s: float
+    max_s: float
+    #: Ends the phase early (after min_s) once this holds.
+    until: str = ""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Durations and windows of one demo; ``quick()`` and ``full()`` are the two shipped."""
+
+    phases: tuple[Phase, ...]
+    interval_s: float
+    page_long: str
+    page_short: str
+    page_burn: float
+    ticket_long: str
+    ticket_short: str
+
+    @classmethod
+    def quick(cls) -> DemoPlan:
+        """Under two minutes end to end, for CI and the fault drill."""
+        return cls(
+            phases=(
+                Phase("healthy", "", 14, 14),
+                Phase("latency", "delay=1800", 14, 14),
+                Phase("dropped-calls", "drop=0", 8, 40, until="failed_over"),
+                Phase("recovery", "drop=0", 10, 40, until="all_ok"),
+            ),
+            interval_s=2.0,
+            page_long="30s",
+            page_short="8s",
+            page_burn=5.0,
+            ticket_long="2m",
+            ticket_short="20s",
+        )
+
+    @classmethod
+    def full(cls) -> DemoPlan:
+        """A few minutes, slow enough to watch on the dashboard."""
+        return cls(
+            phases=(
+                Phase("healthy", "", 60, 60),
+                Phase("latency", "delay=1800", 50, 50),
+                Phase("dropped-calls", "drop=0", 20, 120, until="failed_over"),
+                Phase("recovery", "drop=0", 40, 120, until="all_ok"),
+            ),
+            interval_s=4.0,
+            page_long="90s",
+            page_short="20s",
+            page_burn=5.0,
+            ticket_long="5m",
+            ticket_short="1m",
+        )
+
+
+@dataclass
+class DemoReport:
+    """What happened, for the summary and for the fault drill test."""
+
+    db_url: str
+    dashboard_url: str | None = None
+    calls_placed: int = 0
+    runs_stored: int = 0
+    failures_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
+    states: dict[str, list[str]] = field(default_factory=dict)
+    router_history: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (``voiceobs demo --report FILE``)."""
+        return dict(self.__dict__)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    port: int
+
+
+class Demo:
+    """Runs one demo; ``run()`` returns the report, ``stop()`` is always safe to call."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        db_url: str | None = None,
+        quick: bool = False,
+        dashboard: bool = True,
+        dashboard_port: int = 8501,
+        keep_running: bool = False,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.workdir = workdir
+        self.db_url = db_url or f"sqlite:///{workdir / 'voiceobs-demo.db'}"
+        self.plan = DemoPlan.quick() if quick else DemoPlan.full()
+        self.dashboard = dashboard
+        self.dashboard_port = dashboard_port
+        self.keep_running = keep_running
+        self.say = say
+        self.token = secrets.token_urlsafe(16)
+        self.children: list[_Child] = []
+        self.report = DemoReport(db_url=self.db_url)
+        self._t0 = time.monotonic()
+
+    # -- processes ---------------------------------------------------------------------
+
+    def _spawn(self, name: str, args: list[str], port: int) -> _Child:
+        log_path = self.workdir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "VOICEOBS_ADMIN_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "voiceobs.cli.main", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        child = _Child(name, proc, log_path, port)
+        self.children.append(child)
+        self.report.pids.append(proc.pid)
+        return child
+
+    def _start_server(self, name: str, pipeline: str) -> _Child:
+        port = free_port()
+        args = ["serve", "--pipeline", pipeline, "--port", str(port), "--admin-token", self.token]
+        return self._spawn(name, args, port)
+
+    def _wait_ready(self, child: _Child, path: str, deadline_s: float = 240.0) -> None:
+        end = time.monotonic() + deadline_s
+        url = f"http://127.0.0.1:{child.port}{path}"
+        while time.monotonic() < end:
+            if child.proc.poll() is not None:
+                tail = child.log_path.read_text(errors="replace")[-800:]
+                raise PipelineError(
+                    f"{child.name} exited with {child.proc.returncode}: {tail.strip()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            time.sleep(0.5)
+        raise PipelineError(
+            f"{child.name} was not ready within {deadline_s:.0f} s; see {child.log_path}"
+        )
+
+    def stop(self) -> None:
+        """Stop every child: SIGTERM, then SIGKILL after 10 s; record exit codes."""
+        for child in self.children:
+            if child.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in self.children:
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait(5)
+            self.report.exit_codes[child.name] = child.proc.returncode
+
+    # -- files -------------------------------------------------------------------------
+
+    def _write_specs(self, router_port: int, codec_port: int, router_admin: str) -> dict[str, Path]:
+        d = self.workdir / "specs"
+        d.mkdir(parents=True, exist_ok=True)
+        plan = self.plan
+        files = {
+            "agent": f"""version: voiceobs/v1
+name: demo-agent
+target: ws://127.0.0.1:{router_port}/twilio
+protocol: twilio
+pipeline: agent
+region: local
+labels: {{tier: primary-route}}
+concurrency: 2
+calls: 2
+timeouts: {{connect_s: 3, first_audio_s: 4, call_s: 20}}
+turns:
+  - prompt: "{AGENT_PROMPT}"
+    max_reply_s: 6
+    expect:
+      intent: hours
+      keywords: [open, nine, five, monday, friday]
+metrics: []
+""",
+            "codec": f"""version: voiceobs/v1
+name: demo-codec
+target: ws://127.0.0.1:{codec_port}/twilio
+protocol: twilio
+pipeline: codec
+region: local
+timeouts: {{connect_s: 3, first_audio_s: 4, call_s: 20}}
+turns:
+  - prompt: "Please check the line quality."
+    reference: prompt
+    max_reply_s: 4
+metrics: [pesq_nb, stoi]
+""",
+            "slos": """version: voiceobs/v1
+slos:
+  - name: agent-availability
+    description: Callers reach the agent and hear a complete reply.
+    selector: {probe: demo-agent}
+    sli: {kind: availability}
+    objective: 90%
+    window: 1h
+  - name: agent-latency
+    description: The agent starts answering within 1.5 s of the caller finishing.
+    selector: {probe: demo-agent}
+    sli: {kind: latency, measure: turn_latency_ms, threshold_ms: 1500}
+    objective: 90%
+    window: 1h
+  - name: codec-quality
+    description: Audio through the G.711 line still sounds clear.
+    selector: {probe: demo-codec}
+    sli: {kind: quality, measure: pesq_nb, op: ">=", threshold: 2.5}
+    objective: 90%
+    window: 1h
+""",
+            "policy": f"""# The demo compresses time: an hour-long SLO with alert windows of seconds.
+period: 1h
+alerts:
+  - {{severity: page, long: {plan.page_long}, short: {plan.page_short}, burn_rate: {plan.page_burn}}}
+  - {{severity: ticket, long: {plan.ticket_long}, short: {plan.ticket_short}, burn_rate: 1}}
+""",
+            "hooks": f"""version: voiceobs/v1
+defaults: {{timeout: 3s, retries: 2, backoff: 0.5s, cooldown: 0s, send_resolved: true}}
+hooks:
+  - name: failover-to-backup
+    match: {{slo: agent-availability, severity: page}}
+    action: webhook
+    url: {router_admin}
+""",
+        }
+        paths = {}
+        for name, text in files.items():
+            path = d / f"{name}.yaml"
+            path.write_text(text)
+            paths[name] = path
+        return paths
+
+    # -- the run -----------------------------------------------------------------------
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self._t0)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    def _set_fault(self, primary: _Child, fault: str) -> None:
+        r = httpx.post(
+            f"http://127.0.0.1:{primary.port}/admin/fault",
+            json={"fault": fault},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=5.0,
+        )
+        r.raise_for_status()
+
+    def run(self) -> DemoReport:
+        """Run the whole demo; always stops what it started."""
+        try:
+            asyncio.run(self._run())
+        finally:
+            self.stop()
+            self.report.elapsed_s = round(time.monotonic() - self._t0, 1)
+        return self.report
+
+    async def _run(self) -> None:
+        from voiceobs.failover import load_hooks, process
+        from voiceobs.probe import load_spec
+        from voiceobs.probe.runner import run_spec_async, save_results
+        from voiceobs.slo import evaluate, load_policy, load_slos
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        store = Store.open(self.db_url, create=True)
+        self.say(f"[{self._elapsed()}] store: {store.display_url}")
+        primary = self._start_server("agent-primary", "agent")
+        backup = self._start_server("agent-backup", "agent")
+        codec = self._start_server("codec", "codec")
+        dash = None
+        if self.dashboard:
+            dash = self._start_dashboard()
+        for child in (primary, backup, codec):
+            await asyncio.to_thread(self._wait_ready, child, "/readyz")
+        self.say(f"[{self._elapsed()}] pipelines ready: agent-primary :{primary.port}, "
+                 f"agent-backup :{backup.port}, codec :{codec.port}")  # fmt: skip
+        router = Router(Upstream("agent-primary", "127.0.0.1", primary.port),
+                        Upstream("agent-backup", "127.0.0.1", backup.port))  # fmt: skip
+        await router.start()
+        admin = f"http://127.0.0.1:{router.port}/_router/failover"
+        paths = self._write_specs(router.port, codec.port, admin)
+        agent_spec, codec_spec = load_spec(paths["agent"]), load_spec(paths["codec"])
+        slos = load_slos(paths["slos"])
+        policy = load_policy(paths["policy"])
+        hooks = load_hooks(paths["hooks"])
+        self.say(f"[{self._elapsed()}] router :{router.port} -> agent-primary; probing every "
+                 f"{self.plan.interval_s:.0f} s")  # fmt: skip
+        if dash is not None:
+            await asyncio.to_thread(self._wait_ready, dash, "/_stcore/health", 120.0)
+            self.report.dashboard_url = f"http://127.0.0.1:{dash.port}"
+            self.say(f"[{self._elapsed()}] dashboard: {self.report.dashboard_url}")
+
+        async def cycle(phase: str) -> dict[str, str]:
+            started = time.monotonic()
+            results = await asyncio.gather(run_spec_async(agent_spec), run_spec_async(codec_spec))
+            flat = [r for rs in results for r in rs]
+            self.report.calls_placed += len(flat)
+            await asyncio.to_thread(save_results, flat, store=store)
+            counts = self.report.failures_by_phase.setdefault(phase, {})
+            for r in flat:
+                key = f"{r.probe_name}:{r.failure_class or 'ok'}"
+                counts[key] = counts.get(key, 0) + 1
+            evals = await asyncio.to_thread(evaluate, store, slos, policy=policy)
+            await asyncio.to_thread(process, store, evals, hooks)
+            states = {e.slo.name: e.alert_state for e in evals}
+            for name, st in states.items():
+                seq = self.report.states.setdefault(name, [])
+                if not seq or seq[-1] != st:
+                    seq.append(st)
+            agent = results[0][0]
+            lat = agent.turns[0].turn_latency_ms if agent.turns else None
+            shown = f"{lat:.0f} ms" if lat is not None else agent.failure_class or "-"
+            self.say(f"[{self._elapsed()}] {phase:<13} agent call: {shown:<14} route: "
+                     f"{router.active.name:<13} " + " ".join(f"{k}={v}" for k, v in states.items()))  # fmt: skip
+            await asyncio.sleep(max(0.0, self.plan.interval_s - (time.monotonic() - started)))
+            return states
+
+        try:
+            for phase in self.plan.phases:
+                if phase.fault or phase.name != self.plan.phases[0].name:
+                    await asyncio.to_thread(self._set_fault, primary, phase.fault)
+                    self.say(f"[{self._elapsed()}] fault on agent-primary: {phase.fault or 'none'}")
+                begun = time.monotonic()
+                while True:
+                    states = await cycle(phase.name)
+                    spent = time.monotonic() - begun
+                    if spent >= phase.max_s:
+                        break
+                    if spent >= phase.min_s:
+                        if not phase.until:
+                            break
+                        if phase.until == "failed_over" and router.active is router.backup:
+                            break
+                        if phase.until == "all_ok" and all(s == "ok" for s in states.values()):
+                            break
+            if self.keep_running:
+                self.say(f"[{self._elapsed()}] scenario done; probing on. Ctrl-C stops everything.")
+                while True:
+                    await cycle("steady")
+        finally:
+            await router.stop()
+            self.report.router_history = router.history
+            self.report.runs_stored = store.count_runs()
+            self.report.incidents = [
+                {"id": i.id, "slo": i.slo_name, "severity": i.severity, "state": i.state}
+                for i in store.list_incidents()
+            ]
+            self.report.deliveries = [
+                {
+                    "hook": d.hook_name,
+                    "event": d.event,
+                    "outcome": d.outcome,
+                    "code": d.response_code,
+                }
+                for d in store.deliveries()
+            ]
+            store.close()
+
+    def _start_dashboard(self) -> _Child:
+        port = self.dashboard_port or free_port()
+        return self._spawn(
+            "dashboard", ["dashboard", "--db", self.db_url, "--port", str(port)], port
+        )
+
+
+def summary(report: DemoReport) -> str:
+    """A short human summary printed at the end."""
+    lines = [
+        f"calls placed {report.calls_placed}, runs stored {report.runs_stored}",
+        "SLO states: " + "; ".join(f"{k}: {' -> '.join(v)}" for k, v in report.states.items()),
+        "incidents: "
+        + (
+            ", ".join(f"{i['slo']}/{i['severity']} {i['state']}" for i in report.incidents)
+            or "none"
+        ),
+        "hook deliveries: "
+        + (
+            ", ".join(f"{d['hook']} {d['event']} {d['outcome']}" for d in report.deliveries)
+            or "none"
+        ),
+    ]
+    if report.dashboard_url:
+        lines.append(f"dashboard: {report.dashboard_url}")
+    return "\n".join(lines)
+
+
+__all__ = ["Demo", "DemoPlan", "DemoReport", "Phase", "free_port", "summary"]

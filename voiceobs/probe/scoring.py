@@ -1,0 +1,119 @@
+"""Quality scores and WER of a turn's reply, computed after the call (off the pacing path).
+
+Scoring is CPU-heavy (PESQ, STOI, an ASR pass) and would steal the
+milliseconds the pacing loop needs, so it runs only once every call of a run
+has hung up. A metric that cannot be computed is None with its reason kept
+(``quality_errors``); it never becomes a NaN or a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voiceobs.errors import QualityError
+
+log = logging.getLogger(__name__)
+
+INTRUSIVE = ("pesq_wb", "pesq_nb", "stoi", "estoi")
+NON_INTRUSIVE = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
+
+
+@dataclass
+class TurnScores:
+    """Scores of one reply; None for metrics not asked for or not computable."""
+
+    values: dict[str, float | None] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    transcript: str | None = None
+
+
+def score_reply(
+    reply: np.ndarray,
+    sample_rate: int,
+    *,
+    metrics: Sequence[str],
+    reference: np.ndarray | None = None,
+    expected_text: str | None = None,
+    need_transcript: bool = False,
+) -> TurnScores:
+    """Score a reply against ``reference`` (intrusive) and on its own (DNSMOS), plus WER."""
+    out = TurnScores()
+    audio_metrics = [m for m in metrics if m != "wer"]
+    intrusive = [m for m in audio_metrics if m in INTRUSIVE]
+    if intrusive and reference is None:
+        for m in intrusive:
+            out.errors[m] = "no_reference"
+        audio_metrics = [m for m in audio_metrics if m not in INTRUSIVE]
+    if audio_metrics:
+        if reply.size == 0:
+            for m in audio_metrics:
+                out.errors[m] = "no_audio"
+        else:
+            _score_audio(out, reply, sample_rate, audio_metrics, reference)
+    wants_wer = "wer" in metrics or expected_text is not None
+    if (wants_wer or need_transcript) and reply.size:
+        try:
+            from voiceobs.quality import transcribe
+
+            out.transcript = transcribe(reply, sample_rate)
+        except QualityError as exc:
+            out.errors["wer"] = exc.reason
+        except Exception as exc:  # an ASR failure must not lose the call's timing results
+            log.warning("transcription failed: %s", exc)
+            out.errors["wer"] = "asr_failed"
+    if wants_wer:
+        if expected_text is None:
+            out.errors["wer"] = "no_expected_text"
+        elif out.transcript is not None:
+            from voiceobs.quality import wer
+
+            out.values["wer"] = float(wer(expected_text, out.transcript))
+        else:
+            out.errors.setdefault("wer", "no_audio")
+    return out
+
+
+def _score_audio(
+    out: TurnScores,
+    reply: np.ndarray,
+    sample_rate: int,
+    metrics: list[str],
+    reference: np.ndarray | None,
+) -> None:
+    try:
+        from voiceobs.quality import score
+
+        ref = reference if reference is not None else reply
+        scores = score(ref, reply, sample_rate, metrics=tuple(metrics))
+    except QualityError as exc:
+        for m in metrics:
+            out.errors[m] = exc.reason
+        return
+    except Exception as exc:  # a scorer bug is recorded per metric, the call is kept
+        log.warning("quality scoring failed: %s", exc)
+        for m in metrics:
+            out.errors[m] = "internal_error"
+        return
+    errors = getattr(scores, "errors", None) or {}
+    for m in metrics:
+        value = getattr(scores, m, None)
+        if value is None or not np.isfinite(value):
+            out.errors[m] = str(errors.get(m, "not_computed"))
+        else:
+            out.values[m] = float(value)
+
+
+def keywords_missing(transcript: str | None, keywords: Sequence[str]) -> bool:
+    """True when none of the expected keywords was heard (ASR is imperfect: one is enough)."""
+    if not keywords:
+        return False
+    words = set(re.findall(r"[a-z0-9']+", (transcript or "").lower()))
+    return not any(k.lower() in words for k in keywords)
+
+
+__all__ = ["INTRUSIVE", "NON_INTRUSIVE", "TurnScores", "keywords_missing", "score_reply"]

@@ -1,0 +1,245 @@
+"""Probe specs: versioned YAML (``version: voiceobs/v1``) validated by pydantic models.
+
+A spec is edited by hand and run by cron, so a mistake must be found before any
+call is placed and reported where a person can fix it: every error names the
+file, the line (taken from the YAML node marks, not guessed) and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from voiceobs.errors import SpecError
+
+SPEC_VERSION = "voiceobs/v1"
+
+#: Metrics a spec may ask for (the quality module computes them).
+KNOWN_METRICS = (
+    "pesq_wb",
+    "pesq_nb",
+    "stoi",
+    "estoi",
+    "dnsmos_ovrl",
+    "dnsmos_sig",
+    "dnsmos_bak",
+    "wer",
+)
+
+
+class _Model(BaseModel):
+    # Unknown keys are typos far more often than intent: refuse them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Model):
+    """Deadlines, in seconds: a probe never waits without one."""
+
+    connect_s: float = Field(5.0, gt=0, le=120)
+    first_audio_s: float = Field(5.0, gt=0, le=120)
+    call_s: float = Field(60.0, gt=0, le=3600)
+
+
+class Expect(_Model):
+    """What a correct reply contains; any subset may be given."""
+
+    text: str | None = None
+    intent: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    max_wer: float | None = Field(None, ge=0)
+
+
+class Turn(_Model):
+    """One exchange: what the caller says and what it expects back."""
+
+    prompt: str | None = None
+    wav: str | None = None
+    expect: Expect = Field(default_factory=Expect)
+    reference: Literal["prompt", "golden", "none"] = "none"
+    golden: str | None = None
+    #: The reply has ended once this long passes with no audio above the silence threshold.
+    end_silence_ms: int = Field(800, ge=100, le=10_000)
+    #: Longest a reply may last before the probe moves on (the reply is not cut short,
+    #: the probe just stops listening for this turn).
+    max_reply_s: float = Field(15.0, gt=0, le=600)
+    #: Silence sent after the reply before the next turn starts.
+    pause_ms: int = Field(200, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Turn:
+        if (self.prompt is None) == (self.wav is None):
+            raise ValueError("give exactly one of `prompt` (text to speak) or `wav` (a file)")
+        if self.prompt is not None and not self.prompt.strip():
+            raise ValueError("`prompt` is empty; give the words the caller says")
+        if self.reference == "golden" and not self.golden:
+            raise ValueError("`reference: golden` needs `golden: path/to/reply.wav`")
+        return self
+
+
+class ProbeSpec(_Model):
+    """A probe: whom to call, how, what to say, what to expect and what to measure."""
+
+    version: Literal["voiceobs/v1"]
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    target: str
+    protocol: Literal["twilio", "pcm"] = "twilio"
+    pipeline: str = ""
+    region: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    turns: list[Turn] = Field(min_length=1)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    metrics: list[str] = Field(default_factory=list)
+    #: Per-metric floor; a score below it fails the call as ``quality_error``.
+    min_scores: dict[str, float] = Field(default_factory=dict)
+    concurrency: int = Field(1, ge=1, le=10_000)
+    #: Calls placed in one run (defaults to ``concurrency``).
+    calls: int | None = Field(None, ge=1, le=100_000)
+    #: A level (dBFS) below which a received frame counts as silence.
+    silence_threshold_dbfs: float = Field(-45.0, ge=-120, le=0)
+    #: Extra start-message parameters (Twilio customParameters / PCM start fields),
+    #: e.g. per-call fault injection on the reference server.
+    parameters: dict[str, str] = Field(default_factory=dict)
+    voice: str = "en-us"
+    words_per_minute: int = Field(150, ge=60, le=500)
+    store_audio: bool = False
+
+    #: Where the spec came from (set by the loader; not a YAML field).
+    source: str = Field("", exclude=True)
+
+    @field_validator("target")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError(f"target must be a ws:// or wss:// URL, got {value!r}")
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: list[str]) -> list[str]:
+        for m in value:
+            if m not in KNOWN_METRICS:
+                raise ValueError(f"unknown metric {m!r}; choose from {', '.join(KNOWN_METRICS)}")
+        return value
+
+    @field_validator("min_scores")
+    @classmethod
+    def _floors(cls, value: dict[str, float]) -> dict[str, float]:
+        for m in value:
+            if m not in KNOWN_METRICS:
+                raise ValueError(f"unknown metric {m!r}; choose from {', '.join(KNOWN_METRICS)}")
+        return value
+
+    @property
+    def total_calls(self) -> int:
+        """How many calls one run places."""
+        return self.calls or self.concurrency
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the caller's audio is sent at on this protocol."""
+        return 8000 if self.protocol == "twilio" else 16000
+
+    def digest(self) -> str:
+        """A stable hash of the spec, so a lock or cache is per spec content and name."""
+        data = self.model_dump_json()
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+# -- loading with line numbers ------------------------------------------------------------
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    """Record the 1-based line of every key and item, keyed by its path in the document."""
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            # The key's own line is what a person looks for; nested fields get their own.
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    # A missing field has no node: point at its nearest existing parent.
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(document)"
+
+
+def parse_spec(text: str, source: str = "<spec>") -> ProbeSpec:
+    """Validate a spec from YAML text; errors carry ``source:line: field:``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"not valid YAML: {problem}", path=source, line=line) from None
+    if node is None or not isinstance(node, yaml.MappingNode):
+        raise SpecError("a probe spec must be a YAML mapping with `version: voiceobs/v1`", path=source, line=1)
+    data = yaml.safe_load(text)
+    lines: dict[tuple[Any, ...], int] = {}
+    _line_index(node, (), lines)
+    version = data.get("version")
+    if version != SPEC_VERSION:
+        raise SpecError(
+            f"unsupported version {version!r}; this voiceobs reads `version: {SPEC_VERSION}`",
+            path=source,
+            line=lines.get(("version",), 1),
+            field="version",
+        )
+    try:
+        spec = ProbeSpec.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        # model_validator errors have an empty loc suffix; the message names the field.
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SpecError(
+            msg + more, path=source, line=_line_for(loc, lines), field=_field_name(loc)
+        ) from None
+    return spec.model_copy(update={"source": source})
+
+
+def load_spec(path: str | Path) -> ProbeSpec:
+    """Read and validate a spec file; relative WAV paths resolve against its folder."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such probe spec; check the path", path=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the spec: {exc}", path=str(p)) from None
+    return parse_spec(text, str(p))
+
+
+__all__ = [
+    "KNOWN_METRICS",
+    "SPEC_VERSION",
+    "Expect",
+    "ProbeSpec",
+    "Timeouts",
+    "Turn",
+    "load_spec",
+    "parse_spec",
+]
