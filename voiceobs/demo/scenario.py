@@ -112,6 +112,7 @@ class DemoReport:
     calls_placed: int = 0
     runs_stored: int = 0
     failures_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
+    agent_latency_ms_by_phase: dict[str, list[float]] = field(default_factory=dict)
     states: dict[str, list[str]] = field(default_factory=dict)
     router_history: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
@@ -369,9 +370,16 @@ hooks:
             self.report.calls_placed += len(flat)
             await asyncio.to_thread(save_results, flat, store=store)
             counts = self.report.failures_by_phase.setdefault(phase, {})
+            lats = self.report.agent_latency_ms_by_phase.setdefault(phase, [])
             for r in flat:
                 key = f"{r.probe_name}:{r.failure_class or 'ok'}"
                 counts[key] = counts.get(key, 0) + 1
+                if r.probe_name == agent_spec.name:
+                    lats += [
+                        round(t.turn_latency_ms, 1)
+                        for t in r.turns
+                        if t.turn_latency_ms is not None
+                    ]
             evals = await asyncio.to_thread(evaluate, store, slos, policy=policy)
             await asyncio.to_thread(process, store, evals, hooks)
             states = {e.slo.name: e.alert_state for e in evals}

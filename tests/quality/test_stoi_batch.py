@@ -1,0 +1,95 @@
+"""stoi_batch against pystoi (the reference implementation) on real speech."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+from pystoi import stoi as pystoi
+
+from tests.quality.helpers import CONDITIONS, degrade
+from voiceobs.quality import stoi_batch
+from voiceobs.quality.stoi import stoi_estoi_batch
+
+
+def _reference(clean: list[np.ndarray], deg: list[np.ndarray], fs: int, ext: bool) -> np.ndarray:
+    np.random.seed(0)  # pystoi's ESTOI adds eps-scale random dither
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.array([pystoi(c, d, fs, extended=ext) for c, d in zip(clean, deg, strict=True)])
+
+
+@pytest.mark.parametrize("fs", [16000, 8000, 44100])
+@pytest.mark.parametrize("extended", [False, True])
+def test_mixed_length_batch_matches_pystoi(
+    render: Callable[[str, int], np.ndarray], fs: int, extended: bool
+) -> None:
+    clean: list[np.ndarray] = []
+    deg: list[np.ndarray] = []
+    for name in ("greeting", "account", "short"):
+        x = render(name, fs)
+        for condition in CONDITIONS:
+            clean.append(x)
+            deg.append(degrade(x, condition, fs))
+    assert len({c.shape[0] for c in clean}) == 3  # really a mixed-length batch
+    ours = stoi_batch(clean, deg, fs, extended=extended).numpy()
+    ref = _reference(clean, deg, fs, extended)
+    assert ours.shape == (len(clean),)
+    np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=0)
+    # The conditions must actually spread the scores, or the match proves little.
+    assert ref.max() - ref.min() > 0.15
+
+
+def test_padded_tensor_with_lengths_equals_list(speech: dict[str, np.ndarray]) -> None:
+    xs = [speech["greeting"], speech["short"]]
+    ys = [degrade(x, "snr10") for x in xs]
+    width = max(x.shape[0] for x in xs)
+    pad = lambda a: np.pad(a, (0, width - a.shape[0]))  # noqa: E731
+    clean = torch.tensor(np.stack([pad(x) for x in xs]))
+    noisy = torch.tensor(np.stack([pad(y) for y in ys]))
+    lengths = [x.shape[0] for x in xs]
+    padded = stoi_batch(clean, noisy, 16000, lengths=lengths)
+    listed = stoi_batch(xs, ys, 16000)
+    torch.testing.assert_close(padded, listed, atol=1e-6, rtol=0)
+
+
+def test_float64_is_bit_close_to_pystoi(speech: dict[str, np.ndarray]) -> None:
+    x = speech["account"]
+    y = degrade(x, "snr0")
+    ours = stoi_batch([x], [y], 16000, dtype=torch.float64).item()
+    assert abs(ours - pystoi(x, y, 16000)) < 1e-9
+
+
+def test_stoi_and_estoi_together_equal_separate(speech: dict[str, np.ndarray]) -> None:
+    x = speech["greeting"]
+    y = degrade(x, "mulaw")
+    s, e = stoi_estoi_batch([x], [y], 16000)
+    assert s.item() == pytest.approx(stoi_batch([x], [y], 16000).item(), abs=1e-7)
+    assert e.item() == pytest.approx(stoi_batch([x], [y], 16000, extended=True).item(), abs=1e-7)
+
+
+def test_too_short_item_is_nan_not_a_fake_score(speech: dict[str, np.ndarray]) -> None:
+    x = speech["greeting"]
+    tiny = x[4000:8000]  # 0.25 s: under 30 STFT frames
+    out = stoi_batch([x, tiny], [x, tiny], 16000)
+    assert out[0].item() == pytest.approx(1.0, abs=1e-6)
+    assert torch.isnan(out[1])
+
+
+def test_mismatched_pair_lengths_are_refused(speech: dict[str, np.ndarray]) -> None:
+    x = speech["greeting"]
+    with pytest.raises(ValueError, match="same length"):
+        stoi_batch([x], [x[:-10]], 16000)
+
+
+def test_runs_on_the_requested_device(speech: dict[str, np.ndarray]) -> None:
+    x = torch.tensor(speech["short"])
+    out = stoi_batch(x.unsqueeze(0), x.unsqueeze(0), 16000, device="cpu")
+    assert out.device.type == "cpu"
+    if torch.cuda.is_available():  # pragma: no cover - no GPU on CI
+        gpu = stoi_batch(x.unsqueeze(0), x.unsqueeze(0), 16000, device="cuda")
+        assert gpu.device.type == "cuda"
+        assert abs(gpu.item() - out.item()) < 1e-4
