@@ -134,14 +134,26 @@ def measure_turn(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> TurnMe
         m.ttfb_ms = (rec.rx_at[turn.first_any] - turn.eos_at) * 1000.0
     if turn.first_loud is not None:
         m.turn_latency_ms = (rec.rx_at[turn.first_loud] - turn.eos_at) * 1000.0
-    if turn.first_loud is not None and turn.last_loud is not None:
-        samples = sum(len(rec.rx_audio[i]) for i in range(turn.first_loud, turn.last_loud + 1))
-        m.response_ms = samples * 1000.0 / rec.sample_rate
-    if turn.first_any is not None:
+    # A loopback target answers while the caller still speaks: its "reply" is
+    # everything received during the turn, not only what arrives after EoS.
+    if loopback:
+        first: int | None = turn.rx_start
+        stop = turn.rx_end if turn.rx_end is not None else len(rec.rx_at)
+        if stop > turn.rx_start:
+            samples = sum(len(rec.rx_audio[i]) for i in range(turn.rx_start, stop))
+            m.response_ms = samples * 1000.0 / rec.sample_rate
+        else:
+            first = None
+    else:
+        first = turn.first_any
+        if turn.first_loud is not None and turn.last_loud is not None:
+            samples = sum(len(rec.rx_audio[i]) for i in range(turn.first_loud, turn.last_loud + 1))
+            m.response_ms = samples * 1000.0 / rec.sample_rate
         stop = turn.rx_end if turn.rx_end is not None else len(rec.rx_at)
         if turn.last_loud is not None:
             stop = min(stop, turn.last_loud + 1)
-        stamps = np.asarray(rec.rx_at[turn.first_any : stop])
+    if first is not None:
+        stamps = np.asarray(rec.rx_at[first:stop])
         gaps = np.diff(stamps) * 1000.0
         if gaps.size:
             m.gap_p50_ms = percentile(gaps, 50)
