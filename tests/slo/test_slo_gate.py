@@ -1,0 +1,151 @@
+"""The CI gate and `slo status` against real stores: exit codes, JUnit, Markdown."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.slo.helpers import add_calls, add_turns
+from voiceobs.cli.main import main
+from voiceobs.results import utcnow
+from voiceobs.store import Store
+
+SPEC = """\
+version: voiceobs/v1
+slos:
+  - name: avail
+    selector: {probe: echo-loopback}
+    sli: {kind: availability}
+    objective: 90%
+    window: 1d
+  - name: latency
+    selector: {probe: echo-loopback}
+    sli: {kind: latency, threshold_ms: 500}
+    objective: 90%
+    window: 1d
+"""
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "slos.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def fill(store: Store, *, failed_calls: int, slow_turns: int) -> None:
+    """Ten calls and ten turns spread over the last 50 minutes."""
+    now = utcnow()
+    add_calls(store, [(now - timedelta(minutes=5 * i + 1), "failed" if i < failed_calls else "ok")
+                      for i in range(10)])
+    add_turns(store, [(now - timedelta(minutes=5 * i + 1), True,
+                       {"turn_latency_ms": 900.0 if i < slow_turns else 200.0}) for i in range(10)])
+
+
+def test_gate_passes_when_every_slo_holds(store: Store, spec_file: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    fill(store, failed_calls=0, slow_turns=0)
+    junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--markdown", str(md)])
+    assert code == 0, capsys.readouterr()
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "0"
+    assert [c.get("name") for c in suite.iter("testcase")] == ["avail", "latency"]
+    assert "SLO gate: passed" in md.read_text()
+    assert len(store.evaluations()) == 2  # the gate's evaluation is recorded
+
+
+def test_gate_fails_on_a_breach_with_a_junit_failure(store: Store, spec_file: Path,
+                                                     tmp_path: Path) -> None:
+    # 3 slow turns of 11 (the failed-call run's turn counts too): SLI 8/11 < 90%.
+    fill(store, failed_calls=0, slow_turns=3)
+    junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--markdown", str(md)])
+    assert code == 1
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["avail"].find("failure") is None
+    failure = cases["latency"].find("failure")
+    assert failure is not None and failure.get("type") == "breached"
+    assert "below the objective 90%" in (failure.get("message") or "")
+    assert "3 bad of 10" in (failure.get("message") or "")
+    text = md.read_text()
+    assert "SLO gate: failed" in text and "**latency**" in text
+
+
+def test_gate_fails_when_burning_past_page_even_if_window_holds(
+    store: Store, spec_file: Path, tmp_path: Path
+) -> None:
+    # A 30-day SLO whose budget is barely touched overall but burns fast right now.
+    path = tmp_path / "burn.yaml"
+    path.write_text(SPEC.replace("window: 1d", "window: 30d").replace("objective: 90%", "objective: 99%"))
+    now = utcnow()
+    add_calls(store, [(now - timedelta(days=2, minutes=i), "ok") for i in range(2000)])
+    add_calls(store, [(now - timedelta(minutes=1 + i), "failed" if i < 3 else "ok") for i in range(10)])
+    # 3 bad of 2010 over 30 d: SLI 99.85% holds; 1h and 5m burn 30x: page.
+    code = run(["gate", "--slos", str(path), "--db", store.url, "--junit", str(tmp_path / "j.xml")])
+    assert code == 1
+    failure = next(c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
+                   if c.get("name") == "avail").find("failure")
+    assert failure is not None and failure.get("type") == "burning"
+
+
+def test_gate_since_narrows_the_window(store: Store, spec_file: Path) -> None:
+    now = utcnow()
+    add_calls(store, [(now - timedelta(hours=5), "failed")] * 10)
+    add_calls(store, [(now - timedelta(minutes=10), "ok")] * 50)
+    only_avail = spec_file.parent / "avail.yaml"
+    only_avail.write_text(SPEC.split("  - name: latency")[0])
+    assert run(["gate", "--slos", str(only_avail), "--db", store.url]) == 1      # 50/60 < 90%
+    assert run(["gate", "--slos", str(only_avail), "--db", store.url, "--since", "1h"]) == 0
+
+
+@pytest.mark.parametrize("problem", ["spec", "store", "since", "probes"])
+def test_gate_usage_spec_and_store_errors_exit_2(
+    problem: str, spec_file: Path, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Store.open(sqlite_url, create=True).close()
+    argv = ["gate", "--slos", str(spec_file), "--db", sqlite_url]
+    if problem == "spec":
+        spec_file.write_text(SPEC.replace("objective: 90%", "objective: 200%", 1))
+    elif problem == "store":
+        argv[-1] = f"sqlite:///{tmp_path / 'empty.db'}"
+    elif problem == "since":
+        argv += ["--since", "soon"]
+    else:
+        argv += ["--run-probes", str(tmp_path / "missing.yaml")]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_gate_no_data_skips_unless_required(store: Store, spec_file: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    assert run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit)]) == 0
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == "2"
+    assert run(["gate", "--slos", str(spec_file), "--db", store.url, "--require-data"]) == 1
+
+
+def test_slo_status_json(store: Store, spec_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fill(store, failed_calls=2, slow_turns=0)
+    assert run(["slo", "status", "--slos", str(spec_file), "--db", store.url, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    avail = next(d for d in data if d["name"] == "avail")
+    assert (avail["good"], avail["total"]) == (9, 11)  # + the run that holds the turns
+    assert list(avail["burn_rates"]) == ["10s", "1m", "2m", "12m", "2h24m"]  # 1d: windows / 30
+    assert run(["slo", "status", "--slos", str(spec_file), "--db", store.url]) == 0
+    assert "avail" in capsys.readouterr().out

@@ -1,0 +1,110 @@
+"""``voiceobs slo``: evaluate SLOs, import OpenSLO, export Prometheus rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from voiceobs.config import Settings, resolve
+from voiceobs.slo import evaluate, load_slos
+from voiceobs.slo.openslo import import_openslo
+from voiceobs.slo.report import burn_text, pct
+from voiceobs.slo.rules import generate_rules
+from voiceobs.store import Store
+
+DEFAULT_SLOS = "probes/slos.yaml"
+
+slos_option = click.option(
+    "--slos",
+    "slos_path",
+    metavar="FILE",
+    default=None,
+    help=f"SLO spec (default: $VOICEOBS_SLOS, config file, or {DEFAULT_SLOS}).",
+)
+db_option = click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    default=None,
+    help="Store URL (default: $VOICEOBS_DB_URL, config file, or SQLite in the data dir).",
+)
+
+
+def slos_file(explicit: str | None) -> str:
+    """The SLO spec to use, by the usual precedence."""
+    return str(resolve("slos", explicit, DEFAULT_SLOS))
+
+
+@click.group()
+def slo() -> None:
+    """Evaluate SLOs, import OpenSLO, export Prometheus rules."""
+
+
+@slo.command()
+@slos_option
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--no-record", is_flag=True, help="Do not store this evaluation.")
+def status(slos_path: str | None, db_url: str | None, as_json: bool, no_record: bool) -> None:
+    """A table of SLI, objective, budget remaining, burn rates and alert state."""
+    slos = load_slos(slos_file(slos_path))
+    store = Store.open(Settings.load(db_url).db_url)
+    try:
+        results = evaluate(store, slos, record=not no_record)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"SLOs ({store.display_url})")
+    for col in ("SLO", "SLI", "Objective", "Budget left", "Burn rates", "Alert", "Window"):
+        table.add_column(col)
+    style = {"ok": "green", "ticket": "yellow", "page": "bold red"}
+    for r in results:
+        table.add_row(
+            r.slo.name,
+            pct(r.sli),
+            pct(r.slo.objective),
+            pct(r.budget_remaining, 1),
+            burn_text(r),
+            f"[{style[r.alert_state]}]{r.alert_state}[/]",
+            f"{r.window} ({r.good}/{r.total})",
+        )
+    Console().print(table)
+
+
+@slo.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the native spec here instead of stdout.")
+def import_(file: str, output: str | None) -> None:
+    """Convert an OpenSLO v1 file to a voiceobs SLO spec, explaining what it cannot map."""
+    result = import_openslo(file)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    text = result.to_yaml()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(result.slos)} SLO(s) to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@slo.command()
+@slos_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the rule file here instead of stdout.")
+def rules(slos_path: str | None, output: str | None) -> None:
+    """Prometheus recording and burn-rate alerting rules for the SLOs."""
+    result = generate_rules(load_slos(slos_file(slos_path)))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if output:
+        Path(output).write_text(result.to_yaml(), encoding="utf-8")
+    else:
+        click.echo(result.to_yaml(), nl=False)

@@ -1,0 +1,35 @@
+"""The SLO engine: specs, SLIs aggregated in SQL, error budgets and burn-rate alerts.
+
+Public surface::
+
+    slos = load_slos("probes/slos.yaml")          # SpecError names file, line, SLO, field
+    results = evaluate(store, slos)               # list[SloResult], recorded in the store
+    results[0].alert_state                        # "ok" | "ticket" | "page"
+
+Windows and thresholds of the burn-rate alerts are data (``windows.yaml``),
+scaled to each SLO's period the way the SRE Workbook scales them.
+"""
+
+from voiceobs.slo.durations import format_duration, parse_duration
+from voiceobs.slo.evaluate import Firing, SloResult, burn_rate, evaluate
+from voiceobs.slo.spec import SLI, SLO, Alerting, Selector, dump_slos, load_slos, parse_slos
+from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
+
+__all__ = [
+    "SLI",
+    "SLO",
+    "AlertWindow",
+    "Alerting",
+    "BurnPolicy",
+    "Firing",
+    "Selector",
+    "SloResult",
+    "burn_rate",
+    "dump_slos",
+    "evaluate",
+    "format_duration",
+    "load_policy",
+    "load_slos",
+    "parse_duration",
+    "parse_slos",
+]

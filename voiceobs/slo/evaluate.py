@@ -1,0 +1,288 @@
+"""Evaluate SLOs against the store: SLI, error budget left, burn rates, alert state.
+
+Burn rate over a window is ``(1 - SLI_window) / (1 - objective)``: 1 spends
+the budget exactly by the end of the period, 14.4 spends 2% of a 30-day
+budget in an hour. An alert fires only while both its long and short windows
+burn faster than its threshold (multiwindow, multi-burn-rate, SRE Workbook),
+which catches fast burns quickly and stops paging soon after they end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy.exc import SQLAlchemyError
+
+from voiceobs.results import utcnow
+from voiceobs.slo import rollup
+from voiceobs.slo.durations import format_duration
+from voiceobs.slo.query import ceil_minute, floor_minute, minute_start, source_for
+from voiceobs.slo.spec import SLO
+from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
+from voiceobs.store import Store
+from voiceobs.store.repository import translate_db_error
+
+STATES = ("ok", "ticket", "page")
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One alert whose long and short windows both burn past its threshold."""
+
+    severity: str
+    long_window: str
+    short_window: str
+    threshold: float
+    long_burn: float
+    short_burn: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form for ``--json`` and hook payloads."""
+        return {
+            "severity": self.severity,
+            "long_window": self.long_window,
+            "short_window": self.short_window,
+            "threshold": self.threshold,
+            "long_burn": self.long_burn,
+            "short_burn": self.short_burn,
+        }
+
+
+@dataclass
+class SloResult:
+    """One SLO evaluated at one instant."""
+
+    slo: SLO
+    evaluated_at: datetime
+    window: str
+    window_start: datetime
+    good: int
+    total: int
+    burn_rates: dict[str, float | None]
+    alerts: tuple[AlertWindow, ...]
+    firing: list[Firing] = field(default_factory=list)
+
+    @property
+    def sli(self) -> float | None:
+        """Good / total over the window; None when nothing was measured."""
+        return self.good / self.total if self.total else None
+
+    @property
+    def budget_remaining(self) -> float | None:
+        """Fraction of the window's error budget left (negative once overspent)."""
+        if self.sli is None:
+            return None
+        return 1.0 - (1.0 - self.sli) / self.slo.error_budget
+
+    @property
+    def alert_state(self) -> str:
+        """``page`` if any page alert fires, else ``ticket`` if a ticket fires, else ``ok``."""
+        severities = {f.severity for f in self.firing}
+        return "page" if "page" in severities else "ticket" if "ticket" in severities else "ok"
+
+    @property
+    def no_data(self) -> bool:
+        """True when the window holds no events for this SLO."""
+        return self.total == 0
+
+    @property
+    def breached(self) -> bool:
+        """The SLI is below the objective over the window (the budget is spent)."""
+        return self.sli is not None and self.sli < self.slo.objective
+
+    @property
+    def holds(self) -> bool:
+        """Not breached and not burning past a page threshold: what the CI gate asks."""
+        return not self.breached and self.alert_state != "page"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (``slo status --json``, hooks, the dashboard)."""
+        return {
+            "name": self.slo.name,
+            "description": self.slo.description,
+            "sli_kind": self.slo.sli.kind,
+            "sli_definition": self.slo.sli.describe(),
+            "selector": self.slo.selector.to_dict(),
+            "objective": self.slo.objective,
+            "window": self.window,
+            "window_start": self.window_start.isoformat(),
+            "evaluated_at": self.evaluated_at.isoformat(),
+            "good": self.good,
+            "total": self.total,
+            "sli": self.sli,
+            "budget_remaining": self.budget_remaining,
+            "burn_rates": dict(self.burn_rates),
+            "alert_state": self.alert_state,
+            "firing": [f.to_json() for f in self.firing],
+            "breached": self.breached,
+            "holds": self.holds,
+        }
+
+
+def burn_rate(good: int, total: int, objective: float) -> float | None:
+    """``(1 - good/total) / (1 - objective)``; None when nothing was measured."""
+    if total <= 0:
+        return None
+    return (1.0 - good / total) / (1.0 - objective)
+
+
+def month_start(at: datetime) -> datetime:
+    """Midnight UTC on the first of ``at``'s month: where a calendar-month window starts."""
+    at = at.astimezone(UTC)
+    return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _window_counts(
+    conn: Any, slo: SLO, dialect: str, now: datetime, starts: dict[str, datetime]
+) -> dict[str, tuple[int, int]]:
+    """Good and total for every ``[start, now)``: whole minutes from the rollup, edges raw."""
+    src = source_for(slo)
+    head = floor_minute(now)
+    out = {label: (0, 0) for label in starts}
+    # Whole minutes [ceil(start), floor(now)) come from the rollup in one query.
+    firsts = {label: ceil_minute(start) for label, start in starts.items()}
+    lowest = min(firsts.values())
+    if lowest < head:
+        # One branch per window, each a range scan of the (slo_key, minute) primary key,
+        # so a 5-minute window reads 5 rows, not the 30 days of the longest one.
+        r = rollup.ROLLUPS
+        branches = [
+            select(
+                literal(label).label("w"),
+                func.coalesce(func.sum(r.c.good), 0),
+                func.coalesce(func.sum(r.c.total), 0),
+            ).where(r.c.slo_key == slo.key, r.c.minute >= firsts[label], r.c.minute < head)
+            for label in starts
+            if firsts[label] < head
+        ]
+        for label, good, total in conn.execute(union_all(*branches)):
+            out[label] = (int(good), int(total))
+    # Raw rows for the partial minutes: [head, now) shared by every window that reaches
+    # it, [start, ceil(start)) per window, or the whole window when it sits inside one
+    # minute. One UNION ALL statement, each branch a range on a started_at index.
+    head_at = minute_start(head)
+    ranges: dict[str, tuple[datetime, datetime]] = {}
+    if any(first <= head for first in firsts.values()) and head_at < now:
+        ranges["__head__"] = (head_at, now)
+    for label, start in starts.items():
+        if firsts[label] > head:
+            ranges[label] = (start, now)
+        elif start < minute_start(firsts[label]):
+            ranges[label] = (start, minute_start(firsts[label]))
+    if ranges:
+        branches = [
+            select(literal(label).label("w"), case((src.good, 1), else_=0).label("g"))
+            .select_from(src.table)
+            .where(src.where, src.started_at >= lo, src.started_at < hi)
+            for label, (lo, hi) in ranges.items()
+        ]
+        both = union_all(*branches).subquery()
+        raw = {
+            w: (int(g or 0), int(t))
+            for w, g, t in conn.execute(
+                select(both.c.w, func.sum(both.c.g), func.count()).group_by(both.c.w)
+            )
+        }
+        for label in starts:
+            parts = [raw.get(label, (0, 0))]
+            if firsts[label] <= head:
+                parts.append(raw.get("__head__", (0, 0)))
+            out[label] = (
+                out[label][0] + sum(p[0] for p in parts),
+                out[label][1] + sum(p[1] for p in parts),
+            )
+    return out
+
+
+def evaluate(
+    store: Store,
+    slos: Sequence[SLO],
+    *,
+    now: datetime | None = None,
+    record: bool = True,
+    window: timedelta | None = None,
+    policy: BurnPolicy | None = None,
+) -> list[SloResult]:
+    """Evaluate every SLO at ``now`` (default: the current time) and record the results.
+
+    ``window`` replaces each SLO's compliance window (the gate's ``--since``);
+    burn-rate alerts keep the windows of the SLO's own period. Raises
+    StoreError (one line) when the store cannot be read.
+    """
+    now = (now or utcnow()).astimezone(UTC)
+    policy = policy or load_policy()
+    dialect = store.engine.dialect.name
+    results: list[SloResult] = []
+    try:
+        refreshed: set[str] = set()
+        for slo in slos:
+            if slo.key not in refreshed:
+                rollup.refresh(store, slo)
+                refreshed.add(slo.key)
+        with store.engine.connect() as conn:
+            for slo in slos:
+                results.append(_evaluate_one(conn, slo, dialect, now, window, policy))
+    except SQLAlchemyError as exc:
+        raise translate_db_error(exc, store.url) from exc
+    if record:
+        for r in results:
+            store.record_evaluation(
+                slo_name=r.slo.name,
+                window=r.window,
+                objective=r.slo.objective,
+                good=r.good,
+                total=r.total,
+                sli=r.sli,
+                budget_remaining=r.budget_remaining,
+                burn_rates=r.burn_rates,
+                alert_state=r.alert_state,
+                evaluated_at=now,
+            )
+    return results
+
+
+def _evaluate_one(
+    conn: Any, slo: SLO, dialect: str, now: datetime, window: timedelta | None, policy: BurnPolicy
+) -> SloResult:
+    alerts = tuple(
+        a for a in policy.scaled(slo.period) if getattr(slo.alerting, a.severity)
+    )
+    if window is not None:
+        label, start = format_duration(window), now - window
+    elif slo.calendar:
+        label, start = slo.window, month_start(now)
+    else:
+        label, start = slo.window, now - slo.period
+    starts = {"__slo__": start}
+    for a in alerts:
+        starts[a.long_label] = now - a.long
+        starts[a.short_label] = now - a.short
+    got = _window_counts(conn, slo, dialect, now, starts)
+    good, total = got.pop("__slo__")
+    lengths = {a.long_label: a.long for a in alerts} | {a.short_label: a.short for a in alerts}
+    burns = {
+        w: burn_rate(*got[w], slo.objective) for w in sorted(got, key=lambda w: lengths[w])
+    }
+    firing = []
+    for a in alerts:
+        lb, sb = burns[a.long_label], burns[a.short_label]
+        if lb is not None and sb is not None and lb > a.burn_rate and sb > a.burn_rate:
+            firing.append(Firing(a.severity, a.long_label, a.short_label, a.burn_rate, lb, sb))
+    return SloResult(
+        slo=slo,
+        evaluated_at=now,
+        window=label,
+        window_start=start,
+        good=good,
+        total=total,
+        burn_rates=burns,
+        alerts=alerts,
+        firing=firing,
+    )
+
+
+__all__ = ["STATES", "Firing", "SloResult", "burn_rate", "evaluate", "month_start"]
