@@ -35,6 +35,7 @@ from voiceobs.probe.measure import measure_turn, reply_audio
 from voiceobs.probe.pacing import phase_for
 from voiceobs.probe.prompts import Prompt, load_prompt
 from voiceobs.probe.protocols import wire_for
+from voiceobs.probe.realtime import realtime_scheduling
 from voiceobs.probe.scoring import keywords_missing, score_reply
 from voiceobs.probe.spec import ProbeSpec, load_spec
 from voiceobs.results import RunResult, TurnResult, utcnow
@@ -120,6 +121,7 @@ async def _run_calls(
     tracer: trace.Tracer,
     concurrency: int,
     progress: Progress | None,
+    realtime: bool = False,
 ) -> list[_CallOutcome]:
     total = spec.total_calls
     gate = asyncio.Semaphore(concurrency)
@@ -137,6 +139,7 @@ async def _run_calls(
                 attributes={
                     "voiceobs.probe": spec.name,
                     "voiceobs.target": spec.target,
+                    "voiceobs.realtime": realtime,
                     "voiceobs.protocol": spec.protocol,
                     "voiceobs.region": spec.region,
                     "voiceobs.call_index": index,
@@ -432,7 +435,8 @@ async def run_spec_async(
     gc.collect()
     gc.freeze()
     try:
-        outcomes = await _run_calls(spec, prompts, tracer, n, progress)
+        with realtime_scheduling() as realtime:
+            outcomes = await _run_calls(spec, prompts, tracer, n, progress, realtime)
         # Scoring is CPU-bound: run it in a worker thread once every call has hung up.
         results = await asyncio.to_thread(
             lambda: [_build_result(spec, o, tracer) for o in outcomes]
