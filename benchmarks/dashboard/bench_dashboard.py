@@ -1,0 +1,164 @@
+"""Dashboard page render time with one million stored turns, against two baselines.
+
+For every page, Streamlit's AppTest renders it with the query cache cleared
+(a cold render: what the first viewer after the TTL waits for) on:
+
+* the big store: 1,000,000 turns over 30 days (``seed.py``), 10 SLOs with an
+  evaluation every 5 minutes, incidents with deliveries;
+* baseline "empty": the same page on an empty store (the cost of Streamlit
+  itself, which no query work can remove).
+
+A second baseline checks the aggregation strategy on the Latency page's main
+question (p50/p95/p99 per hour and target·region): the naive way, loading
+the turns with ``Store.query_turns`` and computing percentiles in pandas.
+
+Usage: .venv/bin/python benchmarks/dashboard/bench_dashboard.py [--turns N] [--db PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+from seed import seed  # noqa: E402
+from streamlit import logger as st_logger  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from voiceobs import analytics  # noqa: E402
+from voiceobs.store import SloEvaluation, Store  # noqa: E402
+from voiceobs.users import User  # noqa: E402
+
+APP = ROOT / "dashboards" / "streamlit_app.py"
+PAGES = ["overview", "latency", "quality", "calls", "incidents", "capacity"]
+
+
+def _evaluations(store: Store, now: datetime) -> None:
+    rows = []
+    for k in range(10):
+        for i in range(0, 30 * 24 * 12):
+            at = now - timedelta(minutes=5 * i)
+            rows.append(
+                {"slo_name": f"slo-{k}", "window": "30d", "evaluated_at": at, "objective": 0.99,
+                 "good": 990, "total": 1000, "sli": 0.99, "budget_remaining": 1 - i / 9000,
+                 "burn_rates": {"1h": 1.0, "5m": 1.2}, "alert_state": "page" if k == 0 else "ok"}
+            )  # fmt: skip
+    with store.engine.begin() as conn:
+        conn.execute(SloEvaluation.__table__.insert(), rows)
+    for k in range(5):
+        inc, _ = store.open_incident(f"slo-{k}", "page", summary="burning")
+        store.record_delivery(hook_name="pager", action="webhook", event="firing",
+                              outcome="delivered", incident_id=inc.id, response_code=200)  # fmt: skip
+
+
+def build(path: Path, turns: int) -> str:
+    url = f"sqlite:///{path}"
+    fresh = path.exists() and time.time() - path.stat().st_mtime < 6 * 3600
+    marker = path.with_suffix(f".{turns}.ok")
+    if fresh and marker.exists():
+        return url
+    for p in (path, marker):
+        p.unlink(missing_ok=True)
+    store = Store.open(url, create=True)
+    t = time.perf_counter()
+    now = datetime.now(UTC)
+    seed(store, turns, now=now)
+    _evaluations(store, now)
+    store.close()
+    marker.touch()
+    print(f"seeded {turns:,} turns in {time.perf_counter() - t:.0f} s -> {path}")
+    return url
+
+
+def render_times(
+    url: str, repeats: int, pages: list[str] = PAGES, range_label: str | None = None
+) -> dict[str, float]:
+    os.environ["VOICEOBS_DB_URL"] = url
+    out: dict[str, float] = {}
+    for page in pages:
+        samples = []
+        for _ in range(repeats):
+            at = AppTest.from_file(str(APP), default_timeout=120)
+            at.session_state["voiceobs_user"] = User("bench", "operator")
+            if range_label:
+                at.session_state[f"{page}_range"] = range_label
+            if page != "overview":
+                at.run()
+                at.switch_page(f"app_pages/{page}.py")
+            st.cache_data.clear()  # cold: every query of the page runs
+            t = time.perf_counter()
+            at.run()
+            samples.append(time.perf_counter() - t)
+            assert not at.exception, [e.value for e in at.exception]
+            assert not at.error, [e.value for e in at.error]
+        out[page] = statistics.median(samples)
+    return out
+
+
+def naive_vs_sql(url: str, days: int) -> tuple[float, float, int]:
+    store = Store.open(url)
+    now = datetime.now(UTC)
+    f = analytics.Filters(since=now - timedelta(days=days), until=now)
+    t = time.perf_counter()
+    rows = analytics.percentiles_over_time(store, f)
+    sql = time.perf_counter() - t
+    t = time.perf_counter()
+    turns = store.query_turns(since=f.since, until=f.until, limit=None)
+    df = pd.DataFrame(
+        {"at": [x.started_at for x in turns], "g": [f"{x.target_url} · {x.region}" for x in turns],
+         "v": [x.turn_latency_ms for x in turns]}
+    ).dropna()  # fmt: skip
+    bucket = analytics.pick_bucket_seconds(f.since, f.until)
+    df["b"] = df["at"].dt.floor(f"{bucket}s")
+    df.groupby(["b", "g"])["v"].quantile([0.5, 0.95, 0.99])
+    naive = time.perf_counter() - t
+    store.close()
+    return sql, naive, len(rows)
+
+
+def main() -> None:
+    st_logger.set_log_level("error")  # AppTest without a server warns on every run
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--turns", type=int, default=1_000_000)
+    ap.add_argument("--db", type=Path, default=Path("/tmp/voiceobs-bench-dashboard.db"))
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    big = build(args.db, args.turns)
+    empty_path = args.db.with_name("voiceobs-bench-dashboard-empty.db")
+    empty_path.unlink(missing_ok=True)
+    Store.open(f"sqlite:///{empty_path}", create=True).close()
+    empty = f"sqlite:///{empty_path}"
+
+    base = render_times(empty, args.repeats)
+    loaded = render_times(big, args.repeats)
+    print(f"\npage render (AppTest, cold cache, median of {args.repeats}), default range 24 h")
+    print(f"{'page':<11}{'empty store':>12}{f'{args.turns:,} turns':>18}{'ratio':>8}")
+    for page in PAGES:
+        ratio = loaded[page] / base[page]
+        print(f"{page:<11}{base[page]:>11.2f}s{loaded[page]:>17.2f}s{ratio:>7.1f}x")
+    print(f"slowest page with {args.turns:,} turns: {max(loaded.values()):.2f} s (target < 2 s)")
+
+    for label in ("last 7 days", "last 30 days"):
+        wide = render_times(big, 1, ["latency", "quality", "capacity"], label)
+        print(f"{label}: " + ", ".join(f"{p} {t:.2f} s" for p, t in wide.items()))
+
+    print("\nLatency percentiles, SQL window functions vs naive (load turns, pandas quantile)")
+    for days in (1, 7, 30):
+        sql, naive, n = naive_vs_sql(big, days)
+        print(f"  last {days:>2} d: SQL {sql:6.2f} s   naive {naive:6.2f} s   "
+              f"speed-up {naive / sql:5.1f}x   ({n} rows returned)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Quality: how the audio sounded and whether it was understood, over time and as distributions."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+from dashkit import data, ui
+
+from voiceobs.analytics import DEFAULT_QUALITY_THRESHOLDS, QUALITY_METRICS
+
+_LABELS = {
+    "pesq_wb": "PESQ wide-band",
+    "pesq_nb": "PESQ narrow-band",
+    "stoi": "STOI",
+    "estoi": "ESTOI",
+    "dnsmos_ovrl": "DNSMOS overall",
+    "dnsmos_sig": "DNSMOS signal",
+    "dnsmos_bak": "DNSMOS background",
+    "wer": "WER",
+}
+
+
+def render() -> None:
+    url = data.db_url()
+    f = selection.filters()
+    df = data.run_query(data.quality, url, f, tuple(QUALITY_METRICS))
+    if df.empty:
+        st.info("No turns in this range and filter; widen the time range.")
+        return
+    st.subheader("Over time (mean per bucket, per target)")
+    cols = st.columns(2)
+    for i, metric in enumerate(chosen):
+        sub = df[["bucket_start", "group", metric]].dropna()
+        col = cols[i % 2]
+        col.markdown(f"**{_LABELS[metric]}**")
+        if sub.empty:
+            col.caption("Not measured in this range.")
+            continue
+        chart = (
+            alt.Chart(sub)
+            .mark_line(point=len(sub) < 60)
+            .encode(
+                x=alt.X("bucket_start:T", title=None),
+                y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
+                color=alt.Color("group:N", title=None, legend=alt.Legend(orient="bottom")),
+                tooltip=["bucket_start:T", "group:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
+            )
+        )
+        limit = thresholds.get(metric)
+        if limit is not None:
+            rule = alt.Chart({"values": [{"y": limit}]}).mark_rule(color="red", strokeDash=[4, 4])
+            chart = chart + rule.encode(y="y:Q")
+        col.altair_chart(chart.properties(height=200), width="stretch")
+
+    st.subheader("Distribution")
+    dist_metric = st.selectbox(
+        "Measure",
+        chosen or list(QUALITY_METRICS),
+        format_func=_LABELS.__getitem__,
+        key="quality_dist",
+    )
+    hist = data.run_query(data.distribution, url, f, dist_metric)
+    if hist.empty:
+        st.caption("Not measured in this range.")
+    else:
+        st.altair_chart(
+            alt.Chart(hist)
+            .mark_bar()
+            .encode(
+                x=alt.X("lo:Q", bin="binned", title=dist_metric),
+                x2="hi:Q",
+                y=alt.Y("count:Q", title="turns"),
+                tooltip=[
+                    alt.Tooltip("lo:Q", format=".3f"),
+                    alt.Tooltip("hi:Q", format=".3f"),
+                    "count:Q",
+                ],
+            )
+            .properties(height=220),
+            width="stretch",
+        )
+
+    st.subheader("Turns below threshold")
+    total, flagged = data.run_query(data.flagged, url, f, tuple(sorted(thresholds.items())))
+    st.metric("Flagged turns", f"{total:,}")
+    if total:
+        shown = flagged[["started_at", "run_id", "turn", "probe", "target", "region", "below",
+                         *[m for m in QUALITY_METRICS if m in thresholds]]]  # fmt: skip
+        st.dataframe(ui.rounded(shown, 3), hide_index=True, width="stretch")
+        st.caption("Open a run on the Calls page (search by run id) to hear what went wrong.")
+
+
+st.title("Quality")
+data.store()
+if ui.require_data():
+    selection = ui.filter_bar("quality")
+    chosen = st.multiselect(
+        "Metrics",
+        list(QUALITY_METRICS),
+        default=["pesq_wb", "stoi", "dnsmos_ovrl", "wer"],
+        format_func=_LABELS.__getitem__,
+        key="quality_metrics",
+    )
+    with st.expander("Thresholds (a turn is flagged below these; above, for WER)"):
+        tcols = st.columns(len(DEFAULT_QUALITY_THRESHOLDS))
+        thresholds = {
+            m: float(
+                tcols[i].number_input(
+                    m, value=float(v), step=0.05, format="%.2f", key=f"quality_threshold_{m}"
+                )
+            )
+            for i, (m, v) in enumerate(DEFAULT_QUALITY_THRESHOLDS.items())
+        }
+    ui.refreshing(render)

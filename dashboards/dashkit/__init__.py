@@ -1,0 +1,1 @@
+"""Shared plumbing of the dashboard pages: sign-in, store access, filters, empty states."""

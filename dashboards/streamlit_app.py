@@ -1,0 +1,54 @@
+"""The voiceobs SRE dashboard: sign in, then six pages over one result store.
+
+Start it with ``voiceobs dashboard [--db URL] [--port 8501]``. It reads the
+store only through the voiceobs public API and never writes measurements;
+the one thing it writes is an operator's action on an incident.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# The pages share helpers in dashkit/, next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dashkit import auth, data
+
+from voiceobs.store import redact_url
+
+st.set_page_config(page_title="voiceobs", page_icon=":material/graphic_eq:", layout="wide")
+
+user = auth.current_user()
+if user is None:
+    st.navigation([st.Page(auth.sign_in_page, title="Sign in", url_path="sign-in")]).run()
+    st.stop()
+
+with st.sidebar:
+    st.markdown(f"**{user.name}** · {user.role}")
+    if not auth.auth_disabled():
+        st.button("Sign out", on_click=auth.sign_out, key="sign_out")
+    note = data.auth_env_note()
+    if note:
+        st.warning(note)
+    st.caption(f"Store: `{redact_url(data.db_url())}`")
+    st.toggle("Auto-refresh", value=True, key="auto_refresh")
+    st.selectbox(
+        "Refresh every",
+        [15, 30, 60, 300],
+        index=2,
+        format_func=lambda s: f"{s} s" if s < 60 else f"{s // 60} min",
+        key="refresh_every_s",
+    )
+
+pages = [
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+    st.Page("app_pages/latency.py", title="Latency", icon=":material/timer:"),
+    st.Page("app_pages/quality.py", title="Quality", icon=":material/graphic_eq:"),
+    st.Page("app_pages/calls.py", title="Calls", icon=":material/call:"),
+    st.Page("app_pages/incidents.py", title="Incidents", icon=":material/warning:"),
+    st.Page("app_pages/capacity.py", title="Capacity", icon=":material/speed:"),
+]
+st.navigation(pages).run()

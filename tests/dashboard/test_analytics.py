@@ -1,0 +1,101 @@
+"""SQL aggregations against numbers computed by hand from the same rows, on both backends."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from voiceobs import analytics as A
+from voiceobs.results import RunResult, SpanRecord, TurnResult
+from voiceobs.store import Store
+
+T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+@pytest.fixture
+def filled(store: Store) -> dict[tuple[int, str], list[float]]:
+    """Three hours of runs on two targets; returns latencies per (hour, target)."""
+    rng = random.Random(3)
+    expected: dict[tuple[int, str], list[float]] = {}
+    for i in range(90):
+        at = T0 + timedelta(minutes=2 * i, seconds=rng.randint(0, 59))
+        target = ["ws://a", "ws://b"][i % 2]
+        lat = rng.uniform(200, 900)
+        run = RunResult(probe_name="p", target_url=target, region="r1", started_at=at)
+        run.trace_id = f"{i + 1:032x}"
+        run.turns.append(TurnResult(turn_index=0, turn_latency_ms=lat, pesq_wb=rng.uniform(1, 4.5),
+                                    started_at=at))  # fmt: skip
+        chars = rng.randint(10, 200)
+        base = int(at.timestamp() * 1e9)
+        run.spans.append(SpanRecord(trace_id=run.trace_id, span_id="a" * 16, name="tts",
+                                    start_ns=base, end_ns=base + int((30 + 0.5 * chars) * 1e6),
+                                    attributes={"voice.output_chars": chars}))  # fmt: skip
+        store.save_run(run)
+        expected.setdefault((i * 2 // 60, target), []).append(lat)
+    return expected
+
+
+def test_percentiles_per_hour_and_target_are_exact(
+    store: Store, filled: dict[tuple[int, str], list[float]]
+) -> None:
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=3))
+    rows = A.percentiles_over_time(store, f, bucket_s=3600, group_by="target")
+    assert len(rows) == 6
+    for r in rows:
+        hour = int((r.bucket_start - T0).total_seconds() // 3600)
+        values = filled[(hour, r.group)]
+        assert r.count == len(values)
+        for q, got in ((0.5, r.p50), (0.95, r.p95), (0.99, r.p99)):
+            assert got == pytest.approx(_nearest_rank(values, q))
+        assert r.mean == pytest.approx(sum(values) / len(values))
+
+
+def test_filters_and_counts(store: Store, filled: dict[tuple[int, str], list[float]]) -> None:
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=1), target="ws://b")
+    assert A.counts(store, f) == {"runs": 15, "failed_runs": 0, "turns": 15}
+    rows = A.percentiles_over_time(store, f, bucket_s=3600, group_by="all")
+    assert [r.count for r in rows] == [15]
+    dims = A.dimensions(store)
+    assert dims.targets == ["ws://a", "ws://b"] and dims.regions == ["r1"]
+
+
+def test_distribution_and_flags(store: Store, filled: dict[tuple[int, str], list[float]]) -> None:
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=3))
+    hist = A.distribution(store, f, "pesq_wb", bins=10)
+    assert sum(b["count"] for b in hist) == 90
+    total, rows = A.flagged_turns(store, f, {"pesq_wb": 2.0})
+    assert 0 < total == len(rows)
+    assert all(r["pesq_wb"] < 2.0 and r["below"] == "pesq_wb" for r in rows)
+
+
+def test_capacity_recovers_the_seeded_line(
+    store: Store, filled: dict[tuple[int, str], list[float]]
+) -> None:
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=3))
+    fit = A.capacity(store, f, "tts", bins=6)
+    assert fit.n == 90
+    assert fit.slope == pytest.approx(0.5, rel=1e-6)
+    assert fit.intercept == pytest.approx(30.0, abs=1e-3)
+    assert sum(b.count for b in fit.bins) == 90
+    # a noiseless line: p95 per bin sits on it, so the crossing is where 30 + 0.5 x = 130
+    crossing = fit.crossing_load(130.0)
+    assert crossing is not None and 150 < crossing < 215
+    assert fit.crossing_load(10.0) == 0.0
+    stages = A.stage_breakdown(store, f)
+    assert [s["stage"] for s in stages] == ["tts"] and stages[0]["count"] == 90
+
+
+def test_search_runs(store: Store, filled: dict[tuple[int, str], list[float]]) -> None:
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=3))
+    assert len(A.search_runs(store, f, text="WS://B")) == 45
+    assert A.search_runs(store, f, text="100%") == []
+    first = A.search_runs(store, f, limit=1)[0]
+    assert first.turns == 1 and first.latency_max_ms is not None

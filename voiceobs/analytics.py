@@ -1,0 +1,712 @@
+"""Aggregations the dashboard draws: percentiles over time, stage breakdowns, quality, capacity.
+
+A page must render in well under two seconds over a million stored turns, so
+every function here aggregates in SQL and returns only aggregated rows (a few
+hundred at most), never the turns themselves. SQLite has no percentile
+function; percentiles are exact nearest-rank order statistics computed with
+window functions (``ROW_NUMBER`` and ``COUNT`` per group), which SQLite and
+PostgreSQL both run, so the two backends give the same numbers. Filters use
+the ``(column, started_at)`` indexes the store keeps on turns and runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, and_, case, cast, extract, func, literal, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from voiceobs.store import ProbeRun, SloEvaluation, Span, Store, Turn
+
+#: Stages a pipeline reports, in the order a turn passes through them.
+STAGES: tuple[str, ...] = ("vad", "asr", "respond", "tts", "transport")
+
+#: The attribute that drives each stage's cost (shared/DESIGN.md).
+STAGE_DRIVERS: dict[str, str] = {
+    "vad": "voice.audio_seconds",
+    "asr": "voice.audio_seconds",
+    "respond": "voice.context_tokens",
+    "tts": "voice.output_chars",
+}
+
+#: Quality measures and whether higher is better (WER is the only lower-is-better one).
+QUALITY_METRICS: dict[str, bool] = {
+    "pesq_wb": True,
+    "pesq_nb": True,
+    "stoi": True,
+    "estoi": True,
+    "dnsmos_ovrl": True,
+    "dnsmos_sig": True,
+    "dnsmos_bak": True,
+    "wer": False,
+}
+
+#: Thresholds below which (above, for WER) a turn is flagged, until a user changes them.
+DEFAULT_QUALITY_THRESHOLDS: dict[str, float] = {
+    "pesq_wb": 3.0,
+    "pesq_nb": 3.0,
+    "stoi": 0.85,
+    "estoi": 0.7,
+    "dnsmos_ovrl": 3.0,
+    "wer": 0.25,
+}
+
+LATENCY_MEASURES: tuple[str, ...] = ("turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms")
+
+_SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
+_NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a page is looking at: a time range and optional probe, target, region."""
+
+    since: datetime
+    until: datetime
+    probe: str | None = None
+    target: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """The probes, targets and regions present, for filter drop-downs."""
+
+    probes: list[str]
+    targets: list[str]
+    regions: list[str]
+
+
+@dataclass(frozen=True)
+class PercentileRow:
+    """Percentiles of one measure in one time bucket for one group."""
+
+    bucket_start: datetime
+    group: str
+    count: int
+    mean: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One probe run as the Calls list shows it: how it ended and what the caller got."""
+
+    id: str
+    started_at: datetime
+    probe_name: str
+    target_url: str
+    region: str
+    status: str
+    failure_class: str | None
+    turns: int
+    latency_max_ms: float | None
+    latency_mean_ms: float | None
+    pesq_wb_min: float | None
+    stoi_min: float | None
+    wer_max: float | None
+
+
+@dataclass(frozen=True)
+class CapacityBin:
+    """Latency of one stage over spans whose cost driver falls in one range."""
+
+    driver_lo: float
+    driver_hi: float
+    count: int
+    mean_ms: float
+    p95_ms: float
+
+
+@dataclass(frozen=True)
+class CapacityFit:
+    """Stage latency as a line in its cost driver, and where p95 would cross a target.
+
+    ``slope``/``intercept`` fit every span (least squares, in SQL);
+    ``p95_slope``/``p95_intercept`` fit the per-bin p95s, weighted by their
+    counts, which is what a p95 latency target is judged against.
+    """
+
+    stage: str
+    driver: str
+    n: int
+    slope: float | None
+    intercept: float | None
+    r2: float | None
+    p95_slope: float | None
+    p95_intercept: float | None
+    bins: list[CapacityBin] = field(default_factory=list)
+
+    def crossing_load(self, p95_target_ms: float) -> float | None:
+        """The driver value at which the fitted p95 reaches ``p95_target_ms``.
+
+        None when latency does not grow with load (no crossing ahead), and 0
+        when the target is already exceeded at no load.
+        """
+        if self.p95_slope is None or self.p95_intercept is None:
+            return None
+        if self.p95_intercept >= p95_target_ms:
+            return 0.0
+        if self.p95_slope <= 0:
+            return None
+        return (p95_target_ms - self.p95_intercept) / self.p95_slope
+
+
+def pick_bucket_seconds(since: datetime, until: datetime, target_points: int = 60) -> int:
+    """A round bucket size giving about ``target_points`` points over the range."""
+    span = max((until - since).total_seconds(), 60.0)
+    for size in _NICE_BUCKETS:
+        if span / size <= target_points:
+            return size
+    return _NICE_BUCKETS[-1] * max(1, int(span / _NICE_BUCKETS[-1] / target_points))
+
+
+def _epoch(store: Store, column: Any) -> ColumnElement[int]:
+    """Whole seconds since 1970 of a timestamp column, on either backend."""
+    if store.backend == "sqlite":
+        # unixepoch() (SQLite 3.38+) is about twice as fast as strftime('%s') per row.
+        if _SQLITE_HAS_UNIXEPOCH:
+            return cast(func.unixepoch(column), Integer)
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(extract("epoch", column)), BigInteger)
+
+
+def _bucket(store: Store, column: Any, since: datetime, bucket_s: int) -> Any:
+    # Floor division in SQL (``//``): true division would put every row in its own bucket.
+    return (_epoch(store, column) - int(since.timestamp())) // bucket_s
+
+
+def _bucket_start(since: datetime, bucket_s: int, bucket: int) -> datetime:
+    start = datetime.fromtimestamp(int(since.timestamp()), UTC)
+    return start + timedelta(seconds=int(bucket) * bucket_s)
+
+
+def _where(q: Any, model: Any, f: Filters) -> Any:
+    q = q.where(model.started_at >= f.since, model.started_at < f.until)
+    if f.probe:
+        q = q.where(model.probe_name == f.probe)
+    if f.target:
+        q = q.where(model.target_url == f.target)
+    if f.region:
+        q = q.where(model.region == f.region)
+    return q
+
+
+def _group_column(model: Any, group_by: str) -> ColumnElement[str]:
+    if group_by == "target":
+        return model.target_url
+    if group_by == "region":
+        return model.region
+    if group_by == "probe":
+        return model.probe_name
+    if group_by == "target_region":
+        return model.target_url + " · " + model.region
+    if group_by == "all":
+        return literal("all")
+    raise ValueError(
+        f"unknown group_by {group_by!r}; use target, region, probe, target_region, all"
+    )
+
+
+def _ranked_percentiles(base: Any, keys: Sequence[str], quantiles: Sequence[float]) -> Any:
+    """Nearest-rank quantiles of ``base.c.v`` per ``keys``, in one pass of window functions."""
+    part = [base.c[k] for k in keys]
+    ranked = select(
+        *part,
+        base.c.v,
+        func.row_number().over(partition_by=part, order_by=base.c.v).label("rn"),
+        func.count().over(partition_by=part).label("n"),
+    ).subquery()
+    picks = [
+        func.max(
+            case(
+                (
+                    and_(ranked.c.rn >= q * ranked.c.n, ranked.c.rn - 1 < q * ranked.c.n),
+                    ranked.c.v,
+                ),
+                else_=None,
+            )
+        )
+        for q in quantiles
+    ]
+    cols = [ranked.c[k] for k in keys]
+    return select(*cols, func.max(ranked.c.n), func.avg(ranked.c.v), *picks).group_by(*cols)
+
+
+def dimensions(store: Store) -> Dimensions:
+    """Distinct probes, targets and regions (from runs: far fewer rows than turns)."""
+    with store.session() as s:
+        probes = [r for r in s.scalars(select(ProbeRun.probe_name).distinct()) if r is not None]
+        targets = [r for r in s.scalars(select(ProbeRun.target_url).distinct()) if r is not None]
+        regions = [r for r in s.scalars(select(ProbeRun.region).distinct()) if r is not None]
+    return Dimensions(sorted(probes), sorted(targets), sorted(regions))
+
+
+def counts(store: Store, f: Filters) -> dict[str, int]:
+    """Runs, failed runs and turns in range: the headline figures of a page."""
+    runs_q = _where(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((ProbeRun.status != "ok", 1), else_=0)), 0),
+        ),
+        ProbeRun,
+        f,
+    )
+    turns_q = _where(select(func.count()).select_from(Turn), Turn, f)
+    with store.session() as s:
+        runs, failed = s.execute(runs_q).one()
+        turns = s.scalar(turns_q) or 0
+    return {"runs": int(runs or 0), "failed_runs": int(failed or 0), "turns": int(turns)}
+
+
+def latest_run_at(store: Store) -> datetime | None:
+    """When the newest run started; None for an empty store (the page then says how to start)."""
+    with store.session() as s:
+        return s.scalar(select(func.max(ProbeRun.started_at)))
+
+
+def percentiles_over_time(
+    store: Store,
+    f: Filters,
+    measure: str = "turn_latency_ms",
+    *,
+    bucket_s: int | None = None,
+    group_by: str = "target_region",
+    quantiles: tuple[float, float, float] = (0.5, 0.95, 0.99),
+) -> list[PercentileRow]:
+    """p50/p95/p99 of a turn measure per time bucket and group."""
+    if measure not in LATENCY_MEASURES and measure not in QUALITY_METRICS:
+        raise ValueError(f"unknown measure {measure!r}")
+    bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until)
+    value = getattr(Turn, measure)
+    base = _where(
+        select(
+            _bucket(store, Turn.started_at, f.since, bucket_s).label("bucket"),
+            _group_column(Turn, group_by).label("grp"),
+            value.label("v"),
+        ).where(value.is_not(None)),
+        Turn,
+        f,
+    ).subquery()
+    q = _ranked_percentiles(base, ["bucket", "grp"], quantiles)
+    with store.session() as s:
+        rows = s.execute(q).all()
+    out = [
+        PercentileRow(
+            bucket_start=_bucket_start(f.since, bucket_s, r[0]),
+            group=str(r[1]),
+            count=int(r[2]),
+            mean=_f(r[3]),
+            p50=_f(r[4]),
+            p95=_f(r[5]),
+            p99=_f(r[6]),
+        )
+        for r in rows
+    ]
+    return sorted(out, key=lambda r: (r.bucket_start, r.group))
+
+
+def stage_breakdown(store: Store, f: Filters) -> list[dict[str, Any]]:
+    """Per stage: span count, mean, p50 and p95 duration in ms, over the spans in range."""
+    duration = (Span.end_ns - Span.start_ns) / 1e6
+    base = _span_where(
+        select(Span.name.label("stage"), duration.label("v")).where(Span.name.in_(STAGES)), f
+    ).subquery()
+    q = _ranked_percentiles(base, ["stage"], (0.5, 0.95))
+    with store.session() as s:
+        rows = s.execute(q).all()
+    order = {name: i for i, name in enumerate(STAGES)}
+    out = [
+        {
+            "stage": str(r[0]),
+            "count": int(r[1]),
+            "mean_ms": _f(r[2]),
+            "p50_ms": _f(r[3]),
+            "p95_ms": _f(r[4]),
+        }
+        for r in rows
+    ]
+    return sorted(out, key=lambda d: order.get(d["stage"], 99))
+
+
+def stage_breakdown_over_time(
+    store: Store, f: Filters, *, bucket_s: int | None = None
+) -> list[dict[str, Any]]:
+    """Mean duration of each stage per time bucket: the stacked bars of the Latency page."""
+    bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until, 30)
+    duration = (Span.end_ns - Span.start_ns) / 1e6
+    bucket = ((Span.start_ns - _ns(f.since)) // (bucket_s * 1_000_000_000)).label("bucket")
+    q = _span_where(
+        select(bucket, Span.name, func.count(), func.avg(duration)).where(Span.name.in_(STAGES)),
+        f,
+    ).group_by("bucket", Span.name)
+    with store.session() as s:
+        rows = s.execute(q).all()
+    return [
+        {
+            "bucket_start": _bucket_start(f.since, bucket_s, r[0]),
+            "stage": str(r[1]),
+            "count": int(r[2]),
+            "mean_ms": _f(r[3]),
+        }
+        for r in rows
+    ]
+
+
+def _ns(at: datetime) -> int:
+    return int(at.timestamp()) * 1_000_000_000
+
+
+def _span_where(q: Any, f: Filters) -> Any:
+    """Spans in the time range (by their own start, on the (name, start_ns) index).
+
+    Pipeline spans carry only a trace id, so probe, target and region filters
+    go through the runs with those values (indexed), as a set of trace ids.
+    """
+    q = q.where(Span.start_ns >= _ns(f.since), Span.start_ns < _ns(f.until))
+    if f.probe or f.target or f.region:
+        traces = _where(
+            select(ProbeRun.trace_id).where(ProbeRun.trace_id.is_not(None)), ProbeRun, f
+        )
+        q = q.where(Span.trace_id.in_(traces))
+    return q
+
+
+def quality_over_time(
+    store: Store,
+    f: Filters,
+    metrics: Sequence[str] = tuple(QUALITY_METRICS),
+    *,
+    bucket_s: int | None = None,
+    group_by: str = "target",
+) -> list[dict[str, Any]]:
+    """Mean of each quality metric per time bucket and group (one row per bucket and group)."""
+    bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until)
+    for m in metrics:
+        if m not in QUALITY_METRICS:
+            raise ValueError(f"unknown quality metric {m!r}")
+    q = _where(
+        select(
+            _bucket(store, Turn.started_at, f.since, bucket_s).label("bucket"),
+            _group_column(Turn, group_by).label("grp"),
+            func.count(),
+            *[func.avg(getattr(Turn, m)) for m in metrics],
+        ),
+        Turn,
+        f,
+    ).group_by("bucket", "grp")
+    with store.session() as s:
+        rows = s.execute(q).all()
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {
+            "bucket_start": _bucket_start(f.since, bucket_s, r[0]),
+            "group": str(r[1]),
+            "turns": int(r[2]),
+        }
+        row.update({m: _f(v) for m, v in zip(metrics, r[3:], strict=True)})
+        out.append(row)
+    return sorted(out, key=lambda d: (d["bucket_start"], d["group"]))
+
+
+def distribution(store: Store, f: Filters, metric: str, *, bins: int = 30) -> list[dict[str, Any]]:
+    """A histogram of one measure over the range: ``bins`` equal-width bins from min to max."""
+    if metric not in QUALITY_METRICS and metric not in LATENCY_MEASURES:
+        raise ValueError(f"unknown measure {metric!r}")
+    value = getattr(Turn, metric)
+    with store.session() as s:
+        lo, hi = s.execute(
+            _where(select(func.min(value), func.max(value)).where(value.is_not(None)), Turn, f)
+        ).one()
+        if lo is None or hi is None:
+            return []
+        lo, hi = float(lo), float(hi)
+        width = (hi - lo) / bins if hi > lo else 1.0
+        index: Any = func.min(cast((value - lo) / width, Integer), bins - 1)
+        if store.backend == "postgresql":
+            index = func.least(cast(func.floor((value - lo) / width), Integer), bins - 1)
+        q = _where(
+            select(index.label("b"), func.count()).where(value.is_not(None)), Turn, f
+        ).group_by("b")
+        rows = s.execute(q).all()
+    return [
+        {"lo": lo + int(b) * width, "hi": lo + (int(b) + 1) * width, "count": int(n)}
+        for b, n in sorted(rows)
+    ]
+
+
+def _flag_condition(thresholds: Mapping[str, float]) -> ColumnElement[bool] | None:
+    conds = []
+    for metric, limit in thresholds.items():
+        if metric not in QUALITY_METRICS:
+            raise ValueError(f"unknown quality metric {metric!r}")
+        col = getattr(Turn, metric)
+        conds.append(col < limit if QUALITY_METRICS[metric] else col > limit)
+    return or_(*conds) if conds else None
+
+
+def flagged_turns(
+    store: Store, f: Filters, thresholds: Mapping[str, float], *, limit: int = 200
+) -> tuple[int, list[dict[str, Any]]]:
+    """Turns below a quality threshold (above, for WER): how many, and the newest ``limit``."""
+    cond = _flag_condition(thresholds)
+    if cond is None:
+        return 0, []
+    metric_cols = [getattr(Turn, m) for m in QUALITY_METRICS]
+    with store.session() as s:
+        total = s.scalar(_where(select(func.count()).select_from(Turn).where(cond), Turn, f)) or 0
+        q = _where(
+            select(
+                Turn.run_id, Turn.turn_index, Turn.started_at, Turn.probe_name,
+                Turn.target_url, Turn.region, *metric_cols,
+            ).where(cond),
+            Turn,
+            f,
+        ).order_by(Turn.started_at.desc()).limit(limit)  # fmt: skip
+        rows = s.execute(q).all()
+    out = []
+    for r in rows:
+        row = {
+            "run_id": r[0], "turn": r[1], "started_at": r[2], "probe": r[3],
+            "target": r[4], "region": r[5],
+        }  # fmt: skip
+        values = dict(zip(QUALITY_METRICS, r[6:], strict=True))
+        row.update(values)
+        row["below"] = ", ".join(
+            m
+            for m, lim in thresholds.items()
+            if values.get(m) is not None
+            and (values[m] < lim if QUALITY_METRICS[m] else values[m] > lim)
+        )
+        out.append(row)
+    return int(total), out
+
+
+def search_runs(
+    store: Store,
+    f: Filters,
+    *,
+    text: str = "",
+    status: str | None = None,
+    failure_class: str | None = None,
+    limit: int = 200,
+) -> list[RunSummary]:
+    """Runs newest first matching a free-text search, with their turns summarised in SQL.
+
+    The text matches a run id prefix, probe, target, region, failure class or
+    the (redacted) failure detail, case-insensitively.
+    """
+    q = _where(select(ProbeRun), ProbeRun, f).order_by(ProbeRun.started_at.desc()).limit(limit)
+    if status:
+        q = q.where(ProbeRun.status == status)
+    if failure_class:
+        q = q.where(ProbeRun.failure_class == failure_class)
+    needle = text.strip().lower()
+    if needle:
+        like = f"%{_escape_like(needle)}%"
+        q = q.where(
+            or_(
+                ProbeRun.id.like(f"{_escape_like(needle)}%", escape="\\"),
+                func.lower(ProbeRun.probe_name).like(like, escape="\\"),
+                func.lower(ProbeRun.target_url).like(like, escape="\\"),
+                func.lower(ProbeRun.region).like(like, escape="\\"),
+                func.lower(func.coalesce(ProbeRun.failure_class, "")).like(like, escape="\\"),
+                func.lower(func.coalesce(ProbeRun.failure_detail, "")).like(like, escape="\\"),
+            )
+        )
+    with store.session() as s:
+        runs = list(s.scalars(q))
+        ids = [r.id for r in runs]
+        agg: dict[str, Any] = {}
+        if ids:
+            rows = s.execute(
+                select(
+                    Turn.run_id,
+                    func.count(),
+                    func.max(Turn.turn_latency_ms),
+                    func.avg(Turn.turn_latency_ms),
+                    func.min(Turn.pesq_wb),
+                    func.min(Turn.stoi),
+                    func.max(Turn.wer),
+                )
+                .where(Turn.run_id.in_(ids))
+                .group_by(Turn.run_id)
+            ).all()
+            agg = {r[0]: r for r in rows}
+    out = []
+    for run in runs:
+        a = agg.get(run.id)
+        out.append(
+            RunSummary(
+                id=run.id,
+                started_at=run.started_at,
+                probe_name=run.probe_name,
+                target_url=run.target_url,
+                region=run.region,
+                status=run.status,
+                failure_class=run.failure_class,
+                turns=int(a[1]) if a else 0,
+                latency_max_ms=_f(a[2]) if a else None,
+                latency_mean_ms=_f(a[3]) if a else None,
+                pesq_wb_min=_f(a[4]) if a else None,
+                stoi_min=_f(a[5]) if a else None,
+                wer_max=_f(a[6]) if a else None,
+            )
+        )
+    return out
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def capacity(store: Store, f: Filters, stage: str, *, bins: int = 12) -> CapacityFit:
+    """Fit one stage's latency against its cost driver over the spans of the runs in range."""
+    if stage not in STAGE_DRIVERS:
+        raise ValueError(
+            f"no cost driver for stage {stage!r}; use one of {', '.join(STAGE_DRIVERS)}"
+        )
+    driver = STAGE_DRIVERS[stage]
+    x = Span.attributes[driver].as_float()
+    y = (Span.end_ns - Span.start_ns) / 1e6
+    base = _span_where(
+        select(x.label("x"), y.label("y")).where(Span.name == stage, x.is_not(None)), f
+    ).subquery()
+    bx, by = base.c.x, base.c.y
+    sums = select(
+        func.count(),
+        func.sum(bx),
+        func.sum(by),
+        func.sum(bx * bx),
+        func.sum(bx * by),
+        func.sum(by * by),
+        func.min(bx),
+        func.max(bx),
+    )
+    with store.session() as s:
+        n, sx, sy, sxx, sxy, syy, lo, hi = s.execute(sums.select_from(base)).one()
+        n = int(n or 0)
+        if n == 0:
+            return CapacityFit(stage, driver, 0, None, None, None, None, None, [])
+        lo, hi = float(lo), float(hi)
+        width = (hi - lo) / bins if hi > lo else 1.0
+        if store.backend == "postgresql":
+            index: Any = func.least(cast(func.floor((bx - lo) / width), Integer), bins - 1)
+        else:
+            index = func.min(cast((bx - lo) / width, Integer), bins - 1)
+        binned = select(index.label("b"), by.label("v")).subquery()
+        rows = s.execute(_ranked_percentiles(binned, ["b"], (0.95,))).all()
+    slope, intercept, r2 = _ols(n, float(sx), float(sy), float(sxx), float(sxy), float(syy))
+    cbins = [
+        CapacityBin(
+            driver_lo=lo + int(r[0]) * width,
+            driver_hi=lo + (int(r[0]) + 1) * width,
+            count=int(r[1]),
+            mean_ms=float(r[2]),
+            p95_ms=float(r[3]),
+        )
+        for r in sorted(rows, key=lambda r: int(r[0]))
+    ]
+    p95_slope, p95_intercept = _weighted_line(
+        [((b.driver_lo + b.driver_hi) / 2, b.p95_ms, b.count) for b in cbins]
+    )
+    return CapacityFit(stage, driver, n, slope, intercept, r2, p95_slope, p95_intercept, cbins)
+
+
+def _ols(
+    n: int, sx: float, sy: float, sxx: float, sxy: float, syy: float
+) -> tuple[float | None, float | None, float | None]:
+    denom = n * sxx - sx * sx
+    if n < 2 or abs(denom) < 1e-12:
+        return None, (sy / n if n else None), None
+    slope = (n * sxy - sx * sy) / denom
+    intercept = (sy - slope * sx) / n
+    ss_tot = syy - sy * sy / n
+    ss_res = syy - intercept * sy - slope * sxy
+    r2 = 1 - ss_res / ss_tot if ss_tot > 1e-12 else None
+    return slope, intercept, r2
+
+
+def _weighted_line(points: Sequence[tuple[float, float, int]]) -> tuple[float | None, float | None]:
+    w = sum(p[2] for p in points)
+    if len(points) < 2 or w == 0:
+        return None, (points[0][1] if points else None)
+    mx = sum(p[0] * p[2] for p in points) / w
+    my = sum(p[1] * p[2] for p in points) / w
+    sxx = sum(p[2] * (p[0] - mx) ** 2 for p in points)
+    if sxx < 1e-12:
+        return None, my
+    slope = sum(p[2] * (p[0] - mx) * (p[1] - my) for p in points) / sxx
+    return slope, my - slope * mx
+
+
+def budget_history(
+    store: Store, slo_name: str, since: datetime, *, bucket_s: int | None = None
+) -> list[dict[str, Any]]:
+    """Error budget remaining over time for the burn-down chart, one point per bucket.
+
+    Evaluations may run every minute for months; the lowest budget in each
+    bucket is kept, so a dip is never averaged away.
+    """
+    until = datetime.now(UTC)
+    bucket_s = bucket_s or pick_bucket_seconds(since, until, 120)
+    bucket = _bucket(store, SloEvaluation.evaluated_at, since, bucket_s).label("bucket")
+    q = (
+        select(
+            bucket,
+            func.min(SloEvaluation.budget_remaining),
+            func.min(SloEvaluation.sli),
+            func.max(SloEvaluation.evaluated_at),
+        )
+        .where(SloEvaluation.slo_name == slo_name, SloEvaluation.evaluated_at >= since)
+        .group_by("bucket")
+        .order_by("bucket")
+    )
+    with store.session() as s:
+        rows = s.execute(q).all()
+    return [
+        {
+            "at": _bucket_start(since, bucket_s, r[0]),
+            "budget_remaining": _f(r[1]),
+            "sli": _f(r[2]),
+        }
+        for r in rows
+    ]
+
+
+def _f(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+__all__ = [
+    "DEFAULT_QUALITY_THRESHOLDS",
+    "LATENCY_MEASURES",
+    "QUALITY_METRICS",
+    "STAGES",
+    "STAGE_DRIVERS",
+    "CapacityBin",
+    "CapacityFit",
+    "Dimensions",
+    "Filters",
+    "PercentileRow",
+    "RunSummary",
+    "budget_history",
+    "capacity",
+    "counts",
+    "dimensions",
+    "distribution",
+    "flagged_turns",
+    "latest_run_at",
+    "percentiles_over_time",
+    "pick_bucket_seconds",
+    "quality_over_time",
+    "search_runs",
+    "stage_breakdown",
+    "stage_breakdown_over_time",
+]
