@@ -29,6 +29,7 @@ from voiceobs.probe.call import CallPlan, TurnPlan, place_call
 from voiceobs.probe.pacing import Pacer, phase_for
 from voiceobs.probe.prompts import load_prompt
 from voiceobs.probe.protocols import wire_for
+from voiceobs.probe.realtime import realtime_scheduling
 
 PROMPT = "Hello, I would like to check the status of my order."
 
@@ -57,7 +58,16 @@ class NaiveSleepPacer(Pacer):
         await asyncio.sleep(self.period)
 
 
-async def _level(url: str, n: int) -> tuple[np.ndarray, int]:
+async def _level(url: str, n: int, realtime: bool) -> tuple[np.ndarray, int]:
+    if not realtime:
+        return await _calls(url, n)
+    with realtime_scheduling() as granted:
+        if not granted:
+            print("  (real-time scheduling not granted on this host)")
+        return await _calls(url, n)
+
+
+async def _calls(url: str, n: int) -> tuple[np.ndarray, int]:
     prompt = load_prompt(text=PROMPT, sample_rate=8000, protocol="twilio")
     plans = [
         CallPlan(
@@ -89,29 +99,40 @@ def main() -> None:
     gc.freeze()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     print(f"{'calls':>6} {'pacer':>16} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'failed':>7}")
-    best: dict[str, int] = {"absolute": 0, "naive sleep(0.02)": 0}
+    # The shipped probe paces on an absolute clock from a real-time priority
+    # thread; the two baselines remove one of those at a time.
+    contenders = (
+        ("absolute+rt", Pacer, True),
+        ("absolute", Pacer, False),
+        ("naive sleep(0.02)", NaiveSleepPacer, True),
+    )
+    best: dict[str, int] = {name: 0 for name, _, _ in contenders}
     try:
         for n in levels:
             p99s: dict[str, float] = {}
-            for name, cls in (("absolute", Pacer), ("naive sleep(0.02)", NaiveSleepPacer)):
+            for name, cls, rt in contenders:
                 call_module.Pacer = cls  # type: ignore[misc]
-                errors, failed = asyncio.run(_level(url, n))
+                errors, failed = asyncio.run(_level(url, n, rt))
                 p50, p99 = np.percentile(errors, [50, 99]) if errors.size else (float("nan"),) * 2
                 print(f"{n:>6} {name:>16} {p50:8.2f} {p99:8.2f} {errors.max() if errors.size else float('nan'):8.2f} {failed:>7}")
                 p99s[name] = float(p99)
                 if p99 < 2.0 and failed == 0:
                     best[name] = max(best[name], n)
                 time.sleep(1.0)
-            print(f"{n:>6} p99 ratio naive/absolute: {p99s['naive sleep(0.02)'] / p99s['absolute']:.1f}x")
+            shipped = p99s["absolute+rt"]
+            print(
+                f"{n:>6} p99 ratio vs shipped: naive {p99s['naive sleep(0.02)'] / shipped:.1f}x, "
+                f"normal scheduler {p99s['absolute'] / shipped:.1f}x"
+            )
     finally:
         call_module.Pacer = Pacer  # type: ignore[misc]
         if server.stdin:
             server.stdin.close()
         server.wait(10)
-    base = best["naive sleep(0.02)"]
-    ratio = f"{best['absolute'] / base:.1f}x" if base else "n/a (baseline never under 2 ms)"
     print(
-        f"most calls with p99 < 2 ms: absolute {best['absolute']}, naive {base}; ratio {ratio} (target 200)"
+        "most calls with p99 < 2 ms: "
+        + ", ".join(f"{name} {count}" for name, count in best.items())
+        + " (target 200)"
     )
 
 

@@ -116,6 +116,11 @@ def _refresh_once(store: Store, slo: SLO) -> None:
     src = source_for(slo)
     wall = utcnow()
     with store.engine.begin() as conn:
+        if dialect == "sqlite":
+            # Take SQLite's write lock before reading: a deferred transaction that
+            # reads and then writes fails at once ("database is locked") when another
+            # evaluator committed in between, whatever the busy timeout.
+            conn.execute(STATE.update().where(STATE.c.slo_key == key).values(refreshed_at=wall))
         state_q = select(STATE.c.turn_watermark).where(STATE.c.slo_key == key)
         if dialect == "postgresql":
             state_q = state_q.with_for_update()
