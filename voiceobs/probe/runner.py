@@ -12,6 +12,7 @@ A failed call is a result like any other, with its failure class.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import socket
@@ -334,12 +335,20 @@ def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
     return None
 
 
+@functools.cache
 def _tracing() -> tuple[TracerProvider, Any]:
+    # One provider per process: each provider registers an at-fork callback
+    # that Python can never remove, so a provider per run leaks in long-lived
+    # hosts (``voiceobs watch``, the demo). Runs stay apart by trace id.
     from voiceobs.tracing import InMemoryCollector, setup_tracing
 
     collector = InMemoryCollector()
     provider = setup_tracing("voiceobs-probe", processors=[collector])
     return provider, collector
+
+
+#: Runs between gc.freeze() and their last call hanging up (runs may overlap on one loop).
+_frozen_runs = 0
 
 
 def save_results(results: list[RunResult], *, store: Any = None, db_url: str | None = None) -> tuple[int, int]:
@@ -432,11 +441,20 @@ async def run_spec_async(
     # A full collection over torch's and numpy's objects stalls the loop for
     # 10-20 ms, far beyond the pacing budget; freezing what exists now keeps
     # collections during the calls down to the calls' own young objects.
+    global _frozen_runs
     gc.collect()
     gc.freeze()
+    _frozen_runs += 1
     try:
-        with realtime_scheduling() as realtime:
-            outcomes = await _run_calls(spec, prompts, tracer, n, progress, realtime)
+        try:
+            with realtime_scheduling() as realtime:
+                outcomes = await _run_calls(spec, prompts, tracer, n, progress, realtime)
+        finally:
+            # Thaw once the last concurrent run has hung up, so the host's own
+            # objects stay collectable between runs.
+            _frozen_runs -= 1
+            if _frozen_runs == 0:
+                gc.unfreeze()
         # Scoring is CPU-bound: run it in a worker thread once every call has hung up.
         results = await asyncio.to_thread(
             lambda: [_build_result(spec, o, tracer) for o in outcomes]
@@ -447,7 +465,7 @@ async def run_spec_async(
             assert r.trace_id is not None
             r.spans = spans_to_records(collector.pop_trace(r.trace_id), run_id=r.id)
     finally:
-        provider.shutdown()
+        provider.force_flush(timeout_millis=5_000)
     return results
 
 
