@@ -428,8 +428,15 @@ class _Call:
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(), 1.0)
+            try:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 1.0)
+            finally:
+                # A close that timed out or was cancelled (the call's own deadline)
+                # must not leave the socket to the garbage collector.
+                transport = getattr(ws, "transport", None)
+                if transport is not None and not transport.is_closing():
+                    transport.abort()
         return rec
 
 
