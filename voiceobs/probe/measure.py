@@ -36,34 +36,6 @@ class TurnMeasures:
     pacing_error_p99_ms: float | None = None
 
 
-def timeline(
-    rec: CallRecord, start: int, stop: int, origin: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Received frames ``start..stop`` placed by arrival time from ``origin``.
-
-    A frame plays from its arrival, or right after the previous frame when
-    that is still playing (a burst queues, as in a playout buffer). Returns
-    the audio (float32, zeros where nothing arrived) and a mask of where
-    something did arrive.
-    """
-    rate = rec.sample_rate
-    if stop <= start:
-        return np.zeros(0, np.float32), np.zeros(0, bool)
-    positions: list[int] = []
-    cursor = 0
-    for i in range(start, stop):
-        pos = max(round((rec.rx_at[i] - origin) * rate), cursor, 0)
-        positions.append(pos)
-        cursor = pos + len(rec.rx_audio[i])
-    out = np.zeros(cursor, np.float32)
-    mask = np.zeros(cursor, bool)
-    for pos, i in zip(positions, range(start, stop), strict=True):
-        chunk = rec.rx_audio[i].astype(np.float32) / 32768.0
-        out[pos : pos + len(chunk)] = chunk
-        mask[pos : pos + len(chunk)] = True
-    return out, mask
-
-
 def find_lag(reference: np.ndarray, received: np.ndarray) -> int | None:
     """Non-negative lag (samples) at which ``reference`` best matches inside ``received``.
 
@@ -84,36 +56,39 @@ def find_lag(reference: np.ndarray, received: np.ndarray) -> int | None:
     return best
 
 
-#: The stretch of prompt, from its first speech sample, matched to time that sample's arrival.
-_ONSET_S = 0.2
-#: How far the onset match may move from the whole-prompt match.
-_REFINE_S = 0.06
-
-
 def path_delay_ms(rec: CallRecord, turn: TurnRecord) -> float | None:
-    """How late the prompt came back: aligned arrival minus send time of its first speech sample.
+    """How late the prompt came back: arrival of its first speech sample minus that sample's send time.
 
-    The whole prompt is aligned first (robust against a lookalike stretch),
-    then its first ``_ONSET_S`` of speech is aligned again near that lag:
-    the definition is about the first speech sample, and arrival jitter later
-    in the reply shifts a whole-prompt match by a few milliseconds.
+    Two steps, so that neither the bot's silences nor arrival jitter can bias it:
+
+    1. *Which* received sample carries the prompt's first speech sample is a
+       content question: the prompt, from that sample on, is matched inside
+       the received frames laid end to end. Matching on a timeline built
+       from arrival stamps instead mixes jitter into the content (frames
+       shift by a millisecond or two) and lets a neighbouring pitch period,
+       10 ms away, outscore the truth.
+    2. *When* it arrived is the arrival stamp of the frame that holds it,
+       plus its offset in that frame. A bot that sends nothing until it has
+       audio (a Pipecat echo bot) therefore still reads its real delay: the
+       position in the concatenated audio is never taken as a time.
     """
     if turn.sent_first_at is None or turn.rx_end is None or rec.pacer is None:
         return None
-    origin = rec.pacer.due(turn.first_frame)  # the prompt's sample 0 on the schedule
-    audio, _ = timeline(rec, turn.rx_start, turn.rx_end, origin)
-    lag = find_lag(turn.prompt.audio, audio)
-    if lag is None:
+    frames = rec.rx_audio[turn.rx_start : turn.rx_end]
+    if not frames:
         return None
     rate = rec.sample_rate
-    n = rate // 50
-    speech_sample = turn.prompt.first_speech_frame * n
-    onset = turn.prompt.audio[speech_sample : speech_sample + int(_ONSET_S * rate)]
-    lo = max(lag + speech_sample - int(_REFINE_S * rate), 0)
-    hi = lag + speech_sample + int(_REFINE_S * rate) + len(onset)
-    local = find_lag(onset, audio[lo:hi])
-    onset_at = lo + local if local is not None else lag + speech_sample
-    arrival = origin + onset_at / rate
+    speech_sample = turn.prompt.first_speech_frame * (rate // 50)
+    reference = turn.prompt.audio[speech_sample:]
+    stream = np.concatenate(frames).astype(np.float32) / 32768.0
+    at = find_lag(reference, stream)
+    if at is None:
+        return None
+    bounds = np.cumsum([0] + [len(f) for f in frames])
+    i = int(np.searchsorted(bounds, at, side="right")) - 1
+    if not 0 <= i < len(frames):
+        return None
+    arrival = rec.rx_at[turn.rx_start + i] + (at - int(bounds[i])) / rate
     sent = rec.sent_at(turn.first_frame + turn.prompt.first_speech_frame)
     if sent is None:
         return None
@@ -179,4 +154,4 @@ def reply_audio(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> np.ndar
     return np.concatenate(rec.rx_audio[start:stop]).astype(np.float32) / 32768.0
 
 
-__all__ = ["GAP_LIMIT_MS", "TurnMeasures", "find_lag", "measure_turn", "path_delay_ms", "reply_audio", "timeline"]
+__all__ = ["GAP_LIMIT_MS", "TurnMeasures", "find_lag", "measure_turn", "path_delay_ms", "reply_audio"]

@@ -347,8 +347,9 @@ def _tracing() -> tuple[TracerProvider, Any]:
     return provider, collector
 
 
-#: Runs between gc.freeze() and their last call hanging up (runs may overlap on one loop).
-_frozen_runs = 0
+#: Runs whose calls are in progress with the cyclic GC paused (runs may overlap on one loop).
+_gc_paused_runs = 0
+_gc_was_enabled: list[bool] = []
 
 
 def save_results(results: list[RunResult], *, store: Any = None, db_url: str | None = None) -> tuple[int, int]:
@@ -438,23 +439,24 @@ async def run_spec_async(
     n = max(1, min(concurrency or spec.concurrency, spec.total_calls))
     provider, collector = _tracing()
     tracer = provider.get_tracer("voiceobs.probe", __version__)
-    # A full collection over torch's and numpy's objects stalls the loop for
-    # 10-20 ms, far beyond the pacing budget; freezing what exists now keeps
-    # collections during the calls down to the calls' own young objects.
-    global _frozen_runs
+    # A cyclic collection over torch's and numpy's objects stalls the loop for
+    # 10-20 ms, far beyond the pacing budget: collect now, then keep the
+    # collector off until the last concurrent run has hung up (reference
+    # counting still frees almost everything a call allocates).
+    global _gc_paused_runs
     gc.collect()
-    gc.freeze()
-    _frozen_runs += 1
+    if _gc_paused_runs == 0:
+        _gc_was_enabled.append(gc.isenabled())
+        gc.disable()
+    _gc_paused_runs += 1
     try:
         try:
             with realtime_scheduling() as realtime:
                 outcomes = await _run_calls(spec, prompts, tracer, n, progress, realtime)
         finally:
-            # Thaw once the last concurrent run has hung up, so the host's own
-            # objects stay collectable between runs.
-            _frozen_runs -= 1
-            if _frozen_runs == 0:
-                gc.unfreeze()
+            _gc_paused_runs -= 1
+            if _gc_paused_runs == 0 and _gc_was_enabled.pop():
+                gc.enable()
         # Scoring is CPU-bound: run it in a worker thread once every call has hung up.
         results = await asyncio.to_thread(
             lambda: [_build_result(spec, o, tracer) for o in outcomes]
