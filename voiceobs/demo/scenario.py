@@ -165,6 +165,7 @@ class Demo:
         self.token = secrets.token_urlsafe(16)
         self.children: list[_Child] = []
         self.report = DemoReport(db_url=self.db_url)
+        self.dashboard_password = ""
         self._t0 = time.monotonic()
 
     # -- processes ---------------------------------------------------------------------
@@ -361,7 +362,10 @@ hooks:
         if dash is not None:
             await asyncio.to_thread(self._wait_ready, dash, "/_stcore/health", 120.0)
             self.report.dashboard_url = f"http://127.0.0.1:{dash.port}"
-            self.say(f"[{self._elapsed()}] dashboard: {self.report.dashboard_url}")
+            self.say(
+                f"[{self._elapsed()}] dashboard: {self.report.dashboard_url} "
+                f"(sign in as demo / {self.dashboard_password})"
+            )
 
         async def cycle(phase: str) -> dict[str, str]:
             started = time.monotonic()
@@ -437,6 +441,14 @@ hooks:
             store.close()
 
     def _start_dashboard(self) -> _Child:
+        from voiceobs.users import add_user
+
+        # Sign-in stays on: the demo gets its own operator in its own users file.
+        users = self.workdir / "users.toml"
+        self.dashboard_password = secrets.token_urlsafe(9)
+        add_user("demo", self.dashboard_password, "operator", path=users, replace=True)
+        os.environ["VOICEOBS_USERS_FILE"] = str(users)
+        os.environ["VOICEOBS_HOOKS_FILE"] = str(self.workdir / "specs" / "hooks.yaml")
         port = self.dashboard_port or free_port()
         return self._spawn(
             "dashboard", ["dashboard", "--db", self.db_url, "--port", str(port)], port
@@ -460,7 +472,7 @@ def summary(report: DemoReport) -> str:
         ),
     ]
     if report.dashboard_url:
-        lines.append(f"dashboard: {report.dashboard_url}")
+        lines.append(f"dashboard: {report.dashboard_url} (user demo; password printed above)")
     return "\n".join(lines)
 
 
