@@ -1,54 +1,122 @@
 """Prometheus export of probe results, named the Prometheus way.
 
-Two paths, because probes run two ways. A cron probe exits after one run, so
-it pushes to a Pushgateway with ``pushadd`` (POST): metrics absent from a
-push keep their old values, which is why a failed run simply leaves out
-``voiceobs_probe_last_success_timestamp_seconds`` and the last success time
-survives it. A long-running scrape target (``voiceobs metrics serve``) reads
-the store on every scrape instead, so it never disagrees with the dashboard.
+Two paths, because probes run two ways.
 
-Exported families (labels ``probe``, ``target``, ``region``):
+* ``voiceobs metrics serve`` (a long-running scrape target) reads the store
+  and exposes **cumulative** counters and histograms, the series the SLO
+  recording rules (``voiceobs slo rules``) take ``rate()`` of. It never
+  disagrees with the dashboard because it reads the same store.
+* A cron probe exits after one run, so it pushes that run's figures to a
+  Pushgateway with ``pushadd`` (POST): metrics absent from a push keep their
+  old values, which is why a failed run simply leaves out
+  ``voiceobs_probe_last_success_timestamp_seconds`` and the last success time
+  survives it. Counters pushed per run would reset on every push, so the
+  push carries the last run's histograms and gauges only.
 
-* ``voiceobs_turn_latency_seconds`` (histogram): end of caller speech to the
-  first reply frame above the silence threshold;
-* ``voiceobs_ttfb_seconds``, ``voiceobs_connect_seconds``,
-  ``voiceobs_path_delay_seconds`` (histograms);
-* ``voiceobs_probe_success`` (gauge, 1 when every call of the last run succeeded);
-* ``voiceobs_probe_last_success_timestamp_seconds`` (gauge, Unix time);
-* ``voiceobs_probe_last_run_timestamp_seconds`` (gauge, Unix time);
-* ``voiceobs_probe_calls`` (gauge, calls of the last run by ``result``: ``ok``
-  or the failure class);
-* ``voiceobs_quality_score`` (gauge, mean of the last run by ``metric``);
-* ``voiceobs_pacing_error_p99_seconds`` (gauge, worst turn of the last run).
+Families (labels ``probe``, ``target``, ``region``):
+
+* ``voiceobs_probe_calls_total{status}`` (counter, served): calls, ``ok``/``failed``;
+* ``voiceobs_turns_total{status}`` (counter, served): turns, by their call's outcome;
+* ``voiceobs_turn_<measure>_seconds`` for ``turn_latency_ms`` (named
+  ``voiceobs_turn_latency_seconds``), ``ttfb_ms``, ``connect_ms``,
+  ``path_delay_ms`` and ``voiceobs_turn_<measure>`` for ``pesq_wb``,
+  ``pesq_nb``, ``stoi``, ``estoi``, ``dnsmos_*``, ``wer`` (histograms of
+  successful turns, observed only when the measure was taken);
+* ``voiceobs_probe_success``, ``voiceobs_probe_last_run_timestamp_seconds``,
+  ``voiceobs_probe_last_success_timestamp_seconds`` (gauges);
+* pushed only: ``voiceobs_probe_calls{result}`` (calls of the last run by
+  ``ok`` or failure class), ``voiceobs_quality_score{metric}`` (mean of the
+  last run), ``voiceobs_pacing_error_p99_seconds``.
+
+SLO thresholds are read at histogram bucket bounds, so the buckets below
+include the thresholds an SLO is likely to use; ``voiceobs slo rules`` warns
+about one that is not a bound.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from sqlalchemy import case, func, select
 
-from voiceobs.results import RunResult, utcnow
+from voiceobs.results import RunResult
 
 log = logging.getLogger(__name__)
 
-#: Buckets (seconds) for voice latencies: 10 ms .. 10 s.
-LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
-QUALITY_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "wer")
-_HISTOGRAMS = {
-    "turn_latency_ms": ("voiceobs_turn_latency_seconds", "End of caller speech to first reply audio above silence."),
-    "ttfb_ms": ("voiceobs_ttfb_seconds", "End of caller speech to the first reply frame of any content."),
-    "connect_ms": ("voiceobs_connect_seconds", "WebSocket open and protocol start acknowledged."),
-    "path_delay_ms": ("voiceobs_path_delay_seconds", "How late a loopback target returns the prompt."),
+#: Buckets (seconds) for voice latencies, 10 ms .. 10 s.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1.0,
+                   1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 10.0)  # fmt: skip
+_MOS_BUCKETS = (1.0, 1.5, 2.0, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 5.0)
+_INTELLIGIBILITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 1.0)
+_WER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
+
+QUALITY_METRICS = (
+    "pesq_wb",
+    "pesq_nb",
+    "stoi",
+    "estoi",
+    "dnsmos_ovrl",
+    "dnsmos_sig",
+    "dnsmos_bak",
+    "wer",
+)
+TIME_MEASURES = ("turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms")
+
+#: measure -> (buckets in exported units, help)
+MEASURES: dict[str, tuple[tuple[float, ...], str]] = {
+    "turn_latency_ms": (
+        LATENCY_BUCKETS,
+        "End of caller speech to first reply audio above silence.",
+    ),
+    "ttfb_ms": (LATENCY_BUCKETS, "End of caller speech to the first reply frame of any content."),
+    "connect_ms": (LATENCY_BUCKETS, "WebSocket open and protocol start acknowledged."),
+    "path_delay_ms": (LATENCY_BUCKETS, "How late a loopback target returns the prompt."),
+    "pesq_wb": (_MOS_BUCKETS, "Wide-band PESQ (MOS-LQO) of the turn."),
+    "pesq_nb": (_MOS_BUCKETS, "Narrow-band PESQ (MOS-LQO) of the turn."),
+    "stoi": (_INTELLIGIBILITY_BUCKETS, "STOI of the turn."),
+    "estoi": (_INTELLIGIBILITY_BUCKETS, "Extended STOI of the turn."),
+    "dnsmos_ovrl": (_MOS_BUCKETS, "DNSMOS overall quality of the reply."),
+    "dnsmos_sig": (_MOS_BUCKETS, "DNSMOS speech quality of the reply."),
+    "dnsmos_bak": (_MOS_BUCKETS, "DNSMOS background quality of the reply."),
+    "wer": (_WER_BUCKETS, "Word error rate of the reply's transcript."),
 }
+
+CALLS_METRIC = "voiceobs_probe_calls_total"
+TURNS_METRIC = "voiceobs_turns_total"
 _LABELS = ("probe", "target", "region")
+
+
+def histogram_name(measure: str) -> str:
+    """The histogram a turn measure is exported as (``*_ms`` measures become seconds)."""
+    name = measure.removeprefix("turn_")
+    if name.endswith("_ms"):
+        return f"voiceobs_turn_{name[:-3]}_seconds"
+    return f"voiceobs_turn_{name}"
+
+
+def exported_value(measure: str, value: float) -> float:
+    """A stored value in the histogram's unit (milliseconds become seconds)."""
+    return value / 1000.0 if measure.endswith("_ms") else value
+
+
+def buckets_for(measure: str) -> tuple[float, ...]:
+    """Bucket bounds of a measure's histogram, in exported units."""
+    return MEASURES[measure][0]
 
 
 def _labels(run: Any) -> tuple[str, str, str]:
@@ -59,15 +127,40 @@ def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
     """A fresh registry describing one probe run (for a push)."""
     registry = CollectorRegistry()
     hists = {
-        field: Histogram(name.removesuffix("_seconds"), doc, _LABELS, registry=registry,
-                         buckets=LATENCY_BUCKETS, unit="seconds")
-        for field, (name, doc) in _HISTOGRAMS.items()
-    }  # fmt: skip
-    success = Gauge("voiceobs_probe_success", "1 when every call of the last run succeeded.", _LABELS, registry=registry)
-    last_run = Gauge("voiceobs_probe_last_run_timestamp_seconds", "When the last run finished.", _LABELS, registry=registry)
-    last_ok = Gauge("voiceobs_probe_last_success_timestamp_seconds", "When a run last fully succeeded.", _LABELS, registry=registry)
-    calls = Gauge("voiceobs_probe_calls", "Calls of the last run by result.", (*_LABELS, "result"), registry=registry)
-    quality = Gauge("voiceobs_quality_score", "Mean quality score of the last run.", (*_LABELS, "metric"), registry=registry)
+        m: Histogram(histogram_name(m), doc, _LABELS, registry=registry, buckets=buckets)
+        for m, (buckets, doc) in MEASURES.items()
+        if m in TIME_MEASURES
+    }
+    success = Gauge(
+        "voiceobs_probe_success",
+        "1 when every call of the last run succeeded.",
+        _LABELS,
+        registry=registry,
+    )
+    last_run = Gauge(
+        "voiceobs_probe_last_run_timestamp_seconds",
+        "When the last run finished.",
+        _LABELS,
+        registry=registry,
+    )
+    last_ok = Gauge(
+        "voiceobs_probe_last_success_timestamp_seconds",
+        "When a run last fully succeeded.",
+        _LABELS,
+        registry=registry,
+    )
+    calls = Gauge(
+        "voiceobs_probe_calls",
+        "Calls of the last run by result.",
+        (*_LABELS, "result"),
+        registry=registry,
+    )
+    quality = Gauge(
+        "voiceobs_quality_score",
+        "Mean quality score of the last run.",
+        (*_LABELS, "metric"),
+        registry=registry,
+    )
     pacing = Gauge("voiceobs_pacing_error_p99_seconds", "Worst per-turn p99 pacing error of the last run.", _LABELS, registry=registry)  # fmt: skip
     groups: dict[tuple[str, str, str], list[RunResult]] = defaultdict(list)
     for r in results:
@@ -88,10 +181,10 @@ def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
         worst_pacing: float | None = None
         for r in runs:
             for t in r.turns:
-                for field, hist in hists.items():
-                    value = getattr(t, field, None)
+                for measure, hist in hists.items():
+                    value = getattr(t, measure, None)
                     if value is not None and math.isfinite(value):
-                        hist.labels(*key).observe(value / 1000.0)
+                        hist.labels(*key).observe(exported_value(measure, value))
                 for m in QUALITY_METRICS:
                     v = getattr(t, m, None)
                     if v is not None:
@@ -108,7 +201,11 @@ def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
 
 
 def push_results(
-    results: Sequence[RunResult], gateway: str, *, job: str = "voiceobs_probe", timeout_s: float = 10.0
+    results: Sequence[RunResult],
+    gateway: str,
+    *,
+    job: str = "voiceobs_probe",
+    timeout_s: float = 10.0,
 ) -> bool:
     """``pushadd`` one run's metrics; returns False (and logs) when the gateway cannot be reached.
 
@@ -122,80 +219,161 @@ def push_results(
     if results:
         grouping = {"probe": results[0].probe_name, "region": results[0].region or "none"}
     try:
-        pushadd_to_gateway(gateway, job=job, registry=registry, grouping_key=grouping, timeout=timeout_s)
+        pushadd_to_gateway(
+            gateway, job=job, registry=registry, grouping_key=grouping, timeout=timeout_s
+        )
     except Exception as exc:  # urllib raises several types; all mean "not pushed"
         log.warning("cannot push metrics to %s: %s", gateway, exc)
         return False
     return True
 
 
-class StoreCollector(Collector):
-    """Describes the store's recent results on every scrape (``voiceobs metrics serve``)."""
+class _Cumulative:
+    """Histogram state per label set: bucket counts, count and sum, only ever growing."""
 
-    def __init__(self, store: Any, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(self, n_buckets: int) -> None:
+        self.buckets = [0] * n_buckets
+        self.count = 0
+        self.sum = 0.0
+
+
+class StoreCollector(Collector):
+    """The store's results as cumulative Prometheus series, for ``voiceobs metrics serve``.
+
+    Turns are read incrementally (``turns.id`` above the last one seen), so a
+    scrape of a large store costs what arrived since the previous scrape;
+    rows that land late (a spool replay) get new ids and are counted then.
+    Calls are counted by one grouped query per scrape, at most every
+    ``min_interval_s`` seconds. A store that cannot be read yields
+    ``voiceobs_store_read_errors`` and the last good figures, never an error.
+    """
+
+    def __init__(self, store: Any, *, min_interval_s: float = 10.0) -> None:
         self.store = store
-        self.window = window
+        self.min_interval_s = min_interval_s
         #: Scrapes that failed to read the store (exposed so the failure is visible).
         self.errors = 0
+        self._lock = threading.Lock()
+        self._watermark = 0
+        self._turns: dict[tuple[str, str, str, str], int] = defaultdict(int)
+        self._hist: dict[str, dict[tuple[str, str, str], _Cumulative]] = {m: {} for m in MEASURES}
+        self._runs: list[Any] = []
+        self._read_at = 0.0
+
+    def refresh(self) -> None:
+        """Read what is new in the store (called by ``collect``; public for tests)."""
+        from voiceobs.store.models import ProbeRun, Turn
+
+        with self.store.engine.connect() as conn:
+            head = conn.execute(select(func.max(Turn.id))).scalar() or 0
+            if head > self._watermark:
+                dims = (Turn.probe_name, Turn.target_url, Turn.region)
+                rows = conn.execute(
+                    select(*dims, Turn.ok, func.count())
+                    .where(Turn.id > self._watermark, Turn.id <= head)
+                    .group_by(*dims, Turn.ok)
+                )
+                for probe, target, region, ok, n in rows:
+                    self._turns[(probe, target, region or "", "ok" if ok else "failed")] += int(n)
+                for measure, (bounds, _doc) in MEASURES.items():
+                    col = getattr(Turn, measure)
+                    scale = 1000.0 if measure.endswith("_ms") else 1.0
+                    cols = [func.sum(case((col <= b * scale, 1), else_=0)) for b in bounds]
+                    rows = conn.execute(
+                        select(*dims, func.count(col), func.sum(col), *cols)
+                        .where(Turn.id > self._watermark, Turn.id <= head, Turn.ok.is_(True))
+                        .where(col.is_not(None))
+                        .group_by(*dims)
+                    )
+                    state = self._hist[measure]
+                    for probe, target, region, count, total, *per_bucket in rows:
+                        h = state.setdefault(
+                            (probe, target, region or ""), _Cumulative(len(bounds))
+                        )
+                        h.count += int(count)
+                        h.sum += float(total or 0.0) / scale
+                        for i, n in enumerate(per_bucket):
+                            h.buckets[i] += int(n or 0)
+                self._watermark = int(head)
+            dims_r = (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region)
+            ok_last = func.max(case((ProbeRun.status == "ok", ProbeRun.started_at), else_=None))
+            self._runs = list(
+                conn.execute(
+                    select(
+                        *dims_r,
+                        func.sum(case((ProbeRun.status == "ok", 1), else_=0)),
+                        func.count(),
+                        func.max(ProbeRun.started_at),
+                        ok_last,
+                    ).group_by(*dims_r)
+                )
+            )
 
     def collect(self) -> Iterator[Metric]:
-        """Histograms over the window's turns, and gauges from each probe's latest runs."""
-        errors = GaugeMetricFamily("voiceobs_store_read_errors", "Scrapes that could not read the store.")
-        try:
-            since = utcnow() - self.window
-            turns = self.store.query_turns(since=since, limit=100_000)
-            runs = self.store.list_runs(since=since, limit=10_000)
-            last_ok_runs = self.store.list_runs(status="ok", limit=10_000)
-        except Exception as exc:  # a scrape must answer even when the store is down
-            log.warning("metrics scrape cannot read the store: %s", exc)
-            self.errors += 1
+        """Counters, histograms and freshness gauges, from the store."""
+        errors = GaugeMetricFamily(
+            "voiceobs_store_read_errors", "Scrapes that could not read the store."
+        )
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.min_interval_s:
+                try:
+                    self.refresh()
+                    self._read_at = time.monotonic()
+                except Exception as exc:  # a scrape must answer even when the store is down
+                    log.warning("metrics scrape cannot read the store: %s", exc)
+                    self.errors += 1
             errors.add_metric([], self.errors)
             yield errors
-            return
-        errors.add_metric([], self.errors)
-        yield errors
-        yield from _histograms(turns)
-        yield from _run_gauges(runs, last_ok_runs)
+            yield from self._families()
+
+    def _families(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(CALLS_METRIC.removesuffix("_total"), "Calls placed by probes, by outcome.", labels=[*_LABELS, "status"])  # fmt: skip
+        success = GaugeMetricFamily("voiceobs_probe_success", "1 when the probe's latest call succeeded.", labels=list(_LABELS))  # fmt: skip
+        last_run = GaugeMetricFamily("voiceobs_probe_last_run_timestamp_seconds", "When the probe last placed a call.", labels=list(_LABELS))  # fmt: skip
+        last_ok = GaugeMetricFamily("voiceobs_probe_last_success_timestamp_seconds", "When a call of the probe last succeeded.", labels=list(_LABELS))  # fmt: skip
+        for probe, target, region, good, total, latest, latest_ok in self._runs:
+            key = [probe, target, region or ""]
+            calls.add_metric([*key, "ok"], float(good or 0))
+            calls.add_metric([*key, "failed"], float(total - (good or 0)))
+            success.add_metric(key, 1.0 if latest_ok is not None and latest_ok >= latest else 0.0)
+            last_run.add_metric(key, _timestamp(latest))
+            if latest_ok is not None:
+                last_ok.add_metric(key, _timestamp(latest_ok))
+        turns = CounterMetricFamily(TURNS_METRIC.removesuffix("_total"), "Turns measured by probes, by their call's outcome.", labels=[*_LABELS, "status"])  # fmt: skip
+        for (probe, target, region, status), n in sorted(self._turns.items()):
+            turns.add_metric([probe, target, region, status], float(n))
+        yield from (calls, turns, success, last_run, last_ok)
+        for measure, (bounds, doc) in MEASURES.items():
+            family = HistogramMetricFamily(histogram_name(measure), doc, labels=list(_LABELS))
+            for labels, h in sorted(self._hist[measure].items()):
+                series = [(_le(b), float(n)) for b, n in zip(bounds, h.buckets, strict=True)]
+                series.append(("+Inf", float(h.count)))
+                family.add_metric(list(labels), series, h.sum)
+            yield family
 
 
-def _histograms(turns: Iterable[Any]) -> Iterator[Metric]:
-    for field, (name, doc) in _HISTOGRAMS.items():
-        family = HistogramMetricFamily(name, doc, labels=list(_LABELS))
-        groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-        for t in turns:
-            v = getattr(t, field, None)
-            if v is not None and math.isfinite(v):
-                groups[_labels(t)].append(v / 1000.0)
-        for key, values in groups.items():
-            buckets = [(str(b), float(sum(1 for v in values if v <= b))) for b in LATENCY_BUCKETS]
-            buckets.append(("+Inf", float(len(values))))
-            family.add_metric(list(key), buckets, sum(values))
-        yield family
+def _le(bound: float) -> str:
+    # The same rendering prometheus-client uses, so rules can name the bucket.
+    return repr(float(bound))
 
 
-def _run_gauges(runs: Sequence[Any], ok_runs: Sequence[Any]) -> Iterator[Metric]:
-    success = GaugeMetricFamily("voiceobs_probe_success", "1 when the latest call of the probe succeeded.", labels=list(_LABELS))
-    last_run = GaugeMetricFamily("voiceobs_probe_last_run_timestamp_seconds", "When the probe last placed a call.", labels=list(_LABELS))
-    last_ok = GaugeMetricFamily("voiceobs_probe_last_success_timestamp_seconds", "When a call of the probe last succeeded.", labels=list(_LABELS))
-    calls = GaugeMetricFamily("voiceobs_probe_calls", "Calls in the window by result.", labels=[*_LABELS, "result"])  # fmt: skip
-    latest: dict[tuple[str, str, str], Any] = {}
-    counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
-    for r in runs:  # newest first
-        key = _labels(r)
-        latest.setdefault(key, r)
-        counts[(*key, "ok" if r.status == "ok" else str(r.failure_class or "failed"))] += 1
-    for key, r in latest.items():
-        success.add_metric(list(key), 1.0 if r.status == "ok" else 0.0)
-        last_run.add_metric(list(key), (r.finished_at or r.started_at).timestamp())
-    seen: set[tuple[str, str, str]] = set()
-    for r in ok_runs:
-        key = _labels(r)
-        if key not in seen:
-            seen.add(key)
-            last_ok.add_metric(list(key), (r.finished_at or r.started_at).timestamp())
-    for ckey, n in counts.items():
-        calls.add_metric(list(ckey), float(n))
-    yield from (success, last_run, last_ok, calls)
+def _timestamp(value: Any) -> float:
+    # Aggregates bypass the column type: SQLite returns text, both return naive UTC.
+    if value is None:
+        return 0.0
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return float((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
 
 
-__all__ = ["LATENCY_BUCKETS", "StoreCollector", "push_results", "registry_for_results"]
+__all__ = [
+    "CALLS_METRIC",
+    "LATENCY_BUCKETS",
+    "MEASURES",
+    "TURNS_METRIC",
+    "StoreCollector",
+    "buckets_for",
+    "exported_value",
+    "histogram_name",
+    "push_results",
+    "registry_for_results",
+]

@@ -1,4 +1,4 @@
-"""``voiceobs metrics serve``: the store's recent results on /metrics for a long-running scrape."""
+"""``voiceobs metrics serve``: the store's results as cumulative series on /metrics."""
 
 from __future__ import annotations
 
@@ -15,12 +15,20 @@ def metrics() -> None:
 @metrics.command()
 @click.option("--db", "db_url", metavar="URL", default=None, help="Store URL (default: $VOICEOBS_DB_URL, config, or SQLite in the data dir).")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=9464, show_default=True, help="Port to listen on.")
-@click.option("--window", type=click.IntRange(1, 10_080), default=15, show_default=True, help="Minutes of results to describe.")  # fmt: skip
-def serve(db_url: str | None, host: str, port: int, window: int) -> None:
-    """Serve /metrics from the store until interrupted."""
-    from datetime import timedelta
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9464,
+    show_default=True,
+    help="Port to listen on.",
+)
+@click.option("--min-interval", type=click.FloatRange(0, 3600), default=10.0, show_default=True, help="Seconds between store reads; scrapes in between get the last figures.")  # fmt: skip
+def serve(db_url: str | None, host: str, port: int, min_interval: float) -> None:
+    """Serve /metrics from the store until interrupted.
 
+    Counters and histograms are cumulative over everything stored, so
+    Prometheus can rate() them; `voiceobs slo rules` writes rules over them.
+    """
     from prometheus_client import CollectorRegistry, start_http_server
 
     from voiceobs.config import Settings
@@ -30,7 +38,7 @@ def serve(db_url: str | None, host: str, port: int, window: int) -> None:
     settings = Settings.load(db_url)
     store = Store.open(settings.db_url)
     registry = CollectorRegistry()
-    registry.register(StoreCollector(store, timedelta(minutes=window)))
+    registry.register(StoreCollector(store, min_interval_s=min_interval))
     server, _thread = start_http_server(port, addr=host, registry=registry)
     bound = server.server_address[1]
     click.echo(f"serving http://{host}:{bound}/metrics from {store.display_url}", err=True)

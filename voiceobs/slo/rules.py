@@ -21,29 +21,26 @@ observation equals the threshold.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from voiceobs.metrics import CALLS_METRIC, TURNS_METRIC, buckets_for, histogram_name
 from voiceobs.slo.durations import format_duration
 from voiceobs.slo.spec import SLO
 from voiceobs.slo.windows import BurnPolicy, load_policy
 
-CALLS_METRIC = "voiceobs_probe_calls_total"
-TURNS_METRIC = "voiceobs_turns_total"
 ALERT_NAME = "VoiceobsSLOBurnRate"
 #: Windows shorter than this hold too few scrapes for rate() to see anything.
 MIN_USEFUL_WINDOW_S = 60
 
 
 def histogram_metric(measure: str) -> str:
-    """The histogram a turn measure is exported as (milliseconds become seconds)."""
-    name = measure.removeprefix("turn_")
-    if name.endswith("_ms"):
-        return f"voiceobs_turn_{name[:-3]}_seconds"
-    return f"voiceobs_turn_{name}"
+    """The histogram a turn measure is exported as (the exporter names it; see voiceobs.metrics)."""
+    return histogram_name(measure)
 
 
 def _threshold_value(slo: SLO) -> float:
@@ -128,6 +125,15 @@ def generate_rules(slos: list[SLO], policy: BurnPolicy | None = None) -> RulesOu
                     f"SLO {slo.name!r}: alert window {format_duration(w)} is shorter than a "
                     "minute; Prometheus rate() needs several scrapes, so use a longer SLO window"
                 )
+        if slo.sli.kind != "availability" and slo.sli.measure:
+            bounds = buckets_for(str(slo.sli.measure))
+            value = _threshold_value(slo)
+            if not any(math.isclose(value, b) for b in bounds):
+                out.warnings.append(
+                    f"SLO {slo.name!r}: threshold {slo.sli.threshold:g} is not a bucket bound of "
+                    f"{histogram_metric(str(slo.sli.measure))} ({', '.join(f'{b:g}' for b in bounds)}); "
+                    "Prometheus would read the nearest bucket, so pick one of those"
+                )
         if slo.calendar:
             out.warnings.append(
                 f"SLO {slo.name!r}: PromQL has no calendar months; its budget is computed "
@@ -137,26 +143,36 @@ def generate_rules(slos: list[SLO], policy: BurnPolicy | None = None) -> RulesOu
         for w in windows:
             label = format_duration(w)
             good, total = sli_queries(slo, label)
-            records.append({
-                "record": f"slo:sli_error:ratio_rate{label}",
-                "expr": f"1 - ({good} / {total})",
-                "labels": dict(meta),
-            })
+            records.append(
+                {
+                    "record": f"slo:sli_error:ratio_rate{label}",
+                    "expr": f"1 - ({good} / {total})",
+                    "labels": dict(meta),
+                }
+            )
         period = format_duration(slo.period)
         records += [
-            {"record": "slo:objective:ratio", "expr": f"vector({slo.objective!r})",
-             "labels": dict(meta)},
-            {"record": "slo:error_budget:ratio", "expr": f"vector({_budget(slo)!r})",
-             "labels": dict(meta)},
+            {
+                "record": "slo:objective:ratio",
+                "expr": f"vector({slo.objective!r})",
+                "labels": dict(meta),
+            },
+            {
+                "record": "slo:error_budget:ratio",
+                "expr": f"vector({_budget(slo)!r})",
+                "labels": dict(meta),
+            },
         ]
         if windows:
             shortest = format_duration(windows[0])
-            records.append({
-                "record": "slo:period_error_budget_remaining:ratio",
-                "expr": f'1 - (avg_over_time(slo:sli_error:ratio_rate{shortest}{{slo="{_escape(slo.name)}"}}[{period}])'
-                        f" / {_budget(slo)!r})",
-                "labels": dict(meta),
-            })
+            records.append(
+                {
+                    "record": "slo:period_error_budget_remaining:ratio",
+                    "expr": f'1 - (avg_over_time(slo:sli_error:ratio_rate{shortest}{{slo="{_escape(slo.name)}"}}[{period}])'
+                    f" / {_budget(slo)!r})",
+                    "labels": dict(meta),
+                }
+            )
         group_name = f"voiceobs-slo-{slo.name}"
         out.groups.append({"name": f"{group_name}-recordings", "rules": records})
         rules: list[dict[str, Any]] = []
@@ -175,18 +191,20 @@ def generate_rules(slos: list[SLO], policy: BurnPolicy | None = None) -> RulesOu
             windows_text = ", ".join(
                 f"{a.burn_rate:g}x over {a.long_label} and {a.short_label}" for a in mine
             )
-            rules.append({
-                "alert": ALERT_NAME,
-                "expr": " or ".join(clauses),
-                "labels": {"severity": severity, "slo": slo.name},
-                "annotations": {
-                    "summary": f"SLO {slo.name} is burning its error budget too fast",
-                    "description": (
-                        f"{slo.sli.describe()} must hold for {slo.objective * 100:g}% over "
-                        f"{slo.window}; {severity} when the budget burns faster than {windows_text}."
-                    ),
-                },
-            })
+            rules.append(
+                {
+                    "alert": ALERT_NAME,
+                    "expr": " or ".join(clauses),
+                    "labels": {"severity": severity, "slo": slo.name},
+                    "annotations": {
+                        "summary": f"SLO {slo.name} is burning its error budget too fast",
+                        "description": (
+                            f"{slo.sli.describe()} must hold for {slo.objective * 100:g}% over "
+                            f"{slo.window}; {severity} when the budget burns faster than {windows_text}."
+                        ),
+                    },
+                }
+            )
         if rules:
             out.groups.append({"name": f"{group_name}-alerts", "rules": rules})
     return out
