@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,20 @@ def _isolated_data_dir(
     monkeypatch.setenv(
         "VOICEOBS_TTS_CACHE", str(Path(tmp_path_factory.getbasetemp()) / "tts-cache")
     )
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Restore ``__main__`` after each test.
+
+    Streamlit's AppTest runs the dashboard script as ``__main__``; a later test
+    that spawns processes would then have every child re-run the dashboard
+    instead of importing its worker.
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture

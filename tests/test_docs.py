@@ -1,0 +1,38 @@
+"""The README matches the code: its two commands, its CLI reference, the files it names."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    first_block = README.split("```")[1]
+    commands = [ln.split("#")[0].strip() for ln in first_block.splitlines()[1:] if ln.strip()]
+    assert commands == ["make demo", "make test"]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M), "CI must run the README's test command"
+
+
+def test_cli_reference_is_generated_from_the_code() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_files_the_readme_names_exist() -> None:
+    named = set(re.findall(r"`((?:probes|dashboards|benchmarks|docs|voiceobs|tests)/[\w./-]+)`", README))
+    named |= set(re.findall(r"\]\(((?:docs)/[\w./-]+)\)", README))
+    assert named, "the README names project files"
+    missing = sorted(n for n in named if not (ROOT / n).exists())
+    assert missing == []
