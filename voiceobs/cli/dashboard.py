@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -66,8 +65,10 @@ def dashboard(db_url: str | None, port: int, host: str, no_auth: bool) -> None:
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
     ]  # fmt: skip
-    try:
-        code = subprocess.call(cmd, env=env, cwd=str(app.parent))
-    except KeyboardInterrupt:
-        code = 0
-    sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the Streamlit server rather than wrap it: whoever started us (a
+    # shell, the demo, a service manager) then signals the server itself, and
+    # stopping `voiceobs dashboard` can never leave an orphaned server behind.
+    os.chdir(app.parent)
+    os.execve(sys.executable, cmd, env)

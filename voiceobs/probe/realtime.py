@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,10 +28,15 @@ log = logging.getLogger(__name__)
 
 #: A low RT priority: above every normal task, below the kernel's own RT threads.
 RT_PRIORITY = 10
+#: While calls are paced, another Python thread of the host (an exporter, a
+#: web server) may hold the GIL for at most this long before it must hand it
+#: over; Python's default, 5 ms, alone exceeds the pacing budget.
+GIL_SWITCH_INTERVAL_S = 0.0005
 _RESET_ON_FORK = getattr(os, "SCHED_RESET_ON_FORK", 0x40000000)
 
 _lock = threading.Lock()
 _holders: dict[int, tuple[int, int]] = {}  # thread id -> (depth, previous policy)
+_switch_intervals: list[float] = []
 
 
 def _wanted() -> bool:
@@ -68,6 +74,9 @@ def realtime_scheduling() -> Iterator[bool]:
                 granted = False
         if granted:
             _holders[tid] = (depth + 1, previous)
+            if depth == 0:
+                _switch_intervals.append(sys.getswitchinterval())
+                sys.setswitchinterval(min(GIL_SWITCH_INTERVAL_S, _switch_intervals[-1]))
     try:
         yield granted
     finally:
@@ -77,6 +86,7 @@ def realtime_scheduling() -> Iterator[bool]:
                 if depth > 1:
                     _holders[tid] = (depth - 1, previous)
                 else:
+                    sys.setswitchinterval(_switch_intervals.pop())
                     try:
                         os.sched_setscheduler(0, previous & ~_RESET_ON_FORK, os.sched_param(0))
                     except OSError as exc:  # never break the host over a priority
