@@ -52,7 +52,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from voiceobs.results import RunResult
 
@@ -267,33 +267,7 @@ class StoreCollector(Collector):
         with self.store.engine.connect() as conn:
             head = conn.execute(select(func.max(Turn.id))).scalar() or 0
             if head > self._watermark:
-                dims = (Turn.probe_name, Turn.target_url, Turn.region)
-                rows = conn.execute(
-                    select(*dims, Turn.ok, func.count())
-                    .where(Turn.id > self._watermark, Turn.id <= head)
-                    .group_by(*dims, Turn.ok)
-                )
-                for probe, target, region, ok, n in rows:
-                    self._turns[(probe, target, region or "", "ok" if ok else "failed")] += int(n)
-                for measure, (bounds, _doc) in MEASURES.items():
-                    col = getattr(Turn, measure)
-                    scale = 1000.0 if measure.endswith("_ms") else 1.0
-                    cols = [func.sum(case((col <= b * scale, 1), else_=0)) for b in bounds]
-                    rows = conn.execute(
-                        select(*dims, func.count(col), func.sum(col), *cols)
-                        .where(Turn.id > self._watermark, Turn.id <= head, Turn.ok.is_(True))
-                        .where(col.is_not(None))
-                        .group_by(*dims)
-                    )
-                    state = self._hist[measure]
-                    for probe, target, region, count, total, *per_bucket in rows:
-                        h = state.setdefault(
-                            (probe, target, region or ""), _Cumulative(len(bounds))
-                        )
-                        h.count += int(count)
-                        h.sum += float(total or 0.0) / scale
-                        for i, n in enumerate(per_bucket):
-                            h.buckets[i] += int(n or 0)
+                self._read_turns(conn, self._watermark, int(head))
                 self._watermark = int(head)
             dims_r = (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region)
             ok_last = func.max(case((ProbeRun.status == "ok", ProbeRun.started_at), else_=None))
@@ -308,6 +282,39 @@ class StoreCollector(Collector):
                     ).group_by(*dims_r)
                 )
             )
+
+    def _read_turns(self, conn: Any, after: int, head: int) -> None:
+        """Fold turns ``after < id <= head`` into the counters, in one pass over them."""
+        from voiceobs.store.models import Turn
+
+        dims = (Turn.probe_name, Turn.target_url, Turn.region)
+        cols: list[Any] = [func.count(), func.sum(case((Turn.ok.is_(True), 1), else_=0))]
+        for measure, (bounds, _doc) in MEASURES.items():
+            # Histograms hold successful turns that took the measure.
+            col = getattr(Turn, measure)
+            scale = 1000.0 if measure.endswith("_ms") else 1.0
+            taken = and_(Turn.ok.is_(True), col.is_not(None))
+            cols.append(func.sum(case((taken, 1), else_=0)))
+            cols.append(func.sum(case((taken, col), else_=0.0)))
+            cols += [func.sum(case((and_(taken, col <= b * scale), 1), else_=0)) for b in bounds]
+        rows = conn.execute(
+            select(*dims, *cols).where(Turn.id > after, Turn.id <= head).group_by(*dims)
+        )
+        for probe, target, region, total, ok, *rest in rows:
+            key = (probe, target, region or "")
+            self._turns[(*key, "ok")] += int(ok or 0)
+            self._turns[(*key, "failed")] += int(total) - int(ok or 0)
+            for measure, (bounds, _doc) in MEASURES.items():
+                count, total_value, *per_bucket = rest[: 2 + len(bounds)]
+                rest = rest[2 + len(bounds) :]
+                if not count:
+                    continue
+                scale = 1000.0 if measure.endswith("_ms") else 1.0
+                h = self._hist[measure].setdefault(key, _Cumulative(len(bounds)))
+                h.count += int(count)
+                h.sum += float(total_value or 0.0) / scale
+                for i, n in enumerate(per_bucket):
+                    h.buckets[i] += int(n or 0)
 
     def collect(self) -> Iterator[Metric]:
         """Counters, histograms and freshness gauges, from the store."""

@@ -349,7 +349,7 @@ def _tracing() -> tuple[TracerProvider, Any]:
 
 #: Runs whose calls are in progress with the cyclic GC paused (runs may overlap on one loop).
 _gc_paused_runs = 0
-_gc_was_enabled: list[bool] = []
+_gc_was_enabled = True
 
 
 def save_results(results: list[RunResult], *, store: Any = None, db_url: str | None = None) -> tuple[int, int]:
@@ -443,10 +443,10 @@ async def run_spec_async(
     # 10-20 ms, far beyond the pacing budget: collect now, then keep the
     # collector off until the last concurrent run has hung up (reference
     # counting still frees almost everything a call allocates).
-    global _gc_paused_runs
+    global _gc_paused_runs, _gc_was_enabled
     gc.collect()
     if _gc_paused_runs == 0:
-        _gc_was_enabled.append(gc.isenabled())
+        _gc_was_enabled = gc.isenabled()
         gc.disable()
     _gc_paused_runs += 1
     try:
@@ -455,7 +455,7 @@ async def run_spec_async(
                 outcomes = await _run_calls(spec, prompts, tracer, n, progress, realtime)
         finally:
             _gc_paused_runs -= 1
-            if _gc_paused_runs == 0 and _gc_was_enabled.pop():
+            if _gc_paused_runs == 0 and _gc_was_enabled:
                 gc.enable()
         # Scoring is CPU-bound: run it in a worker thread once every call has hung up.
         results = await asyncio.to_thread(

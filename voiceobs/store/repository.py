@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -34,24 +34,11 @@ from voiceobs.store.models import (
     Turn,
 )
 
-_TURN_FIELDS = [
-    "turn_index", "prompt_id", "ok", "failure_class", "connect_ms", "ttfb_ms",
-    "turn_latency_ms", "path_delay_ms", "response_ms", "gap_p50_ms", "gap_p99_ms",
-    "gap_max_ms", "gaps_over_60ms", "pacing_error_p99_ms", "pesq_wb", "pesq_nb", "stoi",
-    "estoi", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "wer", "quality_errors",
-    "transcript", "expected_text", "intent",
-]  # fmt: skip
-
-_RUN_FIELDS = [
-    "id", "probe_name", "target_url", "region", "pipeline", "protocol", "labels",
-    "started_at", "finished_at", "status", "failure_class", "failure_detail",
-    "probe_host", "voiceobs_version", "trace_id",
-]  # fmt: skip
-
-_SPAN_FIELDS = [
-    "trace_id", "span_id", "parent_span_id", "run_id", "name", "kind", "service_name",
-    "start_ns", "end_ns", "status_code", "status_message", "attributes", "events",
-]  # fmt: skip
+# Column lists follow the result dataclasses, so a field added there is stored
+# without a second list to keep in step (the models test catches a missing column).
+_TURN_FIELDS = [f.name for f in fields(TurnResult) if f.name != "started_at"]
+_RUN_FIELDS = [f.name for f in fields(RunResult) if f.name not in ("turns", "spans")]
+_SPAN_FIELDS = [f.name for f in fields(SpanRecord)]
 
 
 def translate_db_error(exc: SQLAlchemyError, url: str) -> StoreError:
