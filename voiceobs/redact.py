@@ -249,6 +249,11 @@ def _year_value(text: str) -> int | None:
     return _spoken_year(t)
 
 
+#: Texts up to this long have their redaction remembered, up to this many at once.
+_SEEN_MAX_CHARS = 256
+_SEEN_MAX_ENTRIES = 4096
+
+
 class Redactor:
     """Finds PII in text and replaces it; configured once, used for every span.
 
@@ -282,6 +287,10 @@ class Redactor:
                 f"unknown phone region {region!r}; use an ISO 3166 code such as US, GB or DE"
             )
         self.region = region
+        # Span attributes repeat (the target URL, the probe name, prompt ids) on
+        # every call, and a URL with a port runs every detector: remember the
+        # outcome for short texts. None means "unchanged". Bounded by clearing.
+        self._seen: dict[str, str | None] = {}
 
     @property
     def keyed(self) -> bool:
@@ -311,17 +320,25 @@ class Redactor:
         trigger = _TRIGGER_RE.search(text) is not None
         if not ndigits and not has_at and colons < 2 and not trigger:
             return text
+        seen = self._seen.get(text, text)
+        if seen is not text:
+            return text if seen is None else seen
         findings = self._find(text, ndigits, trigger)
-        if not findings:
-            return text
-        out: list[str] = []
-        pos = 0
-        for start, end, kind, norm in findings:
-            out.append(text[pos:start])
-            out.append(self.pseudonym(kind, norm))
-            pos = end
-        out.append(text[pos:])
-        return "".join(out)
+        result: str | None = None
+        if findings:
+            out: list[str] = []
+            pos = 0
+            for start, end, kind, norm in findings:
+                out.append(text[pos:start])
+                out.append(self.pseudonym(kind, norm))
+                pos = end
+            out.append(text[pos:])
+            result = "".join(out)
+        if len(text) <= _SEEN_MAX_CHARS:
+            if len(self._seen) >= _SEEN_MAX_ENTRIES:
+                self._seen.clear()
+            self._seen[text] = result
+        return text if result is None else result
 
     def redact_value(self, value: Any) -> Any:
         """Redact one attribute value of any OpenTelemetry type.

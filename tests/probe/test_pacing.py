@@ -10,23 +10,79 @@ import numpy as np
 import pytest
 
 from tests.probe.conftest import ServerProcess
-from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, phase_for
+from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, phase_for
 from voiceobs.probe.runner import run_spec
 from voiceobs.probe.spec import ProbeSpec
 
 
+class _Recorder:
+    """A frame source that records its sends, and can stall the loop or fail on cue."""
+
+    def __init__(self, pacer: Pacer, frames: int, stall_at: int = -1, fail_at: int = -1) -> None:
+        self.pacer = pacer
+        self.frames = frames
+        self.stall_at = stall_at
+        self.fail_at = fail_at
+        self.failed: BaseException | None = None
+        self.done = asyncio.Event()
+
+    def send_frame(self, k: int, at: float) -> bool:
+        if k == self.fail_at:
+            raise ConnectionError("socket gone")
+        self.pacer.record(k, at)
+        if k == self.stall_at:
+            time.sleep(0.045)  # blocks the whole loop for more than two frames
+        if k + 1 == self.frames:
+            self.done.set()
+            return False
+        return True
+
+    def stream_failed(self, exc: BaseException) -> None:
+        self.failed = exc
+        self.done.set()
+
+
 async def test_late_frame_does_not_shift_later_ones() -> None:
     pacer = Pacer(time.monotonic() + 0.01)
-    for k in range(30):
-        await pacer.wait(k)
-        pacer.record(k, time.monotonic())
-        if k == 5:
-            time.sleep(0.045)  # a stall of more than two frames
+    source = _Recorder(pacer, 30, stall_at=5)
+    frame_clock().start(pacer, source)
+    await asyncio.wait_for(source.done.wait(), 5)
     errors = pacer.errors_ms()
+    assert len(errors) == 30
     assert errors[6] > 20  # the frame right after the stall is late ...
     # ... but the schedule is absolute, so the clock catches up instead of drifting
     assert np.median(errors[10:]) < 2.0
     assert abs(pacer.actual[-1] - pacer.due(29)) < 0.005
+
+
+async def test_one_clock_paces_many_streams_and_a_failure_stops_only_its_own() -> None:
+    t0 = time.monotonic() + 0.02
+    clock = frame_clock()
+    assert clock is frame_clock()  # one per event loop
+    good = [_Recorder(Pacer(t0 + phase_for(i, 8)), 25) for i in range(8)]
+    bad = _Recorder(Pacer(t0), 25, fail_at=3)
+    for source in [*good, bad]:
+        clock.start(source.pacer, source)
+    await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in [*good, bad])), 5)
+    assert isinstance(bad.failed, ConnectionError) and len(bad.pacer.actual) == 3
+    for source in good:
+        assert source.failed is None and len(source.pacer.actual) == 25
+        # each stream on its own phase of the grid (the p99 under load is the 50-call test's)
+        assert np.median(source.pacer.errors_ms()) < 1.0
+    assert clock.streams == 0
+
+
+async def test_a_stopped_stream_sends_nothing_more() -> None:
+    pacer = Pacer(time.monotonic() + 0.005)
+    source = _Recorder(pacer, 1000)
+    clock = frame_clock()
+    stream = clock.start(pacer, source)
+    while len(pacer.actual) < 3:
+        await asyncio.sleep(0.005)
+    clock.stop(stream)
+    sent = len(pacer.actual)
+    await asyncio.sleep(0.1)
+    assert len(pacer.actual) == sent
 
 
 def test_phases_spread_calls_over_the_period() -> None:

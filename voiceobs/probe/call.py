@@ -1,12 +1,19 @@
 """One probe call: connect, speak each turn on the absolute clock, listen, hang up.
 
-Three coroutines share one call: the sender sends a frame every 20 ms for
-the whole call (prompt frames when a turn is speaking, silence otherwise, as
-a real phone line does, which is also what lets a VAD-driven bot hear the
-caller stop); the receiver stamps every message on arrival; the conductor
-walks the turns and decides, from the stamps, when a reply started and ended.
-Nothing is scored here: the call only records, so nothing slow runs on the
-pacing path. Every wait is bounded by a deadline, and every way a call can
+Three parts share one call: the loop's ``FrameClock`` sends a frame every
+20 ms for the whole call (prompt frames when a turn is speaking, silence
+otherwise, as a real phone line does, which is also what lets a VAD-driven bot
+hear the caller stop); every message from the target is stamped and decoded
+the moment the connection parses it; the conductor walks the turns and
+decides, from the stamps, when a reply started and ended. Nothing is scored
+here: the call only records, so nothing slow runs on the pacing path.
+
+Frames go out and come in without a task wake-up each (the clock writes to
+the socket from its timer, the connection hands each message to the call from
+``data_received``), and the conductor is woken only when something it waits
+for can have changed (the reply getting louder or quieter, a mark, a clear, a
+hang-up), not by every frame: at 200 calls those wake-ups were most of the
+probe's CPU. Every wait is bounded by a deadline, and every way a call can
 fail ends in a ``ProbeError`` with its failure class.
 """
 
@@ -14,23 +21,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 from opentelemetry import trace
 from opentelemetry.context import Context
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidState,
+    InvalidStatus,
+    InvalidURI,
+)
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from voiceobs.errors import FailureClass, ProbeError
-from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, now
+from voiceobs.probe.connection import ProbeConnection
+from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, now
 from voiceobs.probe.prompts import Prompt
 from voiceobs.probe.protocols import WireError, WireProtocol
 
 #: Close codes that mean the target broke the protocol or failed inside
 #: (as opposed to hanging up, which truncates the call).
 _PROTOCOL_CLOSE_CODES = {1002, 1003, 1007, 1008, 1009, 1010, 1011, 1014}
+#: How often the conductor looks at the frames that came in while it waits for a
+#: reply. Frames are stamped on arrival, so this bounds only how soon a reply's
+#: end is noticed (and the next turn starts), never a measured latency; waking
+#: for every frame instead cost more CPU than the frames themselves at 200 calls.
+LISTEN_POLL_S = 0.05
+#: What a send raises on a socket that is closing: the close itself is the news.
+_CLOSING_ERRORS = (InvalidState, ConnectionClosed)
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,8 @@ class CallRecord:
     t0: float = 0.0
     pacer: Pacer | None = None
     rx_at: list[float] = field(default_factory=list)
+    #: Media payloads as received; ``rx_audio`` and ``rx_level`` lag behind until decoded.
+    rx_payload: list[bytes] = field(default_factory=list)
     rx_audio: list[np.ndarray] = field(default_factory=list)
     rx_level: list[float] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
@@ -113,12 +140,27 @@ class CallRecord:
         return self.pacer.actual[frame]
 
 
-def _level_dbfs(audio: np.ndarray) -> float:
-    if audio.size == 0:
-        return -120.0
-    x = audio.astype(np.float32) / 32768.0
-    ms = float(np.dot(x, x)) / x.size
-    return max(10.0 * np.log10(ms), -120.0) if ms > 0 else -120.0
+def _levels_dbfs(audio: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The level of each frame of ``audio`` (frames of ``sizes`` samples laid end to end)."""
+    x = audio.astype(np.float64) / 32768.0
+    sums = np.concatenate(([0.0], np.cumsum(x * x)))
+    ends = np.cumsum(sizes)
+    ms = (sums[ends] - sums[ends - sizes]) / np.maximum(sizes, 1)
+    with np.errstate(divide="ignore"):
+        return np.maximum(10.0 * np.log10(ms), -120.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _proxy_for(url: str) -> str | Literal[True] | None:
+    """The proxy for ``url`` from the environment, looked up once per target.
+
+    websockets looks it up on every connect by scanning the environment, about
+    a millisecond of CPU per call that would land while other calls are pacing.
+    """
+    try:
+        return get_proxy(parse_uri(url))
+    except InvalidURI:
+        return True  # let connect() report the bad URL itself
 
 
 class _Call:
@@ -136,42 +178,45 @@ class _Call:
         self.tracer = tracer
         self.context = context
         self.rec = CallRecord(wire.sample_rate, plan.silence_threshold_dbfs)
-        self.ws: ClientConnection | None = None
+        self.ws: ProbeConnection | None = None
         self.changed = asyncio.Event()
-        self.queue: list[str | bytes] = []  # frames of the prompt being spoken
+        self.queue: Sequence[str | bytes] = ()  # frames of the prompt being spoken
         self.queue_pos = 0
         self.next_frame = 0
         self.frame_waiters: dict[int, asyncio.Future[float]] = {}
         self.closed: ConnectionClosed | None = None
         self.wire_error: str | None = None
+        self.send_error: BaseException | None = None
+        self.ack: asyncio.Future[None] | None = None
+        self._silence = wire.silence()
 
-    # -- sender ----------------------------------------------------------------------------
+    # -- sending (called by the frame clock, inside the event loop) ------------------------
 
-    async def sender(self) -> None:
-        assert self.ws is not None and self.rec.pacer is not None
-        ws, pacer, wire = self.ws, self.rec.pacer, self.wire
-        silence = wire.silence()
-        k = 0
-        while True:
-            await pacer.wait(k)
-            if self.queue_pos < len(self.queue):
-                payload = self.queue[self.queue_pos]
-                self.queue_pos += 1
-            else:
-                payload = silence
-            message = wire.media(payload, k * 20)
-            sent = now()
-            await ws.send(message)
-            pacer.record(k, sent)
-            k += 1
-            self.next_frame = k
-            waiter = self.frame_waiters.pop(k - 1, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(sent)
+    def send_frame(self, k: int, at: float) -> bool:
+        """The next 20 ms of the caller's line: a prompt frame, or silence."""
+        if self.queue_pos < len(self.queue):
+            payload = self.queue[self.queue_pos]
+            self.queue_pos += 1
+        else:
+            payload = self._silence
+        assert self.ws is not None
+        self.ws.send_now(self.wire.media(payload, k * 20))
+        assert self.rec.pacer is not None
+        self.rec.pacer.record(k, at)
+        self.next_frame = k + 1
+        waiter = self.frame_waiters.pop(k, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(at)
+        return True
+
+    def stream_failed(self, exc: BaseException) -> None:
+        """A frame could not be sent: a closing socket, or a bug that must surface."""
+        self.send_error = exc
+        self.changed.set()
 
     def speak(self, prompt: Prompt) -> int:
         """Queue a prompt; returns the call-wide index its first frame will have."""
-        self.queue = list(prompt.wire)
+        self.queue = prompt.wire
         self.queue_pos = 0
         return self.next_frame
 
@@ -183,38 +228,69 @@ class _Call:
             self.frame_waiters[frame] = fut
         return fut
 
-    # -- receiver --------------------------------------------------------------------------
+    # -- receiving (called by the connection as each message is parsed) --------------------
 
-    async def receiver(self) -> None:
-        assert self.ws is not None
-        rec, wire, ws = self.rec, self.wire, self.ws
+    def on_message(self, data: bytes, text: bool, at: float) -> None:
         try:
-            async for message in ws:
-                at = now()
-                try:
-                    msg = wire.parse(message)
-                except WireError as exc:
-                    self.wire_error = str(exc)
-                    self.changed.set()
-                    return
-                if msg.kind == "media" and msg.audio is not None:
-                    rec.rx_at.append(at)
-                    rec.rx_audio.append(msg.audio)
-                    rec.rx_level.append(_level_dbfs(msg.audio))
-                elif msg.kind == "mark":
-                    if rec.turns:
-                        rec.turns[-1].marks.append(msg.name or "")
-                    reply = wire.mark(msg.name or "")
-                    if reply is not None:
-                        await ws.send(reply)
-                elif msg.kind == "clear" and rec.turns:
-                    rec.turns[-1].cleared += 1
-                self.changed.set()
-        except ConnectionClosed as exc:
-            self.closed = exc
-        else:
-            self.closed = ConnectionClosed(ws.protocol.close_rcvd, ws.protocol.close_sent)
+            self._receive(data, text, at)
+        except Exception as exc:  # never raise into the connection's data_received
+            self.send_error = exc
+            self.changed.set()
+
+    def _receive(self, data: bytes, text: bool, at: float) -> None:
+        if self.wire_error is not None:
+            return
+        try:
+            msg = self.wire.parse(data.decode() if text else data)
+        except (WireError, UnicodeDecodeError) as exc:
+            detail = str(exc) if isinstance(exc, WireError) else "a text frame that is not UTF-8"
+            self.wire_error = detail
+            if self.ack is not None and not self.ack.done():
+                self.ack.set_exception(ProbeError(FailureClass.PROTOCOL_ERROR, detail))
+            self.changed.set()
+            return
+        if self.ack is not None and not self.ack.done():
+            if msg.kind == self.wire.ack_event:
+                self.ack.set_result(None)
+            else:
+                self.ack.set_exception(
+                    ProbeError(
+                        FailureClass.PROTOCOL_ERROR,
+                        f"expected a {self.wire.ack_event!r} event after start, got {msg.kind!r}",
+                    )
+                )
+            return
+        rec = self.rec
+        if msg.kind == "media" and msg.payload is not None:
+            # Kept as it came; the conductor decodes frames in batches (decode_received).
+            rec.rx_at.append(at)
+            rec.rx_payload.append(msg.payload)
+            return
+        if msg.kind == "mark":
+            if rec.turns:
+                rec.turns[-1].marks.append(msg.name or "")
+            reply = self.wire.mark(msg.name or "")
+            if reply is not None and self.ws is not None:
+                self.ws.send_now(reply)
+        elif msg.kind == "clear" and rec.turns:
+            rec.turns[-1].cleared += 1
         self.changed.set()
+
+    def on_close(self) -> None:
+        """The target sent a close frame, or the connection is gone."""
+        ws = self.ws
+        assert ws is not None
+        if self.closed is None:
+            p = ws.protocol
+            self.closed = ConnectionClosed(p.close_rcvd, p.close_sent, p.close_rcvd_then_sent)
+        if self.ack is not None and not self.ack.done():
+            self.ack.set_exception(self.closed)
+        self.changed.set()
+
+    async def _watch_close(self) -> None:
+        assert self.ws is not None
+        await self.ws.wait_closed()  # a connection dropped without a close frame
+        self.on_close()
 
     # -- conductor -------------------------------------------------------------------------
 
@@ -236,21 +312,37 @@ class _Call:
                 FailureClass.TRUNCATED,
                 f"the target hung up {started} in turn {turn.index + 1} (close code {code}, {reason})",
             )
+        # A send refused because the socket is closing is reported by the close
+        # above once it completes; anything else is a probe bug and must surface.
+        if self.send_error is not None and not isinstance(self.send_error, _CLOSING_ERRORS):
+            raise self.send_error
 
     async def _wait_change(self, until: float) -> None:
-        timeout = until - now()
-        if timeout <= 0:
+        if until <= now():
             return
         self.changed.clear()
+        # The loop's clock is the probe's (both time.monotonic), so deadlines carry over.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout)
+            async with asyncio.timeout_at(until):
+                await self.changed.wait()
+
+    @contextlib.contextmanager
+    def _span(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[trace.Span]:
+        """A span whose start and end (redaction, export hand-off) let due frames go first."""
+        clock = frame_clock()
+        try:
+            with self.tracer.start_as_current_span(name, attributes=attributes) as span:
+                clock.poll()
+                yield span
+        finally:
+            clock.poll()
 
     async def run_turn(self, turn: TurnRecord, plan: TurnPlan) -> None:
         rec = self.rec
         threshold = self.plan.silence_threshold_dbfs
-        with self.tracer.start_as_current_span(
+        with self._span(
             "send",
-            attributes={
+            {
                 "voice.audio_seconds": plan.prompt.duration_s,
                 "voice.prompt_frames": plan.prompt.n_frames,
             },
@@ -262,18 +354,33 @@ class _Call:
             eos_future = self.frame_sent(eos_frame)
             turn.sent_first_at = await self._await_frame(self.frame_sent(first), turn)
             turn.eos_at = await self._await_frame(eos_future, turn)
-        with self.tracer.start_as_current_span("await_reply") as span:
+        with self._span("await_reply") as span:
             await self._await_reply(turn, plan, threshold)
             span.set_attribute("voice.reply_frames", (turn.rx_end or 0) - turn.rx_start)
 
     async def _await_frame(self, fut: asyncio.Future[float], turn: TurnRecord) -> float:
-        # The sender runs on the clock; only a broken socket can stop it.
+        # The clock sends on schedule; only a broken socket can stop it.
         while not fut.done():
             self._raise_if_broken(turn)
-            self.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(fut), 0.1)
+                async with asyncio.timeout(0.1):
+                    await asyncio.shield(fut)
         return fut.result()
+
+    def decode_received(self) -> None:
+        """Decode the frames received since the last call, in one batch: samples and levels."""
+        rec = self.rec
+        start, stop = len(rec.rx_audio), len(rec.rx_payload)
+        if start >= stop:
+            return
+        chunks = rec.rx_payload[start:stop]
+        width = self.wire.sample_width
+        sizes = np.fromiter((len(c) // width for c in chunks), dtype=np.int64, count=len(chunks))
+        audio = self.wire.decode(b"".join(c[: len(c) - len(c) % width] for c in chunks))
+        ends = np.cumsum(sizes).tolist()
+        begins = [e - n for e, n in zip(ends, sizes.tolist(), strict=True)]
+        rec.rx_audio.extend(audio[b:e] for b, e in zip(begins, ends, strict=True))
+        rec.rx_level.extend(_levels_dbfs(audio, sizes).tolist())
 
     async def _await_reply(self, turn: TurnRecord, plan: TurnPlan, threshold: float) -> None:
         rec = self.rec
@@ -284,7 +391,8 @@ class _Call:
         cursor = turn.rx_start
         quiet_after_loud = False
         while True:
-            n = len(rec.rx_at)
+            self.decode_received()
+            n = len(rec.rx_level)
             for i in range(cursor, n):
                 if rec.rx_at[i] <= eos:
                     continue
@@ -313,7 +421,7 @@ class _Call:
                         f"the reply in turn {turn.index + 1} stayed below "
                         f"{threshold:g} dBFS for {self.plan.first_audio_timeout_s:g} s",
                     )
-                await self._wait_change(first_deadline)
+                await self._wait_change(min(first_deadline, t + LISTEN_POLL_S))
                 continue
             assert turn.last_loud is not None and turn.first_loud is not None
             last_loud_at = rec.rx_at[turn.last_loud]
@@ -335,34 +443,34 @@ class _Call:
                 )
             self._raise_if_broken(turn)
             wake = min(end_at if ended_cleanly else last_any_at + stall_s, started_at + plan.max_reply_s)
-            await self._wait_change(wake)
-        turn.rx_end = len(rec.rx_at)
+            await self._wait_change(min(wake, t + LISTEN_POLL_S))
+        turn.rx_end = n
         turn.ended_at = now()
 
-    async def _await_ack(self, ws: ClientConnection) -> None:
-        message = await asyncio.wait_for(ws.recv(), self.plan.connect_timeout_s)
+    async def _await_ack(self) -> None:
+        assert self.ack is not None
         try:
-            msg = self.wire.parse(message)
-        except WireError as exc:
-            raise ProbeError(FailureClass.PROTOCOL_ERROR, str(exc)) from None
-        if msg.kind != self.wire.ack_event:
-            raise ProbeError(
-                FailureClass.PROTOCOL_ERROR,
-                f"expected a {self.wire.ack_event!r} event after start, got {msg.kind!r}",
-            )
+            await asyncio.wait_for(asyncio.shield(self.ack), self.plan.connect_timeout_s)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no {self.wire.ack_event!r} event within {self.plan.connect_timeout_s:g} s"
+            ) from None
 
     async def run(self) -> CallRecord:
         rec, plan = self.rec, self.plan
         rec.connect_started_at = now()
         try:
-            self.ws = await connect(
+            ws = await connect(
                 plan.url,
                 open_timeout=plan.connect_timeout_s,
                 close_timeout=1.0,
                 compression=None,
                 max_size=2**20,
                 ping_interval=None,
+                proxy=_proxy_for(plan.url),
+                create_connection=ProbeConnection,
             )
+            assert isinstance(ws, ProbeConnection)
         except InvalidStatus as exc:
             raise ProbeError(
                 FailureClass.CONNECT_ERROR,
@@ -377,14 +485,21 @@ class _Call:
             ) from None
         except (OSError, InvalidHandshake) as exc:
             raise ProbeError(FailureClass.CONNECT_ERROR, f"cannot connect: {exc}") from None
-        ws = self.ws
-        tasks: list[asyncio.Task[None]] = []
+        self.ws = ws
+        if self.wire.ack_event is not None:
+            self.ack = asyncio.get_running_loop().create_future()
+        # From here on every message is stamped as it arrives, greetings included.
+        clock = frame_clock()
+        clock.poll()
+        ws.set_handlers(self.on_message, self.on_close, clock)
+        watcher = asyncio.create_task(self._watch_close())
+        stream = None
         try:
             try:
                 for message in self.wire.opening(self.traceparent, plan.params):
                     await asyncio.wait_for(ws.send(message), plan.connect_timeout_s)
-                if self.wire.ack_event is not None:
-                    await self._await_ack(ws)
+                if self.ack is not None:
+                    await self._await_ack()
             except (ConnectionClosed, TimeoutError) as exc:
                 raise ProbeError(
                     FailureClass.CONNECT_ERROR, f"the target did not start the call: {exc}"
@@ -392,15 +507,12 @@ class _Call:
             rec.connected_at = now()
             rec.t0 = aligned_start(now() + FRAME_S, plan.phase_s)
             rec.pacer = Pacer(rec.t0)
-            tasks = [
-                asyncio.create_task(self.sender()),
-                asyncio.create_task(self.receiver()),
-            ]
+            stream = clock.start(rec.pacer, self)
             for i, turn_plan in enumerate(plan.turns):
                 turn = TurnRecord(index=i, prompt=turn_plan.prompt, first_frame=self.next_frame)
                 rec.turns.append(turn)
-                with self.tracer.start_as_current_span(
-                    "turn", attributes={"voice.turn_index": i, "voice.prompt_id": turn_plan.prompt.key}
+                with self._span(
+                    "turn", {"voice.turn_index": i, "voice.prompt_id": turn_plan.prompt.key}
                 ) as span:
                     turn.span_context = span.get_span_context()
                     try:
@@ -409,25 +521,20 @@ class _Call:
                         turn.failure, turn.detail = exc.failure_class, str(exc)
                         span.set_status(trace.StatusCode.ERROR, exc.failure_class.value)
                         raise
-                    if tasks[0].done():
-                        tasks[0].result()  # a sender crash is a bug: surface it
                 if turn_plan.pause_s and i + 1 < len(plan.turns):
                     await asyncio.sleep(turn_plan.pause_s)
+            clock.stop(stream)
             with contextlib.suppress(ConnectionClosed, TimeoutError):
                 for message in self.wire.closing():
                     await asyncio.wait_for(ws.send(message), 1.0)
-        except ConnectionClosed as exc:
-            # The sender died on a closed socket: classify it like the receiver would.
-            self.closed = self.closed or exc
-            turn = rec.turns[-1] if rec.turns else TurnRecord(0, plan.turns[0].prompt, 0)
-            self._raise_if_broken(turn)
-            raise
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(BaseException):
-                    await task
+            if stream is not None:
+                clock.stop(stream)
+            ws.set_handlers(None)
+            self.decode_received()
+            watcher.cancel()
+            with contextlib.suppress(BaseException):
+                await watcher
             try:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(), 1.0)
@@ -454,6 +561,9 @@ async def place_call(
     receives the record even if the call fails, so a failed call's partial
     measurements (connect time, pacing) are kept with its failure.
     """
+    # Starting a call is a millisecond of work; frames of calls already running
+    # that fall due meanwhile go first.
+    frame_clock().poll()
     call = _Call(plan, wire, traceparent, tracer or trace.get_tracer("voiceobs.probe"), None)
     if record is not None:
         record.append(call.rec)

@@ -9,6 +9,9 @@ binary 16-bit little-endian 16 kHz frames between a JSON start and stop.
 
 Outgoing media messages are built by string formatting from payloads encoded
 once per prompt: the pacing loop must not spend its millisecond on JSON.
+Incoming media is only validated as it arrives (JSON parsed with orjson, the
+base64 checked); turning the codes into samples is left to ``decode``, which
+the call runs over many frames at once, off the per-message path.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import orjson
 
 from voiceobs.audio.g711 import mulaw_decode, mulaw_encode
 
@@ -31,10 +35,11 @@ class WireError(Exception):
 
 @dataclass
 class Incoming:
-    """One message from the target, decoded: audio (int16), a mark, a clear, or other."""
+    """One message from the target: media (its payload still encoded), a mark, a clear, or other."""
 
     kind: str  # "media" | "mark" | "clear" | "started" | "other"
-    audio: np.ndarray | None = None
+    #: A media message's audio as the wire carries it (mu-law codes, or int16 LE bytes).
+    payload: bytes | None = None
     name: str | None = None
     raw: dict[str, object] = field(default_factory=dict)
 
@@ -43,6 +48,8 @@ class WireProtocol(Protocol):
     """What a protocol client must provide to the call loop (an extension point)."""
 
     sample_rate: int
+    #: Bytes per sample in a media payload (what ``decode`` turns into one int16).
+    sample_width: int
     #: The event that acknowledges the start message (``connect_ms`` ends there), if any.
     ack_event: str | None
 
@@ -64,6 +71,9 @@ class WireProtocol(Protocol):
     def silence(self) -> str | bytes:
         """The payload of one silent frame (what the caller sends between prompts)."""
 
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Samples (int16) of one or more media payloads laid end to end."""
+
 
 def _sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
@@ -73,6 +83,7 @@ class TwilioWire:
     """Twilio Media Streams, caller side (the side Twilio plays), mu-law 8 kHz mono."""
 
     sample_rate = 8000
+    sample_width = 1
     #: Twilio bots never acknowledge ``start``.
     ack_event: str | None = None
 
@@ -147,13 +158,17 @@ class TwilioWire:
         """A 20 ms mu-law silence payload."""
         return self._silence
 
+    def decode(self, payload: bytes) -> np.ndarray:
+        """mu-law codes to int16 samples."""
+        return mulaw_decode(payload)
+
     def parse(self, message: str | bytes) -> Incoming:
         """Decode ``media``/``mark``/``clear``; anything malformed is a WireError."""
         if isinstance(message, bytes):
             raise WireError("binary frame on the Twilio Media Streams protocol (JSON text only)")
         try:
-            data = json.loads(message)
-        except ValueError:
+            data = orjson.loads(message)
+        except orjson.JSONDecodeError:
             raise WireError(f"malformed JSON from the target: {message[:80]!r}") from None
         if not isinstance(data, dict):
             raise WireError("a Twilio message must be a JSON object")
@@ -164,10 +179,10 @@ class TwilioWire:
             if not isinstance(payload, str):
                 raise WireError("media event without media.payload")
             try:
-                codes = base64.b64decode(payload, validate=True)
+                codes = binascii.a2b_base64(payload, strict_mode=True)
             except (binascii.Error, ValueError):
                 raise WireError("media payload is not valid base64") from None
-            return Incoming("media", audio=mulaw_decode(codes), raw=data)
+            return Incoming("media", payload=codes, raw=data)
         if event == "mark":
             mark = data.get("mark")
             name = mark.get("name") if isinstance(mark, dict) else None
@@ -183,6 +198,7 @@ class PcmWire:
     """The reference server's raw PCM protocol: JSON start/stop around binary int16 LE frames."""
 
     sample_rate = 16000
+    sample_width = 2
     ack_event: str | None = "started"
 
     def __init__(self) -> None:
@@ -223,15 +239,19 @@ class PcmWire:
         """A 20 ms int16 silence frame."""
         return self._silence
 
+    def decode(self, payload: bytes) -> np.ndarray:
+        """Little-endian int16 bytes to samples."""
+        return np.frombuffer(payload, dtype="<i2").astype(np.int16)
+
     def parse(self, message: str | bytes) -> Incoming:
         """Binary messages are audio; text messages are JSON events (mark, clear, ...)."""
         if isinstance(message, bytes):
             if len(message) % 2:
                 raise WireError(f"PCM frame of {len(message)} bytes is not whole 16-bit samples")
-            return Incoming("media", audio=np.frombuffer(message, dtype="<i2").astype(np.int16))
+            return Incoming("media", payload=message)
         try:
-            data = json.loads(message)
-        except ValueError:
+            data = orjson.loads(message)
+        except orjson.JSONDecodeError:
             raise WireError(f"malformed JSON from the target: {message[:80]!r}") from None
         if not isinstance(data, dict):
             raise WireError("a PCM control message must be a JSON object")
