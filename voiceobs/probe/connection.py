@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
 MessageHandler = Callable[[bytes, bool, float], None]
 
 _MASK_BLOCK = 4096  # 1024 masks per read of the OS random source
+_PARSE_SLICE = 4096  # about ten Twilio media messages
 
 
 class Pollable(Protocol):
@@ -85,6 +86,19 @@ class ProbeConnection(ClientConnection):
                 on_message(data, text, at)
 
     # -- receiving -------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        # websockets parses a whole read before handing over the first message,
+        # and a lagging bot's backlog can fill a 256 KiB read: milliseconds of
+        # parsing in which no frame could be sent. Feeding it in slices lets
+        # the clock run between them.
+        clock = self.clock
+        if clock is None or len(data) <= _PARSE_SLICE:
+            super().data_received(data)
+            return
+        for i in range(0, len(data), _PARSE_SLICE):
+            super().data_received(data[i : i + _PARSE_SLICE])
+            clock.poll()
 
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame):

@@ -158,8 +158,10 @@ class FrameClock:
             self._send_due()
 
     def _arm(self, due: float) -> None:
+        # A timer already set no later than needed stays: firing early costs one
+        # empty wake, while replacing it on every send costs a timer each time.
         at = due - _EARLY_S
-        if at == self._timer_at:
+        if at >= self._timer_at:
             return
         if self._timer is not None:
             self._timer.cancel()
@@ -197,9 +199,6 @@ class FrameClock:
                 heapq.heappop(heap)
         if heap:
             self._arm(heap[0][0])
-        elif self._timer is not None:
-            self._timer.cancel()
-            self._timer, self._timer_at = None, math.inf
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FrameClock] = weakref.WeakKeyDictionary()
