@@ -246,3 +246,26 @@ def test_several_findings_in_one_transcript(keyed: Redactor) -> None:
     assert re.search(r"email is \[EMAIL:[0-9a-f]{8}\]\.", out)
     assert re.search(r"born on \[DOB:[0-9a-f]{8}\]\.", out)
     assert out.endswith("I need 2 tickets for flight 370.")
+
+
+def test_memo_gives_the_same_answer_as_a_fresh_redactor() -> None:
+    texts = [
+        "call me on 415 555 0134",
+        "ws://127.0.0.1:8080/twilio",
+        "flight 370 leaves at 10:45",
+        "email john dot smith at gmail dot com",
+    ]
+    memo = Redactor(b"k", use_env=False)
+    cold = Redactor(b"k", use_env=False, memo_size=0)
+    for _ in range(3):  # the second and third passes are answered from the memo
+        assert [memo.redact_text(t) for t in texts] == [cold.redact_text(t) for t in texts]
+    unchanged = "ws://127.0.0.1:8080/twilio"
+    assert memo.redact_text(unchanged) is unchanged  # unchanged text stays the same object
+    assert memo.redact_text(texts[0]) != texts[0]
+
+
+def test_memo_is_bounded() -> None:
+    memo = Redactor(use_env=False, memo_size=8)
+    for i in range(100):
+        memo.redact_text(f"order 12345{i:03d} shipped")
+    assert len(memo._seen) <= 8

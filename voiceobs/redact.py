@@ -249,9 +249,8 @@ def _year_value(text: str) -> int | None:
     return _spoken_year(t)
 
 
-#: Texts up to this long have their redaction remembered, up to this many at once.
+#: Texts up to this long have their redaction remembered (see ``memo_size``).
 _SEEN_MAX_CHARS = 256
-_SEEN_MAX_ENTRIES = 4096
 
 
 class Redactor:
@@ -267,12 +266,14 @@ class Redactor:
         *,
         region: str = "US",
         use_env: bool = True,
+        memo_size: int = 4096,
     ) -> None:
         """``key`` (or ``VOICEOBS_REDACT_KEY`` when ``use_env``) turns placeholders into pseudonyms.
 
         ``region`` is the default phone-number region (ISO 3166 code) used for
         numbers written or said without a country code, and decides whether
-        numeric dates read month-first.
+        numeric dates read month-first. ``memo_size`` texts (of up to 256
+        characters) have their outcome remembered; 0 turns that off.
         """
         if key is None and use_env:
             key = os.environ.get(KEY_ENV) or None
@@ -291,6 +292,7 @@ class Redactor:
         # every call, and a URL with a port runs every detector: remember the
         # outcome for short texts. None means "unchanged". Bounded by clearing.
         self._seen: dict[str, str | None] = {}
+        self._memo_size = memo_size
 
     @property
     def keyed(self) -> bool:
@@ -334,8 +336,8 @@ class Redactor:
                 pos = end
             out.append(text[pos:])
             result = "".join(out)
-        if len(text) <= _SEEN_MAX_CHARS:
-            if len(self._seen) >= _SEEN_MAX_ENTRIES:
+        if self._memo_size and len(text) <= _SEEN_MAX_CHARS:
+            if len(self._seen) >= self._memo_size:
                 self._seen.clear()
             self._seen[text] = result
         return text if result is None else result

@@ -3,18 +3,18 @@
 Three parts share one call: the loop's ``FrameClock`` sends a frame every
 20 ms for the whole call (prompt frames when a turn is speaking, silence
 otherwise, as a real phone line does, which is also what lets a VAD-driven bot
-hear the caller stop); every message from the target is stamped and decoded
+hear the caller stop); every message from the target is stamped and checked
 the moment the connection parses it; the conductor walks the turns and
 decides, from the stamps, when a reply started and ended. Nothing is scored
 here: the call only records, so nothing slow runs on the pacing path.
 
 Frames go out and come in without a task wake-up each (the clock writes to
 the socket from its timer, the connection hands each message to the call from
-``data_received``), and the conductor is woken only when something it waits
-for can have changed (the reply getting louder or quieter, a mark, a clear, a
-hang-up), not by every frame: at 200 calls those wake-ups were most of the
-probe's CPU. Every wait is bounded by a deadline, and every way a call can
-fail ends in a ``ProbeError`` with its failure class.
+``data_received``), received audio is decoded in batches, and the conductor
+looks at what arrived every ``LISTEN_POLL_S`` or at once for a mark, a clear
+or a hang-up, not for every frame: at 200 calls per-frame wake-ups cost more
+CPU than the frames themselves. Every wait is bounded by a deadline, and
+every way a call can fail ends in a ``ProbeError`` with its failure class.
 """
 
 from __future__ import annotations

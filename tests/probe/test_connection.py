@@ -1,0 +1,121 @@
+"""The probe's direct WebSocket data path, against a real websockets server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import InvalidState
+
+from voiceobs.probe.connection import ProbeConnection
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[str | bytes], asyncio.Queue[str | bytes]]]:
+    """A server that records what it receives and sends what a test queues."""
+    received: list[str | bytes] = []
+    outbox: asyncio.Queue[str | bytes] = asyncio.Queue()
+
+    async def handler(ws: ServerConnection) -> None:
+        async def pump() -> None:
+            while True:
+                message = await outbox.get()
+                if message == "FRAGMENTED":
+                    await ws.send(["frag", "mented"])  # one message in three frames
+                elif message == "CLOSE":
+                    await ws.close(1011, "boom")
+                else:
+                    await ws.send(message)
+
+        task = asyncio.create_task(pump())
+        try:
+            async for message in ws:
+                received.append(message)
+        finally:
+            task.cancel()
+
+    async with serve(handler, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/", received, outbox
+
+
+async def _open(url: str) -> ProbeConnection:
+    ws = await connect(url, create_connection=ProbeConnection, proxy=None)
+    assert isinstance(ws, ProbeConnection)
+    return ws
+
+
+async def _until(cond: object, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():  # type: ignore[operator]
+            await asyncio.sleep(0.005)
+
+
+async def test_send_now_frames_text_and_binary_of_every_length_class(server: tuple) -> None:
+    url, received, _ = server
+    ws = await _open(url)
+    messages: list[str | bytes] = ["short", "x" * 300, "é" * 40000, bytes(range(256)) * 300]
+    for m in messages:
+        ws.send_now(m)  # 7-bit, 16-bit and 64-bit lengths; text and binary
+    await _until(lambda: len(received) == len(messages))
+    assert received == messages
+    await ws.close()
+    with pytest.raises(InvalidState):
+        ws.send_now("after close")
+
+
+async def test_messages_reach_the_handler_stamped_and_in_order(server: tuple) -> None:
+    url, _, outbox = server
+    ws = await _open(url)
+    got: list[tuple[bytes, bool, float]] = []
+    await outbox.put("early")  # arrives before a handler is set: kept, not lost
+    await asyncio.sleep(0.1)
+    before = asyncio.get_running_loop().time()
+    ws.set_handlers(lambda data, text, at: got.append((data, text, at)))
+    for m in ("FRAGMENTED", b"\x01\x02", "last"):
+        await outbox.put(m)
+    await _until(lambda: len(got) == 4)
+    assert [(d, t) for d, t, _ in got] == [
+        (b"early", True),
+        (b"fragmented", True),
+        (b"\x01\x02", False),
+        (b"last", True),
+    ]
+    assert got[0][2] < before <= got[1][2]  # the early one keeps its arrival time
+    await ws.close()
+
+
+async def test_close_frame_is_reported_at_once(server: tuple) -> None:
+    url, _, outbox = server
+    ws = await _open(url)
+    closed = asyncio.Event()
+    ws.set_handlers(lambda *_: None, on_close=closed.set)
+    await outbox.put("CLOSE")
+    await asyncio.wait_for(closed.wait(), 2)
+    assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1011
+
+
+async def test_a_large_read_lets_the_clock_run_between_slices(server: tuple) -> None:
+    url, _, _ = server
+
+    class Counter:
+        polls = 0
+
+        def poll(self) -> None:
+            self.polls += 1
+
+    clock = Counter()
+    ws = await _open(url)
+    got: list[bytes] = []
+    ws.set_handlers(lambda data, text, at: got.append(data), clock=clock)
+    # A backlog of 60 server frames in one read, as a lagging bot delivers them.
+    frame = struct.pack("!BBH", 0x81, 126, 1000) + b"z" * 1000
+    ws.data_received(frame * 60)
+    assert got == [b"z" * 1000] * 60
+    # a poll after every slice of the read and after every message
+    assert clock.polls >= 60 + (60 * len(frame)) // 4096
+    await ws.close()
