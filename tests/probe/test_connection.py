@@ -6,6 +6,7 @@ import asyncio
 import struct
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -119,3 +120,28 @@ async def test_a_large_read_lets_the_clock_run_between_slices(server: tuple) -> 
     # a poll after every slice of the read and after every message
     assert clock.polls >= 60 + (60 * len(frame)) // 4096
     await ws.close()
+
+
+@pytest.mark.parametrize("sizes", [[320, 320, 320], [320, 0, 100, 320]])
+def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(sizes: list[int]) -> None:
+    from voiceobs.probe.call import CallPlan, TurnPlan, _Call
+    from voiceobs.probe.prompts import load_prompt
+    from voiceobs.probe.protocols import PcmWire
+
+    prompt = load_prompt(text="Hello there.", sample_rate=16000, protocol="pcm")
+    call = _Call(CallPlan(url="ws://127.0.0.1:1/", turns=[TurnPlan(prompt)]), PcmWire(), None, None, None)  # type: ignore[arg-type]
+    rng = np.random.default_rng(3)
+    frames = [(rng.standard_normal(n // 2) * 3000 * (i + 1)).astype("<i2") for i, n in enumerate(sizes)]
+    for i, f in enumerate(frames[:2]):
+        call.on_message(f.tobytes(), False, float(i))
+    call.decode_received()  # a first batch, then the rest: nothing decoded twice
+    for i, f in enumerate(frames[2:], start=2):
+        call.on_message(f.tobytes(), False, float(i))
+    call.decode_received()
+    rec = call.rec
+    assert rec.rx_at == [float(i) for i in range(len(sizes))]
+    assert [a.tolist() for a in rec.rx_audio] == [f.tolist() for f in frames]
+    for f, level in zip(frames, rec.rx_level, strict=True):
+        x = f.astype(np.float64) / 32768.0
+        expected = 10 * np.log10(max(float(np.mean(x * x)), 1e-12)) if x.size else -120.0
+        assert level == pytest.approx(expected, abs=1e-3)
