@@ -100,24 +100,47 @@ async def test_close_frame_is_reported_at_once(server: tuple) -> None:
     assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1011
 
 
-async def test_a_large_read_lets_the_clock_run_between_slices(server: tuple) -> None:
+class _PollCounter:
+    polls = 0
+
+    def poll(self) -> None:
+        self.polls += 1
+
+
+def _server_frame(payload: bytes, first: int = 0x81) -> bytes:
+    """An unmasked frame as a server sends it (FIN + text by default)."""
+    n = len(payload)
+    if n < 126:
+        return struct.pack("!BB", first, n) + payload
+    return struct.pack("!BBH", first, 126, n) + payload
+
+
+async def test_backlog_split_across_reads_is_delivered_whole_with_a_poll_per_message(server: tuple) -> None:
     url, _, _ = server
+    clock = _PollCounter()
+    ws = await _open(url)
+    got: list[tuple[bytes, bool]] = []
+    ws.set_handlers(lambda data, text, at: got.append((data, text)), clock=clock)
+    stream = b"".join(_server_frame(b"z" * (90 + i), 0x81 if i % 3 else 0x82) for i in range(60))
+    for i in range(0, len(stream), 700):  # reads that end mid-header and mid-payload
+        ws.data_received(stream[i : i + 700])
+    assert got == [(b"z" * (90 + i), bool(i % 3)) for i in range(60)]
+    assert clock.polls == 60
+    await ws.close()
 
-    class Counter:
-        polls = 0
 
-        def poll(self) -> None:
-            self.polls += 1
-
-    clock = Counter()
+async def test_after_a_fragment_websockets_parses_and_large_reads_are_sliced(server: tuple) -> None:
+    url, _, _ = server
+    clock = _PollCounter()
     ws = await _open(url)
     got: list[bytes] = []
     ws.set_handlers(lambda data, text, at: got.append(data), clock=clock)
-    # A backlog of 60 server frames in one read, as a lagging bot delivers them.
-    frame = struct.pack("!BBH", 0x81, 126, 1000) + b"z" * 1000
+    ws.data_received(_server_frame(b"frag", 0x01) + _server_frame(b"mented", 0x80))  # text, no FIN; then CONT+FIN
+    frame = _server_frame(b"y" * 1000)
+    clock.polls = 0
     ws.data_received(frame * 60)
-    assert got == [b"z" * 1000] * 60
-    # a poll after every slice of the read and after every message
+    assert got == [b"fragmented"] + [b"y" * 1000] * 60
+    # a poll after every message and after every 4 KiB slice of the read
     assert clock.polls >= 60 + (60 * len(frame)) // 4096
     await ws.close()
 

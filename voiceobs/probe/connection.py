@@ -45,6 +45,9 @@ MessageHandler = Callable[[bytes, bool, float], None]
 
 _MASK_BLOCK = 4096  # 1024 masks per read of the OS random source
 _PARSE_SLICE = 4096  # about ten Twilio media messages
+_DIRECT_OPCODES = (1, 2, 8, 9, 10)  # text, binary, close, ping, pong
+#: The largest message accepted (as ``max_size`` on connect): a voice frame is a few hundred bytes.
+_MAX_MESSAGE = 2**20
 
 
 class Pollable(Protocol):
@@ -71,6 +74,8 @@ class ProbeConnection(ClientConnection):
         self._early: list[tuple[bytes, bool, float]] = []
         self._masks = b""
         self._mask_pos = 0
+        self._direct = self._no_direct = False
+        self._rx = b""
 
     def set_handlers(
         self,
@@ -88,6 +93,9 @@ class ProbeConnection(ClientConnection):
     # -- receiving -------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._direct or self._can_go_direct():
+            self._parse_direct(data)
+            return
         # websockets parses a whole read before handing over the first message,
         # and a lagging bot's backlog can fill a 256 KiB read: milliseconds of
         # parsing in which no frame could be sent. Feeding it in slices lets
@@ -99,6 +107,66 @@ class ProbeConnection(ClientConnection):
         for i in range(0, len(data), _PARSE_SLICE):
             super().data_received(data[i : i + _PARSE_SLICE])
             clock.poll()
+
+    def _can_go_direct(self) -> bool:
+        # Only at a frame boundary: nothing half-parsed left in websockets' reader.
+        if self.on_message is None or self._no_direct or self.protocol.state is not State.OPEN:
+            return False
+        buffered: bytes | bytearray = getattr(getattr(self.protocol, "reader", None), "buffer", b"?")
+        if buffered:  # mid-frame, or a websockets without that reader: stay on its parser
+            return False
+        self._direct = True
+        return True
+
+    def _parse_direct(self, data: bytes) -> None:
+        """Unfragmented data frames parsed here; anything else is handed to websockets.
+
+        websockets' general parser (a generator per frame, an enum lookup, a
+        read per header field) cost about as much as the rest of a received
+        message together. A server's frames are unmasked and, from voice bots,
+        unfragmented; control frames still go to websockets, whole, so pings
+        are answered and the closing handshake is its own.
+        """
+        buf = self._rx + data if self._rx else data
+        end, pos = len(buf), 0
+        handler, clock = self.on_message, self.clock
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            n, head = b1 & 0x7F, 2
+            if n == 126:
+                if end - pos < 4:
+                    break
+                n, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif n == 127:
+                if end - pos < 10:
+                    break
+                n, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            op = b0 & 0x0F
+            if b1 & 0x80 or b0 & 0x70 or not b0 & 0x80 or op not in _DIRECT_OPCODES or n > _MAX_MESSAGE:
+                # Masked, extension bits, a fragment, an unknown opcode, too big:
+                # websockets decides (and fails the connection where it must).
+                self._give_back(buf[pos:])
+                return
+            stop = pos + head + n
+            if stop > end:
+                break
+            if op >= 8:  # ping, pong, close: whole frames, at a frame boundary
+                super().data_received(buf[pos:stop])  # a close reaches on_close there
+                if op == 8:
+                    self._give_back(buf[stop:])
+                    return
+            elif handler is not None:
+                handler(buf[pos + head : stop], op == 1, now())
+            pos = stop
+            if clock is not None:
+                clock.poll()
+        self._rx = buf[pos:]
+
+    def _give_back(self, rest: bytes) -> None:
+        """From here on websockets parses everything (it starts at a frame boundary)."""
+        self._direct, self._no_direct, self._rx = False, True, b""
+        if rest:
+            super().data_received(rest)
 
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame):
