@@ -10,12 +10,15 @@ a call:
   masks the message itself (RFC 6455, masks drawn from the OS random source in
   blocks) and hands it to the transport synchronously: the frame clock can
   send from its timer without awaiting anything;
-* every data message goes to ``on_message`` from ``data_received`` as it is
-  parsed, stamped with the time its bytes were read, instead of waiting in a
-  queue for a reader (which also stamped it late);
+* every data message goes to ``on_message`` as it is parsed, stamped with
+  the time its bytes were read, instead of waiting in a queue for a reader
+  (which also stamped it late); unfragmented data frames, which is what voice
+  bots send, are parsed here, and websockets' parser takes over for good at
+  the first fragment, extension bit or anything else unusual;
 * ``on_close`` hears of the target's close frame at once (the TCP connection
   may outlive it by a close timeout), and ``clock.poll()`` runs after each
-  message so frames due during a burst of replies go out on time.
+  message (and between slices of a large read on websockets' parser) so
+  frames due during a burst of replies go out on time.
 
 The handshake, control frames (ping, pong, close) and the closing handshake
 stay with websockets.
