@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from voiceobs.metrics import StoreCollector, push_results, registry_for_results
-from voiceobs.results import RunResult, TurnResult, utcnow
+from voiceobs.results import QUALITY_METRICS, RunResult, TurnResult, utcnow
 from voiceobs.store import Store
 
 
@@ -165,16 +165,7 @@ def test_every_series_the_slo_rules_read_is_exported(sqlite_url: str) -> None:
 
     store = Store.open(sqlite_url, create=True)
     full = _run(True)
-    for measure in (
-        "path_delay_ms",
-        "pesq_wb",
-        "stoi",
-        "estoi",
-        "dnsmos_ovrl",
-        "dnsmos_sig",
-        "dnsmos_bak",
-        "wer",
-    ):
+    for measure in ("path_delay_ms", *QUALITY_METRICS):
         setattr(full.turns[0], measure, 0.5)
     store.save_run(full)
     registry = CollectorRegistry()

@@ -54,7 +54,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, func, select
 
-from voiceobs.results import RunResult
+from voiceobs.results import QUALITY_METRICS, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,6 @@ _MOS_BUCKETS = (1.0, 1.5, 2.0, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 
 _INTELLIGIBILITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 1.0)
 _WER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
 
-QUALITY_METRICS = (
-    "pesq_wb",
-    "pesq_nb",
-    "stoi",
-    "estoi",
-    "dnsmos_ovrl",
-    "dnsmos_sig",
-    "dnsmos_bak",
-    "wer",
-)
 TIME_MEASURES = ("turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms")
 
 #: measure -> (buckets in exported units, help)

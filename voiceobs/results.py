@@ -13,6 +13,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+#: Quality scores a probe can compute per turn (the names specs, the store and metrics use).
+QUALITY_METRICS: tuple[str, ...] = (
+    "pesq_wb",
+    "pesq_nb",
+    "stoi",
+    "estoi",
+    "dnsmos_ovrl",
+    "dnsmos_sig",
+    "dnsmos_bak",
+    "wer",
+)
+
 #: Per-turn numeric measures, in the order the store and exports list them.
 TURN_MEASURES: tuple[str, ...] = (
     "connect_ms",
@@ -25,14 +37,7 @@ TURN_MEASURES: tuple[str, ...] = (
     "gap_max_ms",
     "gaps_over_60ms",
     "pacing_error_p99_ms",
-    "pesq_wb",
-    "pesq_nb",
-    "stoi",
-    "estoi",
-    "dnsmos_ovrl",
-    "dnsmos_sig",
-    "dnsmos_bak",
-    "wer",
+    *QUALITY_METRICS,
 )
 
 

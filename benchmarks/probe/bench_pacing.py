@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import resource
 import subprocess
 import sys
 import textwrap
@@ -39,6 +40,7 @@ import numpy as np
 import yaml
 
 from voiceobs.probe import call as call_module
+from voiceobs.probe import runner as runner_module
 from voiceobs.probe.pacing import FrameSource, Pacer, frame_clock
 from voiceobs.probe.runner import run_spec_async
 from voiceobs.probe.spec import parse_spec
@@ -137,12 +139,29 @@ def _spec(url: str, n: int) -> object:
     return parse_spec(yaml.safe_dump(data), "bench.yaml")
 
 
-def _run(url: str, n: int) -> tuple[np.ndarray, int]:
+_place_calls = runner_module._run_calls
+_loop_load: list[float] = []
+
+
+async def _timed_calls(*args: object, **kwargs: object) -> object:
+    """The runner's call phase, with the CPU its event-loop thread used over it (cores busy)."""
+    before, started = resource.getrusage(resource.RUSAGE_THREAD), time.monotonic()
+    try:
+        return await _place_calls(*args, **kwargs)  # type: ignore[arg-type]
+    finally:
+        after = resource.getrusage(resource.RUSAGE_THREAD)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        _loop_load.append(cpu / max(time.monotonic() - started, 1e-9))
+
+
+def _run(url: str, n: int) -> tuple[np.ndarray, int, float]:
+    """Errors of every frame, failed calls, and the loop thread's load during the calls."""
     _pacers.clear()
+    _loop_load.clear()
     results = asyncio.run(run_spec_async(_spec(url, n)))  # type: ignore[arg-type]
     failed = sum(not r.ok for r in results)
     errors = [p.errors_ms() for p in _pacers if p.actual]
-    return (np.concatenate(errors) if errors else np.zeros(0)), failed
+    return (np.concatenate(errors) if errors else np.zeros(0)), failed, _loop_load[-1]
 
 
 def main() -> None:
@@ -159,6 +178,7 @@ def main() -> None:
     port = int(server.stdout.readline())
     url = f"ws://127.0.0.1:{port}/twilio"
     call_module.Pacer = _RecordedPacer  # type: ignore[misc]
+    runner_module._run_calls = _timed_calls  # type: ignore[assignment]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     contenders: list[tuple[str, Callable[[], object], bool]] = [("frame clock+rt", frame_clock, True)]
     if args.contenders == "all":
@@ -170,22 +190,26 @@ def main() -> None:
     best: dict[str, int] = {name: 0 for name, _, _ in contenders}
     try:
         _run(url, 10)  # warm-up: first-use costs (imports, allocations) are not pacing
-        print(f"{'calls':>6} {'pacer':>17} {'p50 ms':>8} {'p99 ms':>8} {'worst p99':>10} {'max ms':>8} {'failed':>7}")
+        print(
+            f"{'calls':>6} {'pacer':>17} {'p50 ms':>8} {'p99 ms':>8} {'worst p99':>10} {'max ms':>8} "
+            f"{'failed':>7} {'loop cpu':>9}"
+        )
         for n in levels:
             p99s: dict[str, float] = {}
             for name, clock, rt in contenders:
                 runs = []
                 with _contender(clock, rt):
                     for _ in range(args.repeats):
-                        errors, failed = _run(url, n)
-                        runs.append((float(np.percentile(errors, 99)) if errors.size else float("nan"), errors, failed))
+                        errors, failed, load = _run(url, n)
+                        p99 = float(np.percentile(errors, 99)) if errors.size else float("nan")
+                        runs.append((p99, errors, failed, load))
                         time.sleep(1.0)
                 runs.sort(key=lambda r: r[0])
-                p99, errors, _ = runs[len(runs) // 2]
+                p99, errors, _, load = runs[len(runs) // 2]
                 failed = sum(r[2] for r in runs)
                 print(
                     f"{n:>6} {name:>17} {np.percentile(errors, 50):8.2f} {p99:8.2f} {runs[-1][0]:10.2f} "
-                    f"{max(float(r[1].max()) for r in runs):8.2f} {failed:>7}"
+                    f"{max(float(r[1].max()) for r in runs):8.2f} {failed:>7} {load:9.2f}"
                 )
                 p99s[name] = p99
                 if p99 < 2.0 and failed == 0:
@@ -198,6 +222,7 @@ def main() -> None:
                 )
     finally:
         call_module.Pacer = Pacer  # type: ignore[misc]
+        runner_module._run_calls = _place_calls  # type: ignore[assignment]
         if server.stdin:
             server.stdin.close()
         server.wait(10)

@@ -146,7 +146,7 @@ async def test_after_a_fragment_websockets_parses_and_large_reads_are_sliced(ser
 
 
 @pytest.mark.parametrize("sizes", [[320, 320, 320], [320, 0, 100, 320]])
-def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(sizes: list[int]) -> None:
+async def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(sizes: list[int]) -> None:
     from voiceobs.probe.call import CallPlan, TurnPlan, _Call
     from voiceobs.probe.prompts import load_prompt
     from voiceobs.probe.protocols import PcmWire

@@ -43,7 +43,7 @@ from websockets.uri import parse_uri
 from voiceobs.errors import FailureClass, ProbeError
 from voiceobs.probe.connection import ProbeConnection
 from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, now
-from voiceobs.probe.prompts import Prompt
+from voiceobs.probe.prompts import Prompt, levels_dbfs
 from voiceobs.probe.protocols import WireError, WireProtocol
 
 #: Close codes that mean the target broke the protocol or failed inside
@@ -54,6 +54,7 @@ _PROTOCOL_CLOSE_CODES = {1002, 1003, 1007, 1008, 1009, 1010, 1011, 1014}
 #: end is noticed (and the next turn starts), never a measured latency; waking
 #: for every frame instead cost more CPU than the frames themselves at 200 calls.
 LISTEN_POLL_S = 0.1
+_INT16_FULL_SCALE = 32768.0
 #: What a send raises on a socket that is closing: the close itself is the news.
 _CLOSING_ERRORS = (InvalidState, ConnectionClosed)
 
@@ -140,13 +141,6 @@ class CallRecord:
         return self.pacer.actual[frame]
 
 
-def _levels_dbfs(frames: np.ndarray) -> np.ndarray:
-    """The level in dBFS of each row of ``frames`` (int16), floored at -120."""
-    x = frames.astype(np.float32)
-    ms = np.einsum("ij,ij->i", x, x) / (frames.shape[1] * 1073741824.0)  # full scale 32768**2
-    return 10.0 * np.log10(np.maximum(ms, 1e-12))
-
-
 @functools.lru_cache(maxsize=64)
 def _proxy_for(url: str) -> str | Literal[True] | None:
     """The proxy for ``url`` from the environment, looked up once per target.
@@ -186,6 +180,8 @@ class _Call:
         self.send_error: BaseException | None = None
         self.ack: asyncio.Future[None] | None = None
         self._silence = wire.silence()
+        #: The loop's frame clock (a call is made inside the loop that runs it).
+        self.clock = frame_clock()
 
     # -- sending (called by the frame clock, inside the event loop) ------------------------
 
@@ -326,7 +322,7 @@ class _Call:
     @contextlib.contextmanager
     def _span(self, name: str, attributes: dict[str, Any] | None = None) -> Iterator[trace.Span]:
         """A span whose start and end (redaction, export hand-off) let due frames go first."""
-        clock = frame_clock()
+        clock = self.clock
         try:
             with self.tracer.start_as_current_span(name, attributes=attributes) as span:
                 clock.poll()
@@ -378,13 +374,13 @@ class _Call:
             # The usual case, every frame the same length: one reshape, no per-frame numpy.
             frames = audio.reshape(len(chunks), size)
             rec.rx_audio.extend(frames)
-            rec.rx_level.extend(_levels_dbfs(frames).tolist())
+            rec.rx_level.extend(levels_dbfs(frames, _INT16_FULL_SCALE).tolist())
             return
         for chunk in chunks:
             n = len(chunk) // width
             frame, audio = audio[:n], audio[n:]
             rec.rx_audio.append(frame)
-            rec.rx_level.append(float(_levels_dbfs(frame.reshape(1, n))[0]) if n else -120.0)
+            rec.rx_level.append(float(levels_dbfs(frame.reshape(1, n), _INT16_FULL_SCALE)[0]) if n else -120.0)
 
     async def _await_reply(self, turn: TurnRecord, plan: TurnPlan, threshold: float) -> None:
         rec = self.rec
@@ -493,7 +489,7 @@ class _Call:
         if self.wire.ack_event is not None:
             self.ack = asyncio.get_running_loop().create_future()
         # From here on every message is stamped as it arrives, greetings included.
-        clock = frame_clock()
+        clock = self.clock
         clock.poll()
         ws.set_handlers(self.on_message, self.on_close, clock)
         watcher = asyncio.create_task(self._watch_close())
@@ -565,10 +561,10 @@ async def place_call(
     receives the record even if the call fails, so a failed call's partial
     measurements (connect time, pacing) are kept with its failure.
     """
+    call = _Call(plan, wire, traceparent, tracer or trace.get_tracer("voiceobs.probe"), None)
     # Starting a call is a millisecond of work; frames of calls already running
     # that fall due meanwhile go first.
-    frame_clock().poll()
-    call = _Call(plan, wire, traceparent, tracer or trace.get_tracer("voiceobs.probe"), None)
+    call.clock.poll()
     if record is not None:
         record.append(call.rec)
     try:

@@ -136,8 +136,7 @@ class FrameClock:
         stream = _Stream(pacer, source)
         due = pacer.due(0)
         heapq.heappush(self._heap, (due, next(self._order), stream))
-        if due == self._heap[0][0]:
-            self._arm(due)
+        self._arm(self._heap[0][0])
         return stream
 
     @staticmethod
@@ -150,8 +149,8 @@ class FrameClock:
 
         asyncio runs every ready I/O callback of a loop iteration before any
         timer, so a burst of replies on many sockets would hold the frames back
-        until it was all processed (4 ms at 200 calls). Polling the clock after
-        each message bounds that lateness by the cost of one message.
+        until it was all processed. Polling the clock after each message
+        bounds that lateness by the cost of one message.
         """
         heap = self._heap
         if heap and heap[0][0] - _EARLY_S <= now():

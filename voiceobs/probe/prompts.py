@@ -36,14 +36,18 @@ def frame_samples(sample_rate: int) -> int:
     return sample_rate * FRAME_MS // 1000
 
 
+def levels_dbfs(frames: np.ndarray, full_scale: float = 1.0) -> np.ndarray:
+    """RMS level in dBFS of each row of ``frames`` (digital silence gives -120)."""
+    x = np.asarray(frames, dtype=np.float64)
+    mean_square = np.einsum("ij,ij->i", x, x) / (x.shape[1] * full_scale * full_scale)
+    return 10.0 * np.log10(np.maximum(mean_square, 1e-12))
+
+
 def frame_levels_dbfs(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """RMS level of each whole 20 ms frame in dBFS (digital silence gives -inf → -120)."""
+    """RMS level of each whole 20 ms frame of float audio in dBFS."""
     n = frame_samples(sample_rate)
     usable = len(audio) // n * n
-    frames = np.asarray(audio[:usable], dtype=np.float64).reshape(-1, n)
-    rms = np.sqrt(np.mean(frames * frames, axis=1))
-    with np.errstate(divide="ignore"):
-        return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-12)), -120.0)
+    return levels_dbfs(np.asarray(audio[:usable]).reshape(-1, n))
 
 
 @dataclass(frozen=True)
@@ -204,5 +208,6 @@ __all__ = [
     "find_speech_bounds",
     "frame_levels_dbfs",
     "frame_samples",
+    "levels_dbfs",
     "load_prompt",
 ]

@@ -15,20 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voiceobs.errors import SpecError
+from voiceobs.results import QUALITY_METRICS
 
 SPEC_VERSION = "voiceobs/v1"
 
 #: Metrics a spec may ask for (the quality module computes them).
-KNOWN_METRICS = (
-    "pesq_wb",
-    "pesq_nb",
-    "stoi",
-    "estoi",
-    "dnsmos_ovrl",
-    "dnsmos_sig",
-    "dnsmos_bak",
-    "wer",
-)
+KNOWN_METRICS = QUALITY_METRICS
 
 
 class _Model(BaseModel):
