@@ -168,3 +168,28 @@ async def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(
         x = f.astype(np.float64) / 32768.0
         expected = 10 * np.log10(max(float(np.mean(x * x)), 1e-12)) if x.size else -120.0
         assert level == pytest.approx(expected, abs=1e-3)
+
+
+async def test_a_mark_sent_as_the_call_opens_belongs_to_the_first_turn() -> None:
+    """A bot that announces its mode before the caller speaks (the degraded mark)."""
+    import json
+
+    from voiceobs.probe.call import CallPlan, TurnPlan, place_call
+    from voiceobs.probe.prompts import load_prompt
+    from voiceobs.probe.protocols import TwilioWire
+
+    async def bot(ws: ServerConnection) -> None:
+        await ws.send(json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": "bot-degraded"}}))
+        async for message in ws:  # then echo the caller, as Twilio frames from the bot
+            data = json.loads(message)
+            if data.get("event") == "media":
+                payload = data["media"]["payload"]
+                await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": {"payload": payload}}))
+
+    prompt = load_prompt(text="Hello there.", sample_rate=8000, protocol="twilio")
+    async with serve(bot, "127.0.0.1", 0) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        plan = CallPlan(url=f"ws://127.0.0.1:{port}/", turns=[TurnPlan(prompt, end_silence_s=0.3)], call_timeout_s=20)
+        rec = await place_call(plan, TwilioWire())
+    assert rec.turns[0].marks == ["bot-degraded"]
+    assert rec.turns[0].first_loud is not None  # the echo was heard: the turn ran to its end

@@ -180,6 +180,8 @@ class _Call:
         self.send_error: BaseException | None = None
         self.ack: asyncio.Future[None] | None = None
         self._silence = wire.silence()
+        #: Where marks and clears go until the first turn exists (then they are its own).
+        self.before_first_turn = TurnRecord(index=0, prompt=plan.turns[0].prompt, first_frame=0)
         #: The loop's frame clock (a call is made inside the loop that runs it).
         self.clock = frame_clock()
 
@@ -259,14 +261,16 @@ class _Call:
             rec.rx_at.append(at)
             rec.rx_payload.append(msg.payload)
             return
+        # Marks and clears before the first turn (a bot announcing its mode as the
+        # call opens) belong to the first turn, as the caller hears them there.
+        turn = rec.turns[-1] if rec.turns else self.before_first_turn
         if msg.kind == "mark":
-            if rec.turns:
-                rec.turns[-1].marks.append(msg.name or "")
+            turn.marks.append(msg.name or "")
             reply = self.wire.mark(msg.name or "")
             if reply is not None and self.ws is not None:
                 self.ws.send_now(reply)
-        elif msg.kind == "clear" and rec.turns:
-            rec.turns[-1].cleared += 1
+        elif msg.kind == "clear":
+            turn.cleared += 1
         self.changed.set()
 
     def on_close(self) -> None:
@@ -510,6 +514,8 @@ class _Call:
             stream = clock.start(rec.pacer, self)
             for i, turn_plan in enumerate(plan.turns):
                 turn = TurnRecord(index=i, prompt=turn_plan.prompt, first_frame=self.next_frame)
+                if i == 0:
+                    turn.marks, turn.cleared = self.before_first_turn.marks, self.before_first_turn.cleared
                 rec.turns.append(turn)
                 with self._span(
                     "turn", {"voice.turn_index": i, "voice.prompt_id": turn_plan.prompt.key}
