@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, and_, case, cast, extract, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
+from voiceobs.measures import LATENCY_MEASURES, MEASURES
+from voiceobs.measures import QUALITY_METRICS as _QUALITY
 from voiceobs.store import ProbeRun, SloEvaluation, Span, Store, Turn
 
 #: Stages a pipeline reports, in the order a turn passes through them.
@@ -33,29 +35,13 @@ STAGE_DRIVERS: dict[str, str] = {
     "tts": "voice.output_chars",
 }
 
-#: Quality measures and whether higher is better (WER is the only lower-is-better one).
-QUALITY_METRICS: dict[str, bool] = {
-    "pesq_wb": True,
-    "pesq_nb": True,
-    "stoi": True,
-    "estoi": True,
-    "dnsmos_ovrl": True,
-    "dnsmos_sig": True,
-    "dnsmos_bak": True,
-    "wer": False,
-}
+#: Quality measures and whether higher is better (from the vocabulary).
+QUALITY_METRICS: dict[str, bool] = {m: MEASURES[m].higher_is_better for m in _QUALITY}
 
 #: Thresholds below which (above, for WER) a turn is flagged, until a user changes them.
 DEFAULT_QUALITY_THRESHOLDS: dict[str, float] = {
-    "pesq_wb": 3.0,
-    "pesq_nb": 3.0,
-    "stoi": 0.85,
-    "estoi": 0.7,
-    "dnsmos_ovrl": 3.0,
-    "wer": 0.25,
+    m: flag for m in _QUALITY if (flag := MEASURES[m].flag_at) is not None
 }
-
-LATENCY_MEASURES: tuple[str, ...] = ("turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms")
 
 _SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 _NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)

@@ -54,59 +54,17 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, func, select
 
-from voiceobs.results import QUALITY_METRICS, RunResult
+from voiceobs.measures import EXPORTED_MEASURES, QUALITY_METRICS, TIME_MEASURES, Measure, measure
+from voiceobs.results import RunResult
 
 log = logging.getLogger(__name__)
 
-#: Buckets (seconds) for voice latencies, 10 ms .. 10 s.
-LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.8, 1.0,
-                   1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 10.0)  # fmt: skip
-_MOS_BUCKETS = (1.0, 1.5, 2.0, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 5.0)
-_INTELLIGIBILITY_BUCKETS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 1.0)
-_WER_BUCKETS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
-
-TIME_MEASURES = ("turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms")
-
-#: measure -> (buckets in exported units, help)
-MEASURES: dict[str, tuple[tuple[float, ...], str]] = {
-    "turn_latency_ms": (
-        LATENCY_BUCKETS,
-        "End of caller speech to first reply audio above silence.",
-    ),
-    "ttfb_ms": (LATENCY_BUCKETS, "End of caller speech to the first reply frame of any content."),
-    "connect_ms": (LATENCY_BUCKETS, "WebSocket open and protocol start acknowledged."),
-    "path_delay_ms": (LATENCY_BUCKETS, "How late a loopback target returns the prompt."),
-    "pesq_wb": (_MOS_BUCKETS, "Wide-band PESQ (MOS-LQO) of the turn."),
-    "pesq_nb": (_MOS_BUCKETS, "Narrow-band PESQ (MOS-LQO) of the turn."),
-    "stoi": (_INTELLIGIBILITY_BUCKETS, "STOI of the turn."),
-    "estoi": (_INTELLIGIBILITY_BUCKETS, "Extended STOI of the turn."),
-    "dnsmos_ovrl": (_MOS_BUCKETS, "DNSMOS overall quality of the reply."),
-    "dnsmos_sig": (_MOS_BUCKETS, "DNSMOS speech quality of the reply."),
-    "dnsmos_bak": (_MOS_BUCKETS, "DNSMOS background quality of the reply."),
-    "wer": (_WER_BUCKETS, "Word error rate of the reply's transcript."),
-}
+#: The measures exported as histograms, from the vocabulary.
+MEASURES: dict[str, Measure] = {name: measure(name) for name in EXPORTED_MEASURES}
 
 CALLS_METRIC = "voiceobs_probe_calls_total"
 TURNS_METRIC = "voiceobs_turns_total"
 _LABELS = ("probe", "target", "region")
-
-
-def histogram_name(measure: str) -> str:
-    """The histogram a turn measure is exported as (``*_ms`` measures become seconds)."""
-    name = measure.removeprefix("turn_")
-    if name.endswith("_ms"):
-        return f"voiceobs_turn_{name[:-3]}_seconds"
-    return f"voiceobs_turn_{name}"
-
-
-def exported_value(measure: str, value: float) -> float:
-    """A stored value in the histogram's unit (milliseconds become seconds)."""
-    return value / 1000.0 if measure.endswith("_ms") else value
-
-
-def buckets_for(measure: str) -> tuple[float, ...]:
-    """Bucket bounds of a measure's histogram, in exported units."""
-    return MEASURES[measure][0]
 
 
 def _labels(run: Any) -> tuple[str, str, str]:
@@ -117,9 +75,9 @@ def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
     """A fresh registry describing one probe run (for a push)."""
     registry = CollectorRegistry()
     hists = {
-        m: Histogram(histogram_name(m), doc, _LABELS, registry=registry, buckets=buckets)
-        for m, (buckets, doc) in MEASURES.items()
-        if m in TIME_MEASURES
+        name: Histogram(m.histogram, m.description, _LABELS, registry=registry, buckets=m.buckets)
+        for name, m in MEASURES.items()
+        if name in TIME_MEASURES
     }
     success = Gauge(
         "voiceobs_probe_success",
@@ -171,10 +129,10 @@ def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
         worst_pacing: float | None = None
         for r in runs:
             for t in r.turns:
-                for measure, hist in hists.items():
-                    value = getattr(t, measure, None)
+                for name, hist in hists.items():
+                    value = getattr(t, name, None)
                     if value is not None and math.isfinite(value):
-                        hist.labels(*key).observe(exported_value(measure, value))
+                        hist.labels(*key).observe(MEASURES[name].exported_value(value))
                 for m in QUALITY_METRICS:
                     v = getattr(t, m, None)
                     if v is not None:
@@ -279,10 +237,10 @@ class StoreCollector(Collector):
 
         dims = (Turn.probe_name, Turn.target_url, Turn.region)
         cols: list[Any] = [func.count(), func.sum(case((Turn.ok.is_(True), 1), else_=0))]
-        for measure, (bounds, _doc) in MEASURES.items():
+        for name, m in MEASURES.items():
             # Histograms hold successful turns that took the measure.
-            col = getattr(Turn, measure)
-            scale = 1000.0 if measure.endswith("_ms") else 1.0
+            col = getattr(Turn, name)
+            bounds, scale = m.buckets, m.scale
             taken = and_(Turn.ok.is_(True), col.is_not(None))
             cols.append(func.sum(case((taken, 1), else_=0)))
             cols.append(func.sum(case((taken, col), else_=0.0)))
@@ -294,15 +252,14 @@ class StoreCollector(Collector):
             key = (probe, target, region or "")
             self._turns[(*key, "ok")] += int(ok or 0)
             self._turns[(*key, "failed")] += int(total) - int(ok or 0)
-            for measure, (bounds, _doc) in MEASURES.items():
-                count, total_value, *per_bucket = rest[: 2 + len(bounds)]
-                rest = rest[2 + len(bounds) :]
+            for name, m in MEASURES.items():
+                count, total_value, *per_bucket = rest[: 2 + len(m.buckets)]
+                rest = rest[2 + len(m.buckets) :]
                 if not count:
                     continue
-                scale = 1000.0 if measure.endswith("_ms") else 1.0
-                h = self._hist[measure].setdefault(key, _Cumulative(len(bounds)))
+                h = self._hist[name].setdefault(key, _Cumulative(len(m.buckets)))
                 h.count += int(count)
-                h.sum += float(total_value or 0.0) / scale
+                h.sum += float(total_value or 0.0) / m.scale
                 for i, n in enumerate(per_bucket):
                     h.buckets[i] += int(n or 0)
 
@@ -340,10 +297,10 @@ class StoreCollector(Collector):
         for (probe, target, region, status), n in sorted(self._turns.items()):
             turns.add_metric([probe, target, region, status], float(n))
         yield from (calls, turns, success, last_run, last_ok)
-        for measure, (bounds, doc) in MEASURES.items():
-            family = HistogramMetricFamily(histogram_name(measure), doc, labels=list(_LABELS))
-            for labels, h in sorted(self._hist[measure].items()):
-                series = [(_le(b), float(n)) for b, n in zip(bounds, h.buckets, strict=True)]
+        for name, m in MEASURES.items():
+            family = HistogramMetricFamily(m.histogram, m.description, labels=list(_LABELS))
+            for labels, h in sorted(self._hist[name].items()):
+                series = [(_le(b), float(n)) for b, n in zip(m.buckets, h.buckets, strict=True)]
                 series.append(("+Inf", float(h.count)))
                 family.add_metric(list(labels), series, h.sum)
             yield family
@@ -364,13 +321,9 @@ def _timestamp(value: Any) -> float:
 
 __all__ = [
     "CALLS_METRIC",
-    "LATENCY_BUCKETS",
     "MEASURES",
     "TURNS_METRIC",
     "StoreCollector",
-    "buckets_for",
-    "exported_value",
-    "histogram_name",
     "push_results",
     "registry_for_results",
 ]

@@ -13,32 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-#: Quality scores a probe can compute per turn (the names specs, the store and metrics use).
-QUALITY_METRICS: tuple[str, ...] = (
-    "pesq_wb",
-    "pesq_nb",
-    "stoi",
-    "estoi",
-    "dnsmos_ovrl",
-    "dnsmos_sig",
-    "dnsmos_bak",
-    "wer",
-)
-
-#: Per-turn numeric measures, in the order the store and exports list them.
-TURN_MEASURES: tuple[str, ...] = (
-    "connect_ms",
-    "ttfb_ms",
-    "turn_latency_ms",
-    "path_delay_ms",
-    "response_ms",
-    "gap_p50_ms",
-    "gap_p99_ms",
-    "gap_max_ms",
-    "gaps_over_60ms",
-    "pacing_error_p99_ms",
-    *QUALITY_METRICS,
-)
+from voiceobs.measures import QUALITY_METRICS, TURN_MEASURES
 
 
 def new_run_id() -> str:
@@ -167,4 +142,4 @@ def _parse_dt(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-__all__ = ["TURN_MEASURES", "RunResult", "SpanRecord", "TurnResult", "new_run_id", "utcnow"]
+__all__ = ["QUALITY_METRICS", "TURN_MEASURES", "RunResult", "SpanRecord", "TurnResult", "new_run_id", "utcnow"]

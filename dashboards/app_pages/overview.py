@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from dashkit import data, ui
 
-from voiceobs.slo.durations import parse_duration
+from voiceobs.durations import parse_duration
 
 _SEVERITY = {"page": 0, "ticket": 1, "ok": 2}
 _BADGE = {"page": ":red-background[PAGE]", "ticket": ":orange-background[TICKET]"}

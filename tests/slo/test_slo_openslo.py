@@ -105,7 +105,17 @@ def test_valid_document_maps_to_native_slos() -> None:
         (("indicatorRef: echo-latency-sli", "indicatorRef: nope"),
          "SLO 'echo-latency' field spec.indicatorRef", "no SLI document"),
         (("targetPercent: 99", "targetPercent: 100"),
-         "SLO 'codec-pesq' field spec.objectives[0].target", "100%"),
+         "SLO 'codec-pesq' field spec.objectives[0].targetPercent", "between 0 and 100"),
+        # OpenSLO's target is a ratio: 2 is a mistake, not 2 %.
+        (("target: 0.995", "target: 2"),
+         "SLO 'echo-availability' field spec.objectives[0].target", "between 0 and 1"),
+        (("target: 0.995", "target: .nan"),
+         "SLO 'echo-availability' field spec.objectives[0].target", "a ratio"),
+        (("op: gte, value: 3.0", "op: gte, value: .inf"),
+         "SLO 'codec-pesq' field spec.objectives[0].value", "finite number"),
+        # Strings where mappings belong are one-line errors, not tracebacks.
+        (("metadata: {name: codec-pesq}", "metadata: codec-pesq"),
+         "field metadata", "must be a mapping"),
     ],
 )
 def test_invalid_documents_name_file_slo_and_field(

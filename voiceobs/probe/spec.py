@@ -11,11 +11,12 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from voiceobs import safe_yaml
 from voiceobs.errors import SpecError
-from voiceobs.results import QUALITY_METRICS
+from voiceobs.measures import QUALITY_METRICS
+from voiceobs.safe_yaml import dotted
 
 SPEC_VERSION = "voiceobs/v1"
 
@@ -141,62 +142,25 @@ class ProbeSpec(_Model):
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-# -- loading with line numbers ------------------------------------------------------------
-
-
-def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    """Record the 1-based line of every key and item, keyed by its path in the document."""
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            # The key's own line is what a person looks for; nested fields get their own.
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _line_index(value_node, (*path, key), out)
-            out[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), out)
-
-
-def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
-    # A missing field has no node: point at its nearest existing parent.
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
+# -- loading -----------------------------------------------------------------------------
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-        else:
-            parts.append(("." if parts else "") + str(p))
-    return "".join(parts) or "(document)"
+    return dotted(loc) or "(document)"
 
 
 def parse_spec(text: str, source: str = "<spec>") -> ProbeSpec:
     """Validate a spec from YAML text; errors carry ``source:line: field:``."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"not valid YAML: {problem}", path=source, line=line) from None
-    if node is None or not isinstance(node, yaml.MappingNode):
+    doc = safe_yaml.parse(text, source)
+    data = doc.data
+    if not isinstance(data, dict):
         raise SpecError("a probe spec must be a YAML mapping with `version: voiceobs/v1`", path=source, line=1)
-    data = yaml.safe_load(text)
-    lines: dict[tuple[Any, ...], int] = {}
-    _line_index(node, (), lines)
     version = data.get("version")
     if version != SPEC_VERSION:
         raise SpecError(
             f"unsupported version {version!r}; this voiceobs reads `version: {SPEC_VERSION}`",
             path=source,
-            line=lines.get(("version",), 1),
+            line=doc.line(("version",)) or 1,
             field="version",
         )
     try:
@@ -208,21 +172,14 @@ def parse_spec(text: str, source: str = "<spec>") -> ProbeSpec:
         msg = str(err["msg"]).removeprefix("Value error, ")
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise SpecError(
-            msg + more, path=source, line=_line_for(loc, lines), field=_field_name(loc)
+            msg + more, path=source, line=doc.line(loc), field=_field_name(loc)
         ) from None
     return spec.model_copy(update={"source": source})
 
 
 def load_spec(path: str | Path) -> ProbeSpec:
     """Read and validate a spec file; relative WAV paths resolve against its folder."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such probe spec; check the path", path=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read the spec: {exc}", path=str(p)) from None
-    return parse_spec(text, str(p))
+    return parse_spec(safe_yaml.read_text(path, "probe spec"), str(path))
 
 
 __all__ = [

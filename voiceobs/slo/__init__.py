@@ -10,7 +10,7 @@ Windows and thresholds of the burn-rate alerts are data (``windows.yaml``),
 scaled to each SLO's period the way the SRE Workbook scales them.
 """
 
-from voiceobs.slo.durations import format_duration, parse_duration
+from voiceobs.durations import format_duration, parse_duration
 from voiceobs.slo.evaluate import Firing, SloResult, burn_rate, evaluate
 from voiceobs.slo.spec import SLI, SLO, Alerting, Selector, dump_slos, load_slos, parse_slos
 from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import case, func, literal, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
+from voiceobs.durations import format_duration
 from voiceobs.results import utcnow
 from voiceobs.slo import rollup
-from voiceobs.slo.durations import format_duration
 from voiceobs.slo.query import ceil_minute, floor_minute, minute_start, source_for
 from voiceobs.slo.spec import SLO
 from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy

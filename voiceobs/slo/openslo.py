@@ -19,16 +19,15 @@ one SLO.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from voiceobs import safe_yaml
 from voiceobs.errors import SpecError
-from voiceobs.results import TURN_MEASURES
-from voiceobs.slo.rules import histogram_metric
+from voiceobs.measures import MEASURES, TURN_MEASURES
 from voiceobs.slo.spec import (
     SLI,
     SLO,
@@ -40,7 +39,7 @@ from voiceobs.slo.spec import (
 )
 
 _OPS = {"lte": "<=", "lt": "<", "gte": ">=", "gt": ">"}
-_METRIC_TO_MEASURE = {histogram_metric(m): m for m in TURN_MEASURES}
+_METRIC_TO_MEASURE = {m.histogram: name for name, m in MEASURES.items()}
 _MATCHER = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
 
 
@@ -68,33 +67,30 @@ class _Ctx:
 
 def import_openslo(path: str | Path) -> ImportResult:
     """Read an OpenSLO file (one or many documents) into native SLOs."""
-    where = Path(path)
-    try:
-        text = where.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read OpenSLO file: {exc.strerror}", path=str(where)) from exc
-    return import_openslo_text(text, source=str(where))
+    return import_openslo_text(safe_yaml.read_text(path, "OpenSLO file"), source=str(path))
+
+
+def _map(ctx: _Ctx, slo: str | None, value: Any, fld: str, *, required: bool = False) -> dict[str, Any]:
+    """``value`` as a mapping; absent is empty unless ``required``; anything else is an error."""
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.fail(slo, fld, f"must be a mapping, got {type(value).__name__}")
+    return value
 
 
 def import_openslo_text(text: str, *, source: str = "<string>") -> ImportResult:
     """Import OpenSLO from text (what :func:`import_openslo` does after reading)."""
     ctx = _Ctx(source)
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            path=source,
-            line=mark.line + 1 if mark else None,
-        ) from exc
+    docs = [d.data for d in safe_yaml.parse_all(text, source)]
     result = ImportResult()
     indicators: dict[str, dict[str, Any]] = {}
-    for doc in docs:
+    for i, doc in enumerate(docs):
         if isinstance(doc, dict) and doc.get("kind") == "SLI":
-            name = (doc.get("metadata") or {}).get("name")
+            meta = _map(ctx, None, doc.get("metadata"), f"document[{i}].metadata")
+            name = meta.get("name")
             if name:
-                indicators[str(name)] = doc.get("spec") or {}
+                indicators[str(name)] = _map(ctx, str(name), doc.get("spec"), f"document[{i}].spec")
     found = False
     for i, doc in enumerate(docs):
         if not isinstance(doc, dict):
@@ -109,7 +105,12 @@ def import_openslo_text(text: str, *, source: str = "<string>") -> ImportResult:
         api = doc.get("apiVersion")
         if api != "openslo/v1":
             raise ctx.fail(None, f"document[{i}].apiVersion", f"must be openslo/v1, got {api!r}")
-        result.slos.extend(_import_slo(ctx, doc, indicators, result.notes))
+        try:
+            result.slos.extend(_import_slo(ctx, doc, indicators, result.notes))
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            # A shape no check above foresaw (a list where a mapping belongs, ...):
+            # still one line naming the document, never a traceback.
+            raise ctx.fail(None, f"document[{i}]", f"malformed OpenSLO SLO: {exc}") from None
     if not found:
         raise ctx.fail(None, "kind", "no document of kind SLO found")
     # Validate the result exactly as a native spec would be.
@@ -121,7 +122,7 @@ def import_openslo_text(text: str, *, source: str = "<string>") -> ImportResult:
 def _import_slo(
     ctx: _Ctx, doc: dict[str, Any], indicators: dict[str, dict[str, Any]], notes: list[str]
 ) -> list[SLO]:
-    meta = doc.get("metadata") or {}
+    meta = _map(ctx, None, doc.get("metadata"), "metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ctx.fail(None, "metadata.name", "required")
@@ -144,7 +145,8 @@ def _import_slo(
     window = _window(ctx, name, spec.get("timeWindow"), notes)
 
     if "indicator" in spec:
-        indicator = (spec["indicator"] or {}).get("spec") or {}
+        wrapper = _map(ctx, name, spec["indicator"], "spec.indicator")
+        indicator = _map(ctx, name, wrapper.get("spec"), "spec.indicator.spec")
     elif "indicatorRef" in spec:
         ref = str(spec["indicatorRef"])
         if ref not in indicators:
@@ -161,15 +163,7 @@ def _import_slo(
         fld = f"spec.objectives[{j}]"
         if not isinstance(obj, dict):
             raise ctx.fail(name, fld, "must be a mapping with target")
-        if "target" not in obj:
-            if "targetPercent" in obj:
-                obj = {**obj, "target": f"{obj['targetPercent']}%"}
-            else:
-                raise ctx.fail(name, f"{fld}.target", "required (e.g. 0.995)")
-        try:
-            objective = parse_objective(obj["target"])
-        except ValueError as exc:
-            raise ctx.fail(name, f"{fld}.target", str(exc)) from None
+        objective = _target(ctx, name, obj, fld)
         if obj.get("timeSliceTarget") is not None or obj.get("timeSliceWindow") is not None:
             notes.append(f"{name}: {fld} time slices are ignored (Occurrences budgeting)")
         sli, selector = _indicator(ctx, name, indicator, obj, fld)
@@ -182,6 +176,27 @@ def _import_slo(
     return out
 
 
+def _target(ctx: _Ctx, name: str, obj: dict[str, Any], fld: str) -> float:
+    """An objective's target: a ratio in (0, 1), or ``targetPercent`` in (0, 100).
+
+    OpenSLO defines ``target`` as a ratio, so ``target: 2`` is a mistake to
+    refuse, not 2 % (the native spec's reading of numbers above one).
+    """
+    if "target" in obj:
+        value, scale, key, form = obj["target"], 1.0, "target", "a ratio such as 0.995"
+    elif "targetPercent" in obj:
+        value, scale, key, form = obj["targetPercent"], 100.0, "targetPercent", "a percentage such as 99.5"
+    else:
+        raise ctx.fail(name, f"{fld}.target", "required (e.g. 0.995)")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ctx.fail(name, f"{fld}.{key}", f"must be {form}, got {value!r}")
+    if not 0 < value < scale:
+        raise ctx.fail(
+            name, f"{fld}.{key}", f"must be {form} strictly between 0 and {scale:g}, got {value!r}"
+        )
+    return parse_objective(value / scale)
+
+
 def _window(ctx: _Ctx, name: str, data: Any, notes: list[str]) -> str:
     if not isinstance(data, list) or not data or not isinstance(data[0], dict):
         raise ctx.fail(name, "spec.timeWindow", "required: a list with one {duration, isRolling}")
@@ -192,7 +207,8 @@ def _window(ctx: _Ctx, name: str, data: Any, notes: list[str]) -> str:
     rolling = tw.get("isRolling", "calendar" not in tw)
     if not rolling:
         if duration in ("1M", "1mo") or duration.lower() == "month":
-            if (tw.get("calendar") or {}).get("timeZone", "UTC") not in ("UTC", "Etc/UTC"):
+            calendar = _map(ctx, name, tw.get("calendar"), "spec.timeWindow[0].calendar")
+            if calendar.get("timeZone", "UTC") not in ("UTC", "Etc/UTC"):
                 notes.append(f"{name}: calendar months are evaluated in UTC")
             return "calendar_month"
         raise ctx.fail(
@@ -212,15 +228,17 @@ def _source(ctx: _Ctx, name: str, data: Any, fld: str) -> tuple[str | None, dict
         raise ctx.fail(name, fld, "required: metricSource with type and spec")
     src = data["metricSource"]
     kind = str(src.get("type", "")).lower()
-    spec = src.get("spec") or {}
+    spec = _map(ctx, name, src.get("spec"), f"{fld}.metricSource.spec")
     if kind == "voiceobs":
         meaning = spec.get("measure") or spec.get("sli")
-        sel = {k: spec[k] for k in ("probe", "target", "region", "labels", "status") if k in spec}
+        sel: dict[str, Any] = {
+            k: spec[k] for k in ("probe", "target", "region", "labels", "status") if k in spec
+        }
         return (str(meaning) if meaning else None), sel
     if kind == "prometheus":
         query = str(spec.get("query") or spec.get("promql") or "")
         metric = re.match(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)", query)
-        sel = dict(_MATCHER.findall(query))
+        sel = {str(k): v for k, v in _MATCHER.findall(query)}
         if not metric:
             return None, sel
         base = re.sub(r"_(bucket|count|sum)$", "", metric.group(1))
@@ -246,7 +264,7 @@ def _indicator(
     ctx: _Ctx, name: str, indicator: dict[str, Any], obj: dict[str, Any], fld: str
 ) -> tuple[SLI, Selector]:
     if "ratioMetric" in indicator:
-        ratio = indicator["ratioMetric"] or {}
+        ratio = _map(ctx, name, indicator["ratioMetric"], "spec.indicator.spec.ratioMetric")
         if "good" not in ratio and "bad" not in ratio:
             raise ctx.fail(name, "spec.indicator.spec.ratioMetric.good", "required: good (or bad) and total")
         meaning, sel = _source(ctx, name, ratio.get("good") or ratio.get("bad"), "ratioMetric.good")
@@ -270,8 +288,9 @@ def _indicator(
         op = _OPS.get(str(obj.get("op", "")))
         if op is None:
             raise ctx.fail(name, f"{fld}.op", "required for a threshold metric: lt, lte, gt or gte")
-        if not isinstance(obj.get("value"), int | float):
-            raise ctx.fail(name, f"{fld}.value", "required for a threshold metric: a number")
+        number = obj.get("value")
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            raise ctx.fail(name, f"{fld}.value", "required for a threshold metric: a finite number")
         value = float(obj["value"])
         src = indicator["thresholdMetric"]["metricSource"]
         if str(src.get("type", "")).lower() == "prometheus" and measure.endswith("_ms"):

@@ -28,8 +28,9 @@ from typing import Any
 
 import yaml
 
-from voiceobs.metrics import CALLS_METRIC, TURNS_METRIC, buckets_for, histogram_name
-from voiceobs.slo.durations import format_duration
+from voiceobs.durations import format_duration
+from voiceobs.measures import measure
+from voiceobs.metrics import CALLS_METRIC, TURNS_METRIC
 from voiceobs.slo.spec import SLO
 from voiceobs.slo.windows import BurnPolicy, load_policy
 
@@ -38,14 +39,13 @@ ALERT_NAME = "VoiceobsSLOBurnRate"
 MIN_USEFUL_WINDOW_S = 60
 
 
-def histogram_metric(measure: str) -> str:
-    """The histogram a turn measure is exported as (the exporter names it; see voiceobs.metrics)."""
-    return histogram_name(measure)
+def histogram_metric(name: str) -> str:
+    """The histogram a turn measure is exported as (named by the vocabulary, voiceobs.measures)."""
+    return measure(name).histogram
 
 
 def _threshold_value(slo: SLO) -> float:
-    value = float(slo.sli.threshold or 0.0)
-    return value / 1000.0 if str(slo.sli.measure).endswith("_ms") else value
+    return measure(str(slo.sli.measure)).exported_value(float(slo.sli.threshold or 0.0))
 
 
 def _le(value: float) -> str:
@@ -126,9 +126,14 @@ def generate_rules(slos: list[SLO], policy: BurnPolicy | None = None) -> RulesOu
                     "minute; Prometheus rate() needs several scrapes, so use a longer SLO window"
                 )
         if slo.sli.kind != "availability" and slo.sli.measure:
-            bounds = buckets_for(str(slo.sli.measure))
+            bounds = measure(str(slo.sli.measure)).buckets
             value = _threshold_value(slo)
-            if not any(math.isclose(value, b) for b in bounds):
+            if not bounds:
+                out.warnings.append(
+                    f"SLO {slo.name!r}: {slo.sli.measure} is not exported to Prometheus, so "
+                    "these rules cannot compute it; voiceobs evaluate still does"
+                )
+            elif not any(math.isclose(value, b) for b in bounds):
                 out.warnings.append(
                     f"SLO {slo.name!r}: threshold {slo.sli.threshold:g} is not a bucket bound of "
                     f"{histogram_metric(str(slo.sli.measure))} ({', '.join(f'{b:g}' for b in bounds)}); "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,9 +25,11 @@ from typing import Any
 
 import yaml
 
+from voiceobs import safe_yaml
+from voiceobs.durations import format_duration, parse_duration
 from voiceobs.errors import SpecError
-from voiceobs.results import TURN_MEASURES
-from voiceobs.slo.durations import format_duration, parse_duration
+from voiceobs.measures import TIME_MEASURES, TURN_MEASURES
+from voiceobs.safe_yaml import dotted
 
 SPEC_VERSION = "voiceobs/v1"
 CALENDAR_MONTH = "calendar_month"
@@ -168,76 +171,29 @@ class SLO:
 Path_ = tuple[Any, ...]
 
 
-class _Lines:
-    """Line numbers of every node in a YAML document, by path of keys and indexes."""
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[Path_, int] = {}
-        try:
-            node = yaml.compose(text)
-        except yaml.YAMLError:
-            return
-        if node is not None:
-            self._walk(node, ())
-
-    def _walk(self, node: yaml.Node, path: Path_) -> None:
-        self.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                name = key.value
-                self.lines[(*path, name)] = key.start_mark.line + 1
-                self._walk(value, (*path, name))
-                self.lines[(*path, name)] = key.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._walk(item, (*path, i))
-
-    def of(self, path: Path_) -> int | None:
-        """The line of ``path``, or of its nearest ancestor that has one."""
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.lines.get(())
-
-
 class _Ctx:
     """Raises SpecErrors pointing at file, line, SLO and field."""
 
-    def __init__(self, source: str, lines: _Lines) -> None:
-        self.source = source
-        self.lines = lines
+    def __init__(self, doc: safe_yaml.Document) -> None:
+        self.source = doc.source
+        self.doc = doc
 
     def fail(self, path: Path_, message: str, slo: str | None = None) -> SpecError:
-        dotted = ""
-        for part in path:
-            dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else part)
-        where = f"SLO {slo!r} field {dotted}" if slo else f"field {dotted}" if dotted else None
-        return SpecError(message, path=self.source, line=self.lines.of(path), field=where)
+        name = dotted(path)
+        where = f"SLO {slo!r} field {name}" if slo else f"field {name}" if name else None
+        return SpecError(message, path=self.source, line=self.doc.line(path), field=where)
 
 
 def load_slos(path: str | Path) -> list[SLO]:
     """Read and validate an SLO spec file; raise SpecError naming file, line, SLO and field."""
-    where = Path(path)
-    try:
-        text = where.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read SLO spec: {exc.strerror}", path=str(where)) from exc
-    return parse_slos(text, source=str(where))
+    return parse_slos(safe_yaml.read_text(path, "SLO spec"), source=str(path))
 
 
 def parse_slos(text: str, *, source: str = "<string>") -> list[SLO]:
     """Validate SLO spec text (what :func:`load_slos` does after reading the file)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            path=source,
-            line=mark.line + 1 if mark else None,
-        ) from exc
-    ctx = _Ctx(source, _Lines(text))
+    doc = safe_yaml.parse(text, source)
+    data = doc.data
+    ctx = _Ctx(doc)
     if not isinstance(data, dict):
         raise ctx.fail((), f"expected a mapping with version: {SPEC_VERSION} and slos: [...]")
     _no_unknown(ctx, data, (), {"version", "slos"}, None)
@@ -281,7 +237,7 @@ def _parse_slo(ctx: _Ctx, item: Any, path: Path_) -> SLO:
         window=_parse_window(ctx, item.get("window"), (*path, "window"), name),
         alerting=_parse_alerting(ctx, item.get("alerting"), (*path, "alerting"), name),
         source=ctx.source,
-        line=ctx.lines.of(path),
+        line=ctx.doc.line(path),
     )
 
 
@@ -319,8 +275,8 @@ def _parse_selector(ctx: _Ctx, data: Any, path: Path_, slo: str) -> Selector:
 
 
 def _number(ctx: _Ctx, value: Any, path: Path_, slo: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ctx.fail(path, f"must be a number, got {value!r}", slo)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ctx.fail(path, f"must be a finite number, got {value!r}", slo)
     return float(value)
 
 
@@ -339,9 +295,10 @@ def _parse_sli(ctx: _Ctx, data: Any, path: Path_, slo: str) -> SLI:
     if kind == "latency":
         _no_unknown(ctx, data, path, {"kind", "threshold_ms", "measure", "missing"}, slo)
         measure = data.get("measure", "turn_latency_ms")
-        if measure not in TURN_MEASURES or not str(measure).endswith("_ms"):
-            ms = [m for m in TURN_MEASURES if m.endswith("_ms")]
-            raise ctx.fail((*path, "measure"), f"must be a millisecond measure: {', '.join(ms)}", slo)
+        if measure not in TIME_MEASURES:
+            raise ctx.fail(
+                (*path, "measure"), f"must be a millisecond measure: {', '.join(TIME_MEASURES)}", slo
+            )
         if "threshold_ms" not in data:
             raise ctx.fail((*path, "threshold_ms"), "required for a latency SLI", slo)
         threshold = _number(ctx, data["threshold_ms"], (*path, "threshold_ms"), slo)

@@ -9,15 +9,15 @@ period") the same for a 7-day SLO as for a 30-day one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from voiceobs import safe_yaml
+from voiceobs.durations import format_duration, parse_duration
 from voiceobs.errors import SpecError
-from voiceobs.slo.durations import format_duration, parse_duration
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("windows.yaml")
 SEVERITIES = ("page", "ticket")
@@ -75,10 +75,7 @@ def _whole_seconds(delta: timedelta) -> timedelta:
 def load_policy(path: str | Path | None = None) -> BurnPolicy:
     """Read a window table (the shipped workbook one by default)."""
     where = Path(path) if path else DEFAULT_POLICY_PATH
-    try:
-        data: Any = yaml.safe_load(where.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"cannot read the burn-rate window table: {exc}", path=str(where)) from exc
+    data: Any = safe_yaml.load(where, "burn-rate window table").data
     try:
         period = parse_duration(data["period"])
         alerts = []
@@ -90,7 +87,7 @@ def load_policy(path: str | Path | None = None) -> BurnPolicy:
             if short >= long:
                 raise ValueError(f"alerts[{i}]: the short window must be shorter than the long one")
             rate = float(item["burn_rate"])
-            if rate <= 0:
+            if not math.isfinite(rate) or rate <= 0:
                 raise ValueError(f"alerts[{i}].burn_rate must be positive")
             alerts.append(AlertWindow(severity, long, short, rate))
     except (KeyError, TypeError, ValueError) as exc:
