@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.helpers import ServerProcess, make_spec
+from voiceobs.probe.spec import ProbeSpec
 from voiceobs.store import Store
 
 PG_URL = os.environ.get("VOICEOBS_TEST_PG_URL", "")
@@ -88,3 +90,19 @@ def store(db_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def echo_server() -> Iterator[ServerProcess]:
+    """The echo pipeline in its own process, shared by every test that calls it."""
+    server = ServerProcess("echo")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def spec_for() -> Callable[..., ProbeSpec]:
+    """Build a one-turn loopback spec: ``spec_for(url, parameters={...})``."""
+    return make_spec

@@ -5,7 +5,7 @@ The public API, in the order data flows::
     from voiceobs import run_spec, Store, load_slos, evaluate, process, load_hooks
 
     store = Store.open("sqlite:///voiceobs.db", create=True)
-    results = run_spec("probes/echo.yaml", store=store)      # place real calls
+    results = run_spec("probes/echo.yaml", store=store)      # place real calls, redact, store
     slo_results = evaluate(store, load_slos("probes/slos.yaml"))
     process(store, slo_results, load_hooks("probes/hooks.yaml"))  # incidents + failover
 
@@ -30,6 +30,7 @@ from voiceobs.errors import (
     PipelineError,
     ProbeError,
     QualityError,
+    ResultsLost,
     SchemaMismatch,
     SpecError,
     StoreError,
@@ -42,7 +43,8 @@ from voiceobs.results import RunResult, SpanRecord, TurnResult
 _LAZY: dict[str, str] = {
     "Store": "voiceobs.store",
     "Settings": "voiceobs.config",
-    "run_spec": "voiceobs.probe",
+    "run_spec": "voiceobs.recording",
+    "record": "voiceobs.recording",
     "run_spec_async": "voiceobs.probe",
     "load_spec": "voiceobs.probe",
     "ProbeSpec": "voiceobs.probe",
@@ -81,6 +83,7 @@ __all__ = [
     "PipelineError",
     "ProbeError",
     "QualityError",
+    "ResultsLost",
     "RunResult",
     "SchemaMismatch",
     "SpanRecord",

@@ -9,7 +9,8 @@ catch them all with one clause while still telling user mistakes from faults::
     ├── StoreError                the result store
     │   ├── StoreUnavailable      cannot connect (wrong URL, server down)
     │   ├── SchemaMismatch        store is older (needs upgrade) or newer than this code
-    │   └── StoreFull             the disk under the store or spool is full
+    │   ├── StoreFull             the disk under the store or spool is full
+    │   └── ResultsLost           neither the store nor the spool took some results
     ├── AudioError                audio that cannot be read or is unusable
     │   └── QualityError          a quality metric cannot be computed (has a reason)
     ├── PipelineError             a reference pipeline or its server
@@ -23,6 +24,7 @@ exit code; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class FailureClass(StrEnum):
@@ -98,6 +100,18 @@ class StoreFull(StoreError):
     """The disk under the store (or the spool) has no space left."""
 
 
+class ResultsLost(StoreError):
+    """Results that neither the store nor the spool could take.
+
+    ``lost`` holds them (``RunResult``s, already redacted), so the caller can
+    still print them: a result must never disappear silently.
+    """
+
+    def __init__(self, message: str, lost: list[Any]) -> None:
+        self.lost = lost
+        super().__init__(message)
+
+
 class AudioError(VoiceObsError):
     """Audio that cannot be read, decoded or used."""
 
@@ -142,6 +156,7 @@ __all__ = [
     "PipelineError",
     "ProbeError",
     "QualityError",
+    "ResultsLost",
     "SchemaMismatch",
     "SpecError",
     "StoreError",

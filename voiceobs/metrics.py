@@ -56,6 +56,7 @@ from sqlalchemy import and_, case, func, select
 
 from voiceobs.measures import EXPORTED_MEASURES, QUALITY_METRICS, TIME_MEASURES, Measure, measure
 from voiceobs.results import RunResult
+from voiceobs.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ TURNS_METRIC = "voiceobs_turns_total"
 _LABELS = ("probe", "target", "region")
 
 
-def _labels(run: Any) -> tuple[str, str, str]:
+def _labels(run: RunResult) -> tuple[str, str, str]:
     return (str(run.probe_name), str(run.target_url), str(run.region or ""))
 
 
@@ -196,7 +197,7 @@ class StoreCollector(Collector):
     ``voiceobs_store_read_errors`` and the last good figures, never an error.
     """
 
-    def __init__(self, store: Any, *, min_interval_s: float = 10.0) -> None:
+    def __init__(self, store: Store, *, min_interval_s: float = 10.0) -> None:
         self.store = store
         self.min_interval_s = min_interval_s
         #: Scrapes that failed to read the store (exposed so the failure is visible).

@@ -20,7 +20,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
@@ -30,7 +30,6 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, Tr
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SpanExporter,
-    SpanExportResult,
 )
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link
@@ -40,9 +39,6 @@ from opentelemetry.util.types import Attributes
 
 from voiceobs.redact import Redactor, default_redactor
 from voiceobs.results import SpanRecord
-
-if TYPE_CHECKING:
-    from voiceobs.store.repository import Store
 
 logger = logging.getLogger(__name__)
 
@@ -260,76 +256,6 @@ def spans_to_records(spans: Iterable[ReadableSpan], run_id: str | None = None) -
     return [span_to_record(s, run_id) for s in spans]
 
 
-class SqlSpanExporter(SpanExporter):
-    """Writes spans to the voiceobs store; put it behind a ``BatchSpanProcessor``.
-
-    The store may be given open, or as a URL opened on first export: a store
-    that is down when tracing starts must not stop the host from starting.
-    A failed write is logged and counted in ``dropped``, never raised: the
-    batch processor would only log it anyway, and a pipeline must keep
-    serving while its trace store is away.
-    """
-
-    def __init__(self, store: Store | str, *, run_id: str | None = None) -> None:
-        """``store`` is an open ``Store`` or a database URL; ``run_id`` tags every span."""
-        self._store: Store | None = None if isinstance(store, str) else store
-        self._url = store if isinstance(store, str) else None
-        self._run_id = run_id
-        self._lock = threading.Lock()
-        self._shutdown = False
-        #: Spans written to the store (new rows; retried duplicates are not counted).
-        self.exported = 0
-        #: Spans lost because the store could not take them.
-        self.dropped = 0
-        #: Export calls that failed.
-        self.failures = 0
-        #: The last error, one line, for a health check to show.
-        self.last_error: str | None = None
-
-    def _get_store(self) -> Store:
-        if self._store is None:
-            from voiceobs.store.repository import Store
-
-            assert self._url is not None
-            self._store = Store.open(self._url)
-        return self._store
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Save one batch; on any failure count the spans as dropped and report FAILURE."""
-        if self._shutdown:
-            self.dropped += len(spans)
-            return SpanExportResult.FAILURE
-        with self._lock:
-            try:
-                records = spans_to_records(spans, self._run_id)
-                self.exported += self._get_store().save_spans(records)
-                return SpanExportResult.SUCCESS
-            except Exception as exc:
-                self.failures += 1
-                self.dropped += len(spans)
-                self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                logger.warning(
-                    "span store unavailable, dropped %d spans (%d in all): %s",
-                    len(spans),
-                    self.dropped,
-                    self.last_error,
-                )
-                return SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        """Stop accepting spans; an opened-here store is closed, a lent one is left open."""
-        self._shutdown = True
-        if self._url is not None and self._store is not None:
-            try:
-                self._store.close()
-            except Exception:
-                logger.debug("closing the span store failed", exc_info=True)
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is buffered here; the batch processor in front holds the queue."""
-        return True
-
-
 class InMemoryCollector(SpanProcessor):
     """Keeps finished spans per trace so a probe can save them with its results.
 
@@ -393,8 +319,8 @@ def _otlp_traces_url(endpoint: str) -> str:
 
 def setup_tracing(
     service_name: str,
-    store: Store | str | None = None,
     *,
+    exporters: Sequence[SpanExporter] = (),
     otlp_endpoint: str | None = None,
     redactor: Redactor | None = None,
     processors: Sequence[SpanProcessor] = (),
@@ -403,19 +329,19 @@ def setup_tracing(
 ) -> TracerProvider:
     """A tracer provider whose every exporter sits behind redaction.
 
-    Spans go to ``store`` (batched) when one is given, to OTLP/HTTP when
-    ``otlp_endpoint`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` /
-    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and to any extra ``processors``
-    (an ``InMemoryCollector`` for a probe). The global provider is left
-    alone unless ``set_global``: a library that replaces it silently takes
-    over its host's tracing.
+    Spans go to each of ``exporters`` (batched; e.g. the store's
+    ``voiceobs.store.span_exporter.SqlSpanExporter``), to OTLP/HTTP when ``otlp_endpoint``
+    or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    is set, and to any extra ``processors`` (an ``InMemoryCollector`` for a
+    probe). The global provider is left alone unless ``set_global``: a
+    library that replaces it silently takes over its host's tracing.
     """
     attrs: dict[str, str] = {"service.name": service_name}
     attrs.update(resource_attributes or {})
     provider = TracerProvider(resource=Resource.create(attrs))
     redacting = RedactingSpanProcessor(redactor=redactor)
-    if store is not None:
-        redacting.add(BatchSpanProcessor(SqlSpanExporter(store)))
+    for exporter in exporters:
+        redacting.add(BatchSpanProcessor(exporter))
     explicit = otlp_endpoint is not None
     endpoint = (
         otlp_endpoint
@@ -464,21 +390,11 @@ def inject_traceparent(context: Context | None = None) -> dict[str, str]:
     return carrier
 
 
-def extract_context(carrier: Mapping[str, Any] | None) -> Context:
-    """The remote parent carried in ``carrier``; an empty context if it is missing or malformed."""
-    if not carrier:
-        return Context()
-    clean = {str(k).lower(): str(v) for k, v in carrier.items() if isinstance(v, (str, bytes))}
-    return _PROPAGATOR.extract(clean)
-
-
 __all__ = [
     "OTLP_TIMEOUT_S",
     "RUN_ID_ATTRIBUTE",
     "InMemoryCollector",
     "RedactingSpanProcessor",
-    "SqlSpanExporter",
-    "extract_context",
     "inject_traceparent",
     "redact_span",
     "redacting_processor",

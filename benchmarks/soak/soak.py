@@ -413,7 +413,8 @@ async def take_sample(label: str, cycle: int, servers: list[Server], t0: float) 
 async def soak(args: argparse.Namespace, workdir: Path) -> Tally:
     """Run the soak; always stops the servers it started."""
     from voiceobs.probe import load_spec
-    from voiceobs.probe.runner import run_spec_async, save_results
+    from voiceobs.probe.runner import run_spec_async
+    from voiceobs.recording import record
     from voiceobs.store import Store
 
     tally = Tally(seed=args.seed, interval_s=args.interval, minutes=args.minutes)
@@ -495,7 +496,9 @@ async def soak(args: argparse.Namespace, workdir: Path) -> Tally:
                     if r.turns and r.turns[0].ttfb_ms is not None:
                         tally.ttfb_ms.setdefault(key, []).append(round(r.turns[0].ttfb_ms, 1))
             tally.returned += len(flat)
-            saved, spooled = await asyncio.to_thread(save_results, flat, store=store)
+            report = (await asyncio.to_thread(record, flat, store=store)).saved
+            assert report is not None
+            saved, spooled = report.saved, report.spooled
             tally.saved += saved
             tally.spooled += spooled
             run_ids += [r.id for r in flat]
@@ -670,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="voiceobs-soak-") as tmp:
         workdir = Path(tmp)
-        # Our own data dir: the spool replayed by save_results (and the TTS
+        # Our own data dir: the spool replayed by record() (and the TTS
         # cache) start empty, so stored == sent is not skewed by old runs.
         os.environ["VOICEOBS_DATA_DIR"] = str(workdir / "data")
         print(

@@ -33,11 +33,12 @@ import soundfile as sf
 from tests.failover.helpers import Receiver, free_port, receiver, write_hooks
 from voiceobs.errors import StoreError
 from voiceobs.failover import HooksFile, Report, load_hooks, process
-from voiceobs.probe import ProbeSpec, parse_spec, run_spec
+from voiceobs.probe import ProbeSpec, parse_spec
 from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, place_call
 from voiceobs.probe.measure import find_lag
 from voiceobs.probe.prompts import load_prompt
 from voiceobs.probe.protocols import wire_for
+from voiceobs.recording import run_spec
 from voiceobs.results import RunResult, TurnResult, utcnow
 from voiceobs.server import ServerConfig, ServerHandle, running_server
 from voiceobs.slo import SLO, BurnPolicy, SloResult, evaluate, load_policy, load_slos, parse_slos

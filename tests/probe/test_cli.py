@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from tests.probe.conftest import SHORT_PROMPT, ServerProcess
+from tests.helpers import SHORT_PROMPT, ServerProcess
 from voiceobs.cli.main import cli
 
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from tests.probe.conftest import ServerProcess
+from tests.helpers import ServerProcess
 from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, phase_for
-from voiceobs.probe.runner import run_spec
 from voiceobs.probe.spec import ProbeSpec
+from voiceobs.recording import run_spec
 
 
 class _Recorder:

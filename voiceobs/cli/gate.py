@@ -6,43 +6,30 @@ or store error (the CLI maps every VoiceObsError to its exit code, 2).
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from voiceobs.config import Settings
-from voiceobs.errors import ConfigError, VoiceObsError
+from voiceobs.errors import ConfigError, ProbeError
 from voiceobs.slo import evaluate, load_slos, parse_duration
 from voiceobs.slo.report import junit_xml, markdown, pct, reason, verdict
 from voiceobs.store import Store
 
 
 def _run_probes(specs: tuple[str, ...], store: Store) -> None:
-    """Run each probe spec once, storing its results, before the gate evaluates."""
-    try:
-        run_spec: Any = importlib.import_module("voiceobs.probe").run_spec
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            "--run-probes needs voiceobs.probe.run_spec, which this installation lacks; "
-            "run `voiceobs probe run SPEC` before the gate instead"
-        ) from exc
-    accepted = inspect.signature(run_spec).parameters
+    """Run each probe spec once, recording its results, before the gate evaluates."""
+    from voiceobs.probe import RunLocked
+    from voiceobs.recording import run_spec
+
     for spec in specs:
         if not Path(spec).is_file():
             raise ConfigError(f"--run-probes: no probe spec at {spec}")
-        kwargs: dict[str, Any] = {}
-        if "store" in accepted:
-            kwargs["store"] = store
-        elif "db_url" in accepted:
-            kwargs["db_url"] = store.url
         click.echo(f"running probes from {spec}", err=True)
         try:
-            run_spec(spec, **kwargs)
-        except VoiceObsError as exc:
+            run_spec(spec, store=store)
+        except (ProbeError, RunLocked) as exc:
             # A failed call is a stored, failed result: let the SLOs judge it.
             click.echo(f"probe run reported: {exc}", err=True)
 

@@ -58,23 +58,30 @@ def _summary(results: list[RunResult]) -> None:
 def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, concurrency: int | None) -> None:
     """Place the spec's calls once, store the results, print a summary."""
     from voiceobs.config import resolve
-    from voiceobs.probe import load_spec, run_spec
+    from voiceobs.errors import ResultsLost
+    from voiceobs.probe import load_spec
+    from voiceobs.recording import lost_as_json, run_spec
 
     parsed = load_spec(spec)  # a SpecError exits 2 with file:line: field:
     interactive = sys.stderr.isatty() and not as_json
     pushgateway = resolve("pushgateway", pushgateway, None)
-    if interactive:
-        from rich.progress import Progress
+    try:
+        if interactive:
+            from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"calling {parsed.target}", total=parsed.total_calls)
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"calling {parsed.target}", total=parsed.total_calls)
 
-            def tick(done: int, total: int, ok: bool) -> None:
-                bar.update(task, completed=done)
+                def tick(done: int, total: int, ok: bool) -> None:
+                    bar.update(task, completed=done)
 
-            results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway, progress=tick)  # fmt: skip
-    else:
-        results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway)
+                results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway, progress=tick)  # fmt: skip
+        else:
+            results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway)
+    except ResultsLost as exc:
+        # Neither the store nor the spool took them: the terminal is the last place left.
+        click.echo(lost_as_json(exc))
+        raise
     if as_json:
         payload = []
         for r in results:

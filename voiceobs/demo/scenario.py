@@ -331,8 +331,8 @@ hooks:
 
     async def _run(self) -> None:
         from voiceobs.failover import load_hooks, process
-        from voiceobs.probe import load_spec
-        from voiceobs.probe.runner import run_spec_async, save_results
+        from voiceobs.probe import load_spec, run_spec_async
+        from voiceobs.recording import record
         from voiceobs.slo import evaluate, load_policy, load_slos
 
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -369,10 +369,13 @@ hooks:
 
         async def cycle(phase: str) -> dict[str, str]:
             started = time.monotonic()
-            results = await asyncio.gather(run_spec_async(agent_spec), run_spec_async(codec_spec))
-            flat = [r for rs in results for r in rs]
+            raw = await asyncio.gather(run_spec_async(agent_spec), run_spec_async(codec_spec))
+            recorded = await asyncio.to_thread(
+                record, [r for rs in raw for r in rs], store=store
+            )
+            flat = recorded.results
+            results = [[r for r in flat if r.probe_name == s.name] for s in (agent_spec, codec_spec)]
             self.report.calls_placed += len(flat)
-            await asyncio.to_thread(save_results, flat, store=store)
             counts = self.report.failures_by_phase.setdefault(phase, {})
             lats = self.report.agent_latency_ms_by_phase.setdefault(phase, [])
             for r in flat:

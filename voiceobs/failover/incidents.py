@@ -133,7 +133,7 @@ def firing_severities(result: SloResultLike) -> set[str]:
     return out
 
 
-def slo_labels(slo: Any) -> dict[str, str]:
+def slo_labels(slo: SloLike) -> dict[str, str]:
     """The labels a hook's ``match.labels`` is compared with: the SLO's selector and labels."""
     out: dict[str, str] = {}
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from voiceobs.config import data_dir
-from voiceobs.errors import VoiceObsError
+from voiceobs.errors import ConfigError, VoiceObsError
 
 
 class RunLocked(VoiceObsError):
@@ -35,8 +35,14 @@ def lock_path(name: str, source: str = "") -> Path:
 def spec_lock(name: str, source: str = "") -> Iterator[Path]:
     """Hold the spec's lock, or raise RunLocked at once (never wait: the next tick will run)."""
     path = lock_path(name, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot take the run lock {path}: {exc.strerror or exc}; "
+            "make the data directory writable or point VOICEOBS_DATA_DIR elsewhere"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

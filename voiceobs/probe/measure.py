@@ -9,8 +9,6 @@ audio makes an offset inside the concatenated audio meaningless as a delay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import signal
 
@@ -21,19 +19,11 @@ from voiceobs.probe.pacing import percentile
 GAP_LIMIT_MS = 60.0
 
 
-@dataclass
-class TurnMeasures:
-    """The timing figures of one turn (milliseconds; None when not measurable)."""
-
-    ttfb_ms: float | None = None
-    turn_latency_ms: float | None = None
-    path_delay_ms: float | None = None
-    response_ms: float | None = None
-    gap_p50_ms: float | None = None
-    gap_p99_ms: float | None = None
-    gap_max_ms: float | None = None
-    gaps_over_60ms: int | None = None
-    pacing_error_p99_ms: float | None = None
+#: The measures this module computes (names from the vocabulary, ``voiceobs.measures``).
+TIMING_MEASURES: tuple[str, ...] = (
+    "ttfb_ms", "turn_latency_ms", "path_delay_ms", "response_ms",
+    "gap_p50_ms", "gap_p99_ms", "gap_max_ms", "gaps_over_60ms", "pacing_error_p99_ms",
+)  # fmt: skip
 
 
 def find_lag(reference: np.ndarray, received: np.ndarray) -> int | None:
@@ -95,20 +85,23 @@ def path_delay_ms(rec: CallRecord, turn: TurnRecord) -> float | None:
     return (arrival - sent) * 1000.0
 
 
-def measure_turn(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> TurnMeasures:
-    """ttfb, turn latency, path delay, reply length, gaps and pacing error of one turn."""
-    m = TurnMeasures()
+def measure_turn(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> dict[str, float | int | None]:
+    """ttfb, turn latency, path delay, reply length, gaps and pacing error of one turn.
+
+    Keyed by measure name; a measure that cannot be taken is None.
+    """
+    m: dict[str, float | int | None] = dict.fromkeys(TIMING_MEASURES)
     if rec.pacer is not None and rec.pacer.actual:
         last = len(rec.pacer.actual)
         if turn.ended_at is not None:
             last = int(np.searchsorted(rec.pacer.actual, turn.ended_at, side="right"))
-        m.pacing_error_p99_ms = percentile(rec.pacer.errors_ms(turn.first_frame, last), 99)
+        m["pacing_error_p99_ms"] = percentile(rec.pacer.errors_ms(turn.first_frame, last), 99)
     if turn.eos_at is None:
         return m
     if turn.first_any is not None:
-        m.ttfb_ms = (rec.rx_at[turn.first_any] - turn.eos_at) * 1000.0
+        m["ttfb_ms"] = (rec.rx_at[turn.first_any] - turn.eos_at) * 1000.0
     if turn.first_loud is not None:
-        m.turn_latency_ms = (rec.rx_at[turn.first_loud] - turn.eos_at) * 1000.0
+        m["turn_latency_ms"] = (rec.rx_at[turn.first_loud] - turn.eos_at) * 1000.0
     # A loopback target answers while the caller still speaks: its "reply" is
     # everything received during the turn, not only what arrives after EoS.
     if loopback:
@@ -116,14 +109,14 @@ def measure_turn(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> TurnMe
         stop = turn.rx_end if turn.rx_end is not None else len(rec.rx_at)
         if stop > turn.rx_start:
             samples = sum(len(rec.rx_audio[i]) for i in range(turn.rx_start, stop))
-            m.response_ms = samples * 1000.0 / rec.sample_rate
+            m["response_ms"] = samples * 1000.0 / rec.sample_rate
         else:
             first = None
     else:
         first = turn.first_any
         if turn.first_loud is not None and turn.last_loud is not None:
             samples = sum(len(rec.rx_audio[i]) for i in range(turn.first_loud, turn.last_loud + 1))
-            m.response_ms = samples * 1000.0 / rec.sample_rate
+            m["response_ms"] = samples * 1000.0 / rec.sample_rate
         stop = turn.rx_end if turn.rx_end is not None else len(rec.rx_at)
         if turn.last_loud is not None:
             stop = min(stop, turn.last_loud + 1)
@@ -131,14 +124,14 @@ def measure_turn(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> TurnMe
         stamps = np.asarray(rec.rx_at[first:stop])
         gaps = np.diff(stamps) * 1000.0
         if gaps.size:
-            m.gap_p50_ms = percentile(gaps, 50)
-            m.gap_p99_ms = percentile(gaps, 99)
-            m.gap_max_ms = float(gaps.max())
-            m.gaps_over_60ms = int((gaps > GAP_LIMIT_MS).sum())
+            m["gap_p50_ms"] = percentile(gaps, 50)
+            m["gap_p99_ms"] = percentile(gaps, 99)
+            m["gap_max_ms"] = float(gaps.max())
+            m["gaps_over_60ms"] = int((gaps > GAP_LIMIT_MS).sum())
         else:
-            m.gaps_over_60ms = 0
+            m["gaps_over_60ms"] = 0
     if loopback:
-        m.path_delay_ms = path_delay_ms(rec, turn)
+        m["path_delay_ms"] = path_delay_ms(rec, turn)
     return m
 
 
@@ -154,4 +147,4 @@ def reply_audio(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> np.ndar
     return np.concatenate(rec.rx_audio[start:stop]).astype(np.float32) / 32768.0
 
 
-__all__ = ["GAP_LIMIT_MS", "TurnMeasures", "find_lag", "measure_turn", "path_delay_ms", "reply_audio"]
+__all__ = ["GAP_LIMIT_MS", "TIMING_MEASURES", "find_lag", "measure_turn", "path_delay_ms", "reply_audio"]

@@ -1,12 +1,14 @@
-"""A probe run: place a spec's calls, measure, score, redact, store, export.
+"""A probe run: place a spec's calls, then measure, score and classify them into ``RunResult``s.
 
-The order is deliberate. Calls run first, N at a time on one event loop,
-doing nothing but sending, receiving and stamping. Only when every call has
-hung up are measures computed and replies scored, so a PESQ pass can never
-delay another call's frames. Then each call becomes one ``RunResult`` whose
-text is redacted, and is saved with its spans in one transaction; if the
-store cannot be reached the run goes to the spool and is replayed next time.
-A failed call is a result like any other, with its failure class.
+This is one stage of the data flow and nothing more: it returns raw results
+and never redacts, stores, spools or exports them (``voiceobs.recording``
+does that, the same way for every source of calls).
+
+The order inside is deliberate. Calls run first, N at a time on one event
+loop, doing nothing but sending, receiving and stamping. Only when every call
+has hung up are measures computed and replies scored, so a PESQ pass can
+never delay another call's frames. A failed call is a result like any other,
+with its failure class.
 """
 
 from __future__ import annotations
@@ -18,29 +20,28 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, Span
 
 from voiceobs._version import __version__
 from voiceobs.audio.tts import Voice
-from voiceobs.config import Settings
-from voiceobs.errors import AudioError, FailureClass, ProbeError, StoreError
-from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, place_call
-from voiceobs.probe.lock import spec_lock
+from voiceobs.errors import AudioError, FailureClass, ProbeError
+from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, TurnRecord, place_call
 from voiceobs.probe.measure import measure_turn, reply_audio
 from voiceobs.probe.pacing import phase_for
 from voiceobs.probe.prompts import Prompt, load_prompt
 from voiceobs.probe.protocols import wire_for
 from voiceobs.probe.realtime import realtime_scheduling
 from voiceobs.probe.scoring import keywords_missing, score_reply
-from voiceobs.probe.spec import ProbeSpec, load_spec
+from voiceobs.probe.spec import ProbeSpec
 from voiceobs.results import RunResult, TurnResult, utcnow
-from voiceobs.store.spool import Spool
+from voiceobs.tracing import InMemoryCollector, inject_traceparent, setup_tracing, spans_to_records
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ Progress = Callable[[int, int, bool], None]
 @dataclass
 class _CallOutcome:
     index: int
-    started_at: Any
+    started_at: datetime
     record: CallRecord | None
     error: ProbeError | None
     root: Span
@@ -132,8 +133,6 @@ async def _run_calls(
     async def one(index: int) -> None:
         nonlocal done
         async with gate:
-            from voiceobs.tracing import inject_traceparent
-
             started_at = utcnow()
             root = tracer.start_span(
                 "probe.run",
@@ -152,7 +151,7 @@ async def _run_calls(
             carrier = inject_traceparent(call_ctx)
             records: list[CallRecord] = []
             error: ProbeError | None = None
-            token = _attach(call_ctx)
+            token = otel_context.attach(call_ctx)
             try:
                 await place_call(
                     _plan(spec, prompts, index, concurrency),
@@ -167,7 +166,7 @@ async def _run_calls(
                 log.exception("probe call crashed")
                 error = ProbeError(FailureClass.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
             finally:
-                _detach(token)
+                otel_context.detach(token)
             if error is not None:
                 call_span.set_status(trace.StatusCode.ERROR, error.failure_class.value)
                 call_span.set_attribute("voice.failure_class", error.failure_class.value)
@@ -185,35 +184,9 @@ async def _run_calls(
     return outcomes
 
 
-def _attach(ctx: Any) -> object:
-    from opentelemetry import context as otel_context
-
-    return otel_context.attach(ctx)
-
-
-def _detach(token: object) -> None:
-    from opentelemetry import context as otel_context
-
-    otel_context.detach(token)  # type: ignore[arg-type]
-
-
-def _redact(text: str | None) -> str | None:
-    if text is None:
-        return None
-    try:
-        from voiceobs.redact import redact_text
-
-        return redact_text(text)
-    except Exception:  # redaction failing must not leak: drop the text instead
-        log.exception("redaction failed; dropping the text")
-        return "[REDACTION FAILED]"
-
-
-def _build_result(
-    spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer
-) -> RunResult:
+def _build_result(spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer) -> RunResult:
+    """Measure, score and classify one call; end its root span."""
     rec, error = outcome.record, outcome.error
-    loopback = any(t.reference == "prompt" for t in spec.turns)
     result = RunResult(
         probe_name=spec.name,
         target_url=spec.target,
@@ -229,46 +202,29 @@ def _build_result(
     failure: tuple[FailureClass, str] | None = (
         (error.failure_class, str(error)) if error is not None else None
     )
+    # A turn the call never reached fails with the call's own class.
+    unreached = failure[0] if failure else FailureClass.INTERNAL_ERROR
     root_ctx = trace.set_span_in_context(outcome.root)
     turn_records = rec.turns if rec is not None else []
-    for i, spec_turn in enumerate(spec.turns):
-        tr = TurnResult(turn_index=i, started_at=outcome.started_at)
-        tr.expected_text = spec_turn.expect.text
-        tr.intent = spec_turn.expect.intent
-        if i == 0 and rec is not None:
-            tr.connect_ms = rec.connect_ms
-        if i < len(turn_records):
-            turn = turn_records[i]
-            tr.prompt_id = turn.prompt.key
-            is_loop = spec_turn.reference == "prompt"
-            m = measure_turn(rec, turn, loopback=is_loop) if rec is not None else None
-            if m is not None:
-                for name, value in vars(m).items():
-                    setattr(tr, name, value)
-            if turn.failure is not None:
-                tr.ok, tr.failure_class = False, turn.failure.value
-            elif turn.rx_end is None:
-                tr.ok = False
-                tr.failure_class = failure[0].value if failure else FailureClass.INTERNAL_ERROR.value
-            else:
-                assert rec is not None
-                _score_turn(spec, i, rec, turn, tr, tracer, root_ctx)
-                floor = _quality_failure(spec, i, tr)
-                if floor is not None:
-                    tr.ok, tr.failure_class = False, FailureClass.QUALITY_ERROR.value
-                    if failure is None:
-                        failure = (FailureClass.QUALITY_ERROR, floor)
-        else:
+    for i in range(len(spec.turns)):
+        turn = turn_records[i] if i < len(turn_records) else None
+        tr = _measured_turn(spec, i, outcome, turn)
+        if turn is None or turn.failure is not None or turn.rx_end is None:
             tr.ok = False
-            tr.failure_class = failure[0].value if failure else FailureClass.INTERNAL_ERROR.value
-        tr.transcript = _redact(tr.transcript)
-        tr.expected_text = _redact(tr.expected_text)
+            tr.failure_class = (turn.failure if turn and turn.failure else unreached).value
+        else:
+            assert rec is not None
+            _score_turn(spec, i, rec, turn, tr, tracer, root_ctx)
+            floor = _quality_failure(spec, i, tr)
+            if floor is not None:
+                tr.ok, tr.failure_class = False, FailureClass.QUALITY_ERROR.value
+                if failure is None:
+                    failure = (FailureClass.QUALITY_ERROR, floor)
         result.turns.append(tr)
-    del loopback
     if failure is not None:
         result.status = "failed"
         result.failure_class = failure[0].value
-        result.failure_detail = _redact(failure[1])
+        result.failure_detail = failure[1]
         outcome.root.set_status(trace.StatusCode.ERROR, failure[0].value)
         outcome.root.set_attribute("voice.failure_class", failure[0].value)
     result.finished_at = utcnow()
@@ -276,14 +232,38 @@ def _build_result(
     return result
 
 
+def _measured_turn(
+    spec: ProbeSpec, index: int, outcome: _CallOutcome, turn: TurnRecord | None
+) -> TurnResult:
+    """A turn's result with its timing measures (from the call's stamps) and expectations."""
+    spec_turn = spec.turns[index]
+    tr = TurnResult(
+        turn_index=index,
+        started_at=outcome.started_at,
+        expected_text=spec_turn.expect.text,
+        intent=spec_turn.expect.intent,
+    )
+    rec = outcome.record
+    if rec is None:
+        return tr
+    if index == 0:
+        tr.connect_ms = rec.connect_ms
+    if turn is not None:
+        tr.prompt_id = turn.prompt.key
+        measured = measure_turn(rec, turn, loopback=spec_turn.reference == "prompt")
+        for name, value in measured.items():
+            setattr(tr, name, value)
+    return tr
+
+
 def _score_turn(
     spec: ProbeSpec,
     index: int,
     rec: CallRecord,
-    turn: Any,
+    turn: TurnRecord,
     tr: TurnResult,
     tracer: trace.Tracer,
-    root_ctx: Any,
+    root_ctx: otel_context.Context,
 ) -> None:
     spec_turn = spec.turns[index]
     metrics = list(spec.metrics)
@@ -297,7 +277,7 @@ def _score_turn(
         return
     loopback = spec_turn.reference == "prompt"
     reference = turn.prompt.audio if loopback else _golden(spec, index)
-    parent = getattr(turn, "span_context", None)
+    parent = turn.span_context
     ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else root_ctx
     with tracer.start_as_current_span("score", context=ctx) as span:
         scores = score_reply(
@@ -336,12 +316,10 @@ def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
 
 
 @functools.cache
-def _tracing() -> tuple[TracerProvider, Any]:
+def _tracing() -> tuple[TracerProvider, InMemoryCollector]:
     # One provider per process: each provider registers an at-fork callback
     # that Python can never remove, so a provider per run leaks in long-lived
     # hosts (``voiceobs watch``, the demo). Runs stay apart by trace id.
-    from voiceobs.tracing import InMemoryCollector, setup_tracing
-
     collector = InMemoryCollector()
     provider = setup_tracing("voiceobs-probe", processors=[collector])
     return provider, collector
@@ -352,79 +330,10 @@ _gc_paused_runs = 0
 _gc_was_enabled = True
 
 
-def save_results(results: list[RunResult], *, store: Any = None, db_url: str | None = None) -> tuple[int, int]:
-    """Save runs (replaying the spool first); what cannot be saved is spooled.
-
-    Returns ``(saved, spooled)``. Never raises for a store that is down:
-    losing a probe result during an outage would hide the outage.
-    """
-    spool = Spool()
-    own = store is None
-    try:
-        if store is None:
-            from voiceobs.store import Store
-
-            store = Store.open(Settings.load(db_url).db_url, create=True)
-    except StoreError as exc:
-        log.warning("store unavailable (%s); spooling %d run(s)", exc, len(results))
-        for r in results:
-            spool.write(r)
-        return 0, len(results)
-    saved = spooled = 0
-    try:
-        replayed = spool.replay(store.save_run)
-        if replayed:
-            log.info("replayed %d spooled run(s)", replayed)
-        for i, r in enumerate(results):
-            try:
-                store.save_run(r)
-                saved += 1
-            except StoreError as exc:
-                log.warning("cannot save run %s (%s); spooling the rest", r.id, exc)
-                for rest in results[i:]:
-                    spool.write(rest)
-                    spooled += 1
-                break
-    finally:
-        if own:
-            store.close()
-    return saved, spooled
-
-
-def run_spec(
-    spec_or_path: ProbeSpec | str | Path,
-    *,
-    store: Any = None,
-    db_url: str | None = None,
-    concurrency: int | None = None,
-    pushgateway: str | None = None,
-    progress: Progress | None = None,
-    save: bool = True,
-) -> list[RunResult]:
-    """Run a probe spec once: one ``RunResult`` per call, saved (or spooled), optionally pushed.
-
-    The public entry point for the CLI, the CI gate and the demo. Raises
-    ``SpecError`` for a bad spec and ``RunLocked`` when another run of the
-    same spec is in progress; call failures are results, not exceptions.
-    """
-    spec = spec_or_path if isinstance(spec_or_path, ProbeSpec) else load_spec(spec_or_path)
-    with spec_lock(spec.name, spec.source):
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError("run_spec() cannot run inside an event loop; use run_spec_async()")
-        results = asyncio.run(
-            run_spec_async(spec, concurrency=concurrency, progress=progress, _locked=True)
-        )
-        if save:
-            save_results(results, store=store, db_url=db_url)
-    if pushgateway:
-        from voiceobs.metrics import push_results
-
-        push_results(results, pushgateway, job=f"voiceobs_probe_{spec.name}")
-    return results
+def call_count(spec: ProbeSpec, concurrency: int | None = None) -> tuple[int, int]:
+    """``(calls, at once)`` for a run: the spec's ``calls:`` and ``concurrency:``, or the override."""
+    total = spec.total_calls
+    return total, max(1, min(concurrency or spec.concurrency, total))
 
 
 async def run_spec_async(
@@ -432,11 +341,14 @@ async def run_spec_async(
     *,
     concurrency: int | None = None,
     progress: Progress | None = None,
-    _locked: bool = False,
 ) -> list[RunResult]:
-    """Place the calls and build their results (not saved); for hosts with their own loop."""
+    """Place the spec's calls and return their raw results, one per call, in call order.
+
+    Nothing is redacted, stored or exported here: hand the results to
+    ``voiceobs.recording.record`` (``voiceobs.run_spec`` does both).
+    """
     prompts = _prompts(spec)
-    n = max(1, min(concurrency or spec.concurrency, spec.total_calls))
+    _, n = call_count(spec, concurrency)
     provider, collector = _tracing()
     tracer = provider.get_tracer("voiceobs.probe", __version__)
     # A cyclic collection over torch's and numpy's objects stalls the loop for
@@ -461,8 +373,6 @@ async def run_spec_async(
         results = await asyncio.to_thread(
             lambda: [_build_result(spec, o, tracer) for o in outcomes]
         )
-        from voiceobs.tracing import spans_to_records
-
         for r in results:
             assert r.trace_id is not None
             r.spans = spans_to_records(collector.pop_trace(r.trace_id), run_id=r.id)
@@ -471,4 +381,4 @@ async def run_spec_async(
     return results
 
 
-__all__ = ["Progress", "run_spec", "run_spec_async", "save_results"]
+__all__ = ["Progress", "call_count", "run_spec_async"]

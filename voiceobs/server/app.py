@@ -27,11 +27,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
-import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,96 +36,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from voiceobs.audio.g711 import float_to_int16
-from voiceobs.audio.tts import render_speech
 from voiceobs.errors import ConfigError
-from voiceobs.pipelines.agent import AgentSettings
 from voiceobs.pipelines.base import Pipeline
-from voiceobs.pipelines.batcher import BatchSettings
-from voiceobs.pipelines.codec import CodecConfig
 from voiceobs.pipelines.faults import Faults
 from voiceobs.pipelines.registry import build_pipeline
 from voiceobs.pipelines.vad import resolve_device
-from voiceobs.server.calls import CallHandler
+from voiceobs.server.config import DEFAULT_APOLOGY, ServerConfig
 from voiceobs.server.metrics import ServerMetrics
 from voiceobs.server.pcm import PcmHandler
+from voiceobs.server.state import ServerState
 from voiceobs.server.twilio import TwilioHandler
 
 log = logging.getLogger(__name__)
-
-DEFAULT_APOLOGY = "Sorry, we are having technical difficulties. Please try again later."
-
-
-@dataclass
-class ServerConfig:
-    """Everything ``voiceobs serve`` can set."""
-
-    pipeline: str = "echo"
-    host: str = "127.0.0.1"
-    port: int = 8765
-    device: str = "auto"
-    max_calls: int = 64
-    admin_token: str | None = None
-    faults: Faults = field(default_factory=Faults)
-    batch: BatchSettings = field(default_factory=BatchSettings)
-    codec: CodecConfig = field(default_factory=CodecConfig)
-    agent: AgentSettings = field(default_factory=AgentSettings)
-    idle_timeout_s: float = 60.0
-    apology: str = DEFAULT_APOLOGY
-
-    def __post_init__(self) -> None:
-        if self.max_calls < 1:
-            raise ConfigError(f"--max-calls must be at least 1, got {self.max_calls}")
-        if self.idle_timeout_s <= 0:
-            raise ConfigError("idle timeout must be positive")
-        if self.admin_token is None:
-            self.admin_token = os.environ.get("VOICEOBS_ADMIN_TOKEN") or None
-
-
-class ServerState:
-    """Shared mutable state of one running server."""
-
-    def __init__(self, config: ServerConfig, pipeline: Pipeline, metrics: ServerMetrics) -> None:
-        self.config = config
-        self.pipeline = pipeline
-        self.metrics = metrics
-        self.faults = config.faults
-        self.mode = "normal"
-        self.degraded_message = config.apology
-        self.active = 0
-        self.ready = False
-        self.calls: set[CallHandler] = set()
-        self._apology: dict[int, np.ndarray] = {}
-
-    def admit(self, query_faults: Faults) -> tuple[str, str] | None:
-        """None to accept; otherwise (metric reason, message) for the 503."""
-        if self.faults.refuse or query_faults.refuse:
-            return "fault", "voiceobs fault: refuse"
-        if not self.ready:
-            return "not_ready", "server is still loading its pipeline; retry shortly"
-        if self.active >= self.config.max_calls:
-            return "capacity", f"server at capacity ({self.config.max_calls} calls); retry later"
-        return None
-
-    def apology(self, sample_rate: int) -> np.ndarray:
-        """The degraded-mode apology at the call's rate (rendered at startup)."""
-        if sample_rate not in self._apology:
-            audio = render_speech(self.config.apology, sample_rate)
-            self._apology[sample_rate] = float_to_int16(audio)
-        return self._apology[sample_rate]
-
-    async def set_mode(self, mode: str) -> None:
-        """Switch mode and tell every active call."""
-        if mode == self.mode:
-            return
-        self.mode = mode
-        for call in list(self.calls):
-            with contextlib.suppress(Exception):
-                if mode == "degraded":
-                    await call.enter_degraded()
-                else:
-                    await call.leave_degraded()
-
 
 def create_app(config: ServerConfig, pipeline: Pipeline | None = None) -> Starlette:
     """Build the ASGI app; the pipeline loads in the lifespan startup."""

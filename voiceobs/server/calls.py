@@ -40,7 +40,7 @@ from voiceobs.pipelines.faults import Faults
 from voiceobs.server.outbound import Outbound, Wire
 
 if TYPE_CHECKING:
-    from voiceobs.server.app import ServerState
+    from voiceobs.server.state import ServerState
 
 log = logging.getLogger(__name__)
 

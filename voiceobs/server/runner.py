@@ -19,7 +19,9 @@ from starlette.applications import Starlette
 
 from voiceobs.errors import PipelineError
 from voiceobs.pipelines.base import Pipeline
-from voiceobs.server.app import ServerConfig, ServerState, create_app
+from voiceobs.server.app import create_app
+from voiceobs.server.config import ServerConfig
+from voiceobs.server.state import ServerState
 
 
 @dataclass

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from voiceobs.errors import ConfigError, StoreFull, StoreUnavailable
+from voiceobs.errors import ConfigError, StoreError, StoreFull, StoreUnavailable
 
 #: How long a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -96,4 +96,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "redact_url"]
+def translate_db_error(exc: SQLAlchemyError, url: str) -> StoreError:
+    """Turn a driver error into a one-line StoreError that says what to do."""
+    text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
+    lowered = text.lower()
+    if (
+        "no space left" in lowered
+        or "disk is full" in lowered
+        or "database or disk is full" in lowered
+    ):
+        return StoreFull(f"the disk under {redact_url(url)} is full; free space and run again")
+    if isinstance(exc, OperationalError):
+        return StoreUnavailable(
+            f"cannot use the store at {redact_url(url)}: {text}; check --db / VOICEOBS_DB_URL "
+            "and that the database is running"
+        )
+    return StoreError(f"store error at {redact_url(url)}: {text}")
+
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "redact_url", "translate_db_error"]

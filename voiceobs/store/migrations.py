@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from voiceobs.errors import SchemaMismatch, StoreError
-from voiceobs.store.engine import redact_url
+from voiceobs.store.engine import redact_url, translate_db_error
 
 
 def script_location() -> Path:
@@ -46,8 +46,6 @@ def head_revision() -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     """The store's revision, or None for an empty (never migrated) database."""
-    from voiceobs.store.repository import translate_db_error
-
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -57,8 +55,6 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the store to ``revision``; creates every table on an empty database."""
-    from voiceobs.store.repository import translate_db_error
-
     refuse_newer(engine, current_revision(engine))
     try:
         command.upgrade(alembic_config(engine), revision)

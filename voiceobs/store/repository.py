@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from voiceobs.errors import StoreError, StoreFull, StoreUnavailable
+from voiceobs.errors import StoreError
 from voiceobs.results import RunResult, SpanRecord, TurnResult, utcnow
-from voiceobs.store.engine import make_engine, redact_url
+from voiceobs.store.engine import make_engine, redact_url, translate_db_error
 from voiceobs.store.models import (
     HookClaim,
     HookDelivery,
@@ -39,24 +39,6 @@ from voiceobs.store.models import (
 _TURN_FIELDS = [f.name for f in fields(TurnResult) if f.name != "started_at"]
 _RUN_FIELDS = [f.name for f in fields(RunResult) if f.name not in ("turns", "spans")]
 _SPAN_FIELDS = [f.name for f in fields(SpanRecord)]
-
-
-def translate_db_error(exc: SQLAlchemyError, url: str) -> StoreError:
-    """Turn a driver error into a one-line StoreError that says what to do."""
-    text = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
-    lowered = text.lower()
-    if (
-        "no space left" in lowered
-        or "disk is full" in lowered
-        or "database or disk is full" in lowered
-    ):
-        return StoreFull(f"the disk under {redact_url(url)} is full; free space and run again")
-    if isinstance(exc, OperationalError):
-        return StoreUnavailable(
-            f"cannot use the store at {redact_url(url)}: {text}; check --db / VOICEOBS_DB_URL "
-            "and that the database is running"
-        )
-    return StoreError(f"store error at {redact_url(url)}: {text}")
 
 
 @dataclass(frozen=True)

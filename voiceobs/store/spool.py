@@ -16,11 +16,14 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from voiceobs.config import data_dir
+from voiceobs.config import Settings, data_dir
 from voiceobs.errors import StoreError, StoreFull
 from voiceobs.results import RunResult
+from voiceobs.store.repository import Store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,23 @@ class Spool:
         self.directory = Path(directory) if directory is not None else spool_dir()
 
     def write(self, run: RunResult) -> Path:
-        """Write one run atomically; StoreFull when the disk has no room."""
+        """Write one run atomically; StoreFull when the disk has no room, StoreError otherwise.
+
+        Every way the write can fail (no room, no permission, a file where
+        the spool directory should be) is a one-line ``StoreError``, so the
+        caller can fall back to printing the run instead of losing it.
+        """
+        try:
+            return self._write(run)
+        except StoreError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"cannot spool a run under {self.directory}: {exc.strerror or exc}; "
+                "make the data directory writable (VOICEOBS_DATA_DIR)"
+            ) from None
+
+    def _write(self, run: RunResult) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.directory / f"{run.started_at.strftime('%Y%m%dT%H%M%S')}-{run.id}.json"
         data = json.dumps(run.to_json(), separators=(",", ":"), default=str)
@@ -76,7 +95,12 @@ class Spool:
         """
         assert callable(save)
         replayed = 0
-        for path in self.pending():
+        try:
+            pending = self.pending()
+        except OSError as exc:
+            log.warning("cannot list the spool %s: %s", self.directory, exc.strerror or exc)
+            return 0
+        for path in pending:
             try:
                 run = RunResult.from_json(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -95,4 +119,70 @@ class Spool:
         return replayed
 
 
-__all__ = ["Spool", "spool_dir"]
+@dataclass
+class SaveReport:
+    """Where each result went: the store, the spool, or nowhere (``lost``, with why)."""
+
+    saved: int = 0
+    duplicates: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    lost: list[RunResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def save_or_spool(
+    results: Sequence[RunResult],
+    store: Store | None = None,
+    *,
+    db_url: str | None = None,
+    spool: Spool | None = None,
+) -> SaveReport:
+    """Save results to the store, replaying the spool first; spool what the store cannot take.
+
+    Never raises for a store that is down: losing a result during an outage
+    would hide the outage. A result that neither the store nor the spool can
+    take is returned in ``lost`` (with the reasons in ``errors``) for the
+    caller to print, so it is never silently gone.
+    """
+    spool = spool or Spool()
+    report = SaveReport()
+    own = store is None
+    pending = list(results)
+    if store is None:
+        try:
+            store = Store.open(Settings.load(db_url).db_url, create=True)
+        except StoreError as exc:
+            report.errors.append(str(exc))
+            log.warning("store unavailable (%s); spooling %d run(s)", exc, len(pending))
+    try:
+        if store is not None:
+            report.replayed = spool.replay(store.save_run)
+            if report.replayed:
+                log.info("replayed %d spooled run(s)", report.replayed)
+            while pending:
+                run = pending[0]
+                try:
+                    if store.save_run(run):
+                        report.saved += 1
+                    else:
+                        report.duplicates += 1
+                except StoreError as exc:
+                    report.errors.append(str(exc))
+                    log.warning("cannot save run %s (%s); spooling the rest", run.id, exc)
+                    break
+                pending.pop(0)
+    finally:
+        if own and store is not None:
+            store.close()
+    for run in pending:
+        try:
+            spool.write(run)
+            report.spooled += 1
+        except StoreError as exc:
+            report.errors.append(str(exc))
+            report.lost.append(run)
+    return report
+
+
+__all__ = ["SaveReport", "Spool", "save_or_spool", "spool_dir"]

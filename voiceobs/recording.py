@@ -1,0 +1,124 @@
+"""The recording path: every source of calls records its results the same way.
+
+::
+
+    RunResults ─► redact (redact_run) ─► store, or the spool when it is down ─► Prometheus
+
+Probe runs (``voiceobs probe run``, ``gate --run-probes``, the demo) and
+production traffic hand their ``RunResult``s to :func:`record`, so a result
+is redacted before anything stores, spools, pushes or prints it, whatever
+produced it, and the store-down policy (``voiceobs.store.spool``) is the same
+for all. This module only composes the stages; each lives in its own package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voiceobs.errors import ResultsLost
+from voiceobs.probe.lock import spec_lock
+from voiceobs.probe.runner import Progress, run_spec_async
+from voiceobs.probe.spec import ProbeSpec, load_spec
+from voiceobs.redact import Redactor
+from voiceobs.redact_results import redact_run
+from voiceobs.results import RunResult
+from voiceobs.store import Store
+from voiceobs.store.spool import SaveReport, Spool, save_or_spool
+
+
+@dataclass
+class Recorded:
+    """What recording did: the redacted results, where they went, and whether they were pushed."""
+
+    results: list[RunResult] = field(default_factory=list)
+    saved: SaveReport | None = None
+    pushed: bool | None = None
+
+
+def record(
+    results: Sequence[RunResult],
+    *,
+    store: Store | None = None,
+    db_url: str | None = None,
+    save: bool = True,
+    pushgateway: str | None = None,
+    job: str | None = None,
+    redactor: Redactor | None = None,
+    spool: Spool | None = None,
+) -> Recorded:
+    """Redact, then save (or spool), then push ``results``.
+
+    Raises ``ResultsLost`` (with the redacted results that neither the store
+    nor the spool took) after pushing, so the caller can print them; a store
+    that is merely down is not an error here, the spool takes the results.
+    """
+    clean = [redact_run(r, redactor) for r in results]
+    out = Recorded(results=clean)
+    if save and clean:
+        out.saved = save_or_spool(clean, store, db_url=db_url, spool=spool)
+    if pushgateway and clean:
+        from voiceobs.metrics import push_results
+
+        name = job or f"voiceobs_probe_{clean[0].probe_name}"
+        out.pushed = push_results(clean, pushgateway, job=name)
+    if out.saved is not None and out.saved.lost:
+        reasons = "; ".join(dict.fromkeys(out.saved.errors))
+        raise ResultsLost(
+            f"{len(out.saved.lost)} result(s) could not be stored or spooled ({reasons})",
+            out.saved.lost,
+        )
+    return out
+
+
+def lost_as_json(exc: ResultsLost) -> str:
+    """The lost results as JSON lines (spans left out), for a caller to print."""
+    lines = []
+    for run in exc.lost:
+        data = run.to_json()
+        data.pop("spans", None)
+        lines.append(json.dumps(data, default=str))
+    return "\n".join(lines)
+
+
+def run_spec(
+    spec_or_path: ProbeSpec | str | Path,
+    *,
+    store: Store | None = None,
+    db_url: str | None = None,
+    concurrency: int | None = None,
+    pushgateway: str | None = None,
+    progress: Progress | None = None,
+    save: bool = True,
+) -> list[RunResult]:
+    """Run a probe spec once and record it: one redacted ``RunResult`` per call.
+
+    The public entry point for the CLI, the CI gate and scripts. Raises
+    ``SpecError`` for a bad spec, ``RunLocked`` when another run of the same
+    spec is in progress and ``ResultsLost`` when a result could be neither
+    stored nor spooled; call failures are results, not exceptions.
+    """
+    spec = spec_or_path if isinstance(spec_or_path, ProbeSpec) else load_spec(spec_or_path)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("run_spec() cannot run inside an event loop; use run_spec_async()")
+    with spec_lock(spec.name, spec.source):
+        raw = asyncio.run(run_spec_async(spec, concurrency=concurrency, progress=progress))
+        recorded = record(
+            raw,
+            store=store,
+            db_url=db_url,
+            save=save,
+            pushgateway=pushgateway,
+            job=f"voiceobs_probe_{spec.name}",
+        )
+    return recorded.results
+
+
+__all__ = ["Recorded", "lost_as_json", "record", "run_spec"]
