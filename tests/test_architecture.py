@@ -37,7 +37,7 @@ ORDER: tuple[str, ...] = (
     "voiceobs.probe",
     "voiceobs.store",
     "voiceobs.metrics",
-    "voiceobs.analytics",
+    "voiceobs.store.analytics",
     "voiceobs.slo",
     "voiceobs.failover",
     "voiceobs.recording",

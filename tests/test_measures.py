@@ -6,9 +6,10 @@ import dataclasses
 
 from prometheus_client import generate_latest
 
-from voiceobs import analytics, measures, metrics
+from voiceobs import measures, metrics
 from voiceobs.quality.scores import QualityScores
 from voiceobs.results import RunResult, TurnResult, utcnow
+from voiceobs.store import analytics
 from voiceobs.store.models import Turn
 
 _NOT_MEASURES = {"turn_index", "prompt_id", "ok", "failure_class", "quality_errors", "transcript",

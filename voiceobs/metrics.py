@@ -41,8 +41,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import (
@@ -52,11 +50,10 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, func, select
 
 from voiceobs.measures import EXPORTED_MEASURES, QUALITY_METRICS, TIME_MEASURES, Measure, measure
 from voiceobs.results import RunResult
-from voiceobs.store import Store
+from voiceobs.store import Store, exports
 
 log = logging.getLogger(__name__)
 
@@ -206,63 +203,33 @@ class StoreCollector(Collector):
         self._watermark = 0
         self._turns: dict[tuple[str, str, str, str], int] = defaultdict(int)
         self._hist: dict[str, dict[tuple[str, str, str], _Cumulative]] = {m: {} for m in MEASURES}
-        self._runs: list[Any] = []
+        self._runs: list[exports.CallTotals] = []
         self._read_at = 0.0
 
     def refresh(self) -> None:
         """Read what is new in the store (called by ``collect``; public for tests)."""
-        from voiceobs.store.models import ProbeRun, Turn
+        head = exports.last_turn_id(self.store)
+        if head > self._watermark:
+            self._read_turns(self._watermark, head)
+            self._watermark = head
+        self._runs = exports.call_totals(self.store)
 
-        with self.store.engine.connect() as conn:
-            head = conn.execute(select(func.max(Turn.id))).scalar() or 0
-            if head > self._watermark:
-                self._read_turns(conn, self._watermark, int(head))
-                self._watermark = int(head)
-            dims_r = (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region)
-            ok_last = func.max(case((ProbeRun.status == "ok", ProbeRun.started_at), else_=None))
-            self._runs = list(
-                conn.execute(
-                    select(
-                        *dims_r,
-                        func.sum(case((ProbeRun.status == "ok", 1), else_=0)),
-                        func.count(),
-                        func.max(ProbeRun.started_at),
-                        ok_last,
-                    ).group_by(*dims_r)
-                )
-            )
-
-    def _read_turns(self, conn: Any, after: int, head: int) -> None:
+    def _read_turns(self, after: int, head: int) -> None:
         """Fold turns ``after < id <= head`` into the counters, in one pass over them."""
-        from voiceobs.store.models import Turn
-
-        dims = (Turn.probe_name, Turn.target_url, Turn.region)
-        cols: list[Any] = [func.count(), func.sum(case((Turn.ok.is_(True), 1), else_=0))]
-        for name, m in MEASURES.items():
-            # Histograms hold successful turns that took the measure.
-            col = getattr(Turn, name)
-            bounds, scale = m.buckets, m.scale
-            taken = and_(Turn.ok.is_(True), col.is_not(None))
-            cols.append(func.sum(case((taken, 1), else_=0)))
-            cols.append(func.sum(case((taken, col), else_=0.0)))
-            cols += [func.sum(case((and_(taken, col <= b * scale), 1), else_=0)) for b in bounds]
-        rows = conn.execute(
-            select(*dims, *cols).where(Turn.id > after, Turn.id <= head).group_by(*dims)
-        )
-        for probe, target, region, total, ok, *rest in rows:
-            key = (probe, target, region or "")
-            self._turns[(*key, "ok")] += int(ok or 0)
-            self._turns[(*key, "failed")] += int(total) - int(ok or 0)
-            for name, m in MEASURES.items():
-                count, total_value, *per_bucket = rest[: 2 + len(m.buckets)]
-                rest = rest[2 + len(m.buckets) :]
+        bounds = {name: (m.buckets, m.scale) for name, m in MEASURES.items()}
+        for row in exports.turn_histograms(self.store, after, head, bounds):
+            key = (row.probe, row.target, row.region)
+            self._turns[(*key, "ok")] += row.ok
+            self._turns[(*key, "failed")] += row.total - row.ok
+            for name, (count, total_value, per_bucket) in row.measures.items():
                 if not count:
                     continue
+                m = MEASURES[name]
                 h = self._hist[name].setdefault(key, _Cumulative(len(m.buckets)))
-                h.count += int(count)
-                h.sum += float(total_value or 0.0) / m.scale
+                h.count += count
+                h.sum += total_value / m.scale
                 for i, n in enumerate(per_bucket):
-                    h.buckets[i] += int(n or 0)
+                    h.buckets[i] += n
 
     def collect(self) -> Iterator[Metric]:
         """Counters, histograms and freshness gauges, from the store."""
@@ -286,14 +253,15 @@ class StoreCollector(Collector):
         success = GaugeMetricFamily("voiceobs_probe_success", "1 when the probe's latest call succeeded.", labels=list(_LABELS))  # fmt: skip
         last_run = GaugeMetricFamily("voiceobs_probe_last_run_timestamp_seconds", "When the probe last placed a call.", labels=list(_LABELS))  # fmt: skip
         last_ok = GaugeMetricFamily("voiceobs_probe_last_success_timestamp_seconds", "When a call of the probe last succeeded.", labels=list(_LABELS))  # fmt: skip
-        for probe, target, region, good, total, latest, latest_ok in self._runs:
-            key = [probe, target, region or ""]
-            calls.add_metric([*key, "ok"], float(good or 0))
-            calls.add_metric([*key, "failed"], float(total - (good or 0)))
-            success.add_metric(key, 1.0 if latest_ok is not None and latest_ok >= latest else 0.0)
-            last_run.add_metric(key, _timestamp(latest))
-            if latest_ok is not None:
-                last_ok.add_metric(key, _timestamp(latest_ok))
+        for c in self._runs:
+            key = [c.probe, c.target, c.region]
+            calls.add_metric([*key, "ok"], float(c.ok))
+            calls.add_metric([*key, "failed"], float(c.total - c.ok))
+            ok_is_latest = c.last_ok_at is not None and c.last_ok_at >= c.last_at
+            success.add_metric(key, 1.0 if ok_is_latest else 0.0)
+            last_run.add_metric(key, c.last_at.timestamp())
+            if c.last_ok_at is not None:
+                last_ok.add_metric(key, c.last_ok_at.timestamp())
         turns = CounterMetricFamily(TURNS_METRIC.removesuffix("_total"), "Turns measured by probes, by their call's outcome.", labels=[*_LABELS, "status"])  # fmt: skip
         for (probe, target, region, status), n in sorted(self._turns.items()):
             turns.add_metric([probe, target, region, status], float(n))
@@ -310,14 +278,6 @@ class StoreCollector(Collector):
 def _le(bound: float) -> str:
     # The same rendering prometheus-client uses, so rules can name the bucket.
     return repr(float(bound))
-
-
-def _timestamp(value: Any) -> float:
-    # Aggregates bypass the column type: SQLite returns text, both return naive UTC.
-    if value is None:
-        return 0.0
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return float((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
 
 
 __all__ = [

@@ -36,8 +36,11 @@ from seed import seed  # noqa: E402
 from streamlit import logger as st_logger  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from voiceobs import analytics  # noqa: E402
-from voiceobs.store import SloEvaluation, Store  # noqa: E402
+from voiceobs.store import (  # noqa: E402
+    SloEvaluation,
+    Store,
+    analytics,
+)
 from voiceobs.users import User  # noqa: E402
 
 APP = ROOT / "dashboards" / "streamlit_app.py"

@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from voiceobs.slo import evaluate, parse_slos
-from voiceobs.slo.query import counts, source_for
+from voiceobs.store.sli import counts, source_for
 from voiceobs.store import Store
 
 # Evaluate at the wall clock, as cron does: the newest data is minutes old.
@@ -123,7 +123,7 @@ def full_scan(store: Store) -> float:
     t0 = time.perf_counter()
     with store.engine.connect() as conn:
         for slo in SLOS:
-            src = source_for(slo)
+            src = source_for(slo.sli_query())
             windows = [slo.period] + [w for a in _alerts(slo) for w in (a.long, a.short)]
             for w in windows:
                 conn.execute(counts(src, NOW - w, NOW)).one()
@@ -176,7 +176,7 @@ def bench(url: str, millions: float) -> dict[str, float]:
     # Sanity: rollup-based evaluation counts exactly what the full scan counts.
     [r] = evaluate(store, SLOS[:1], now=NOW, record=False)
     with store.engine.connect() as conn:
-        g, t = conn.execute(counts(source_for(SLOS[0]), NOW - SLOS[0].period, NOW)).one()
+        g, t = conn.execute(counts(source_for(SLOS[0].sli_query()), NOW - SLOS[0].period, NOW)).one()
     assert (r.good, r.total) == (g, t), ((r.good, r.total), (g, t))
     store.close()
     return {"generate_s": gen, "full_scan_s": scan, "first_s": first, "steady_s": steady}

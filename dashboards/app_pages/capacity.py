@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from dashkit import data, ui
 
-from voiceobs.analytics import STAGE_DRIVERS
+from voiceobs.store.analytics import STAGE_DRIVERS
 
 #: Starting p95 targets per stage (ms); an SRE changes them to their own budget.
 DEFAULT_TARGETS = {"asr": 300.0, "respond": 800.0, "tts": 300.0, "vad": 50.0}

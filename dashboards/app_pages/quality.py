@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 from dashkit import data, ui
 
-from voiceobs.analytics import DEFAULT_QUALITY_THRESHOLDS, QUALITY_METRICS
+from voiceobs.store.analytics import DEFAULT_QUALITY_THRESHOLDS, QUALITY_METRICS
 
 _LABELS = {
     "pesq_wb": "PESQ wide-band",

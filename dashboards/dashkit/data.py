@@ -15,11 +15,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from voiceobs import analytics
-from voiceobs.analytics import Filters
 from voiceobs.config import Settings
 from voiceobs.errors import VoiceObsError
-from voiceobs.store import Store, redact_url
+from voiceobs.store import Store, analytics, redact_url
+from voiceobs.store.analytics import Filters
 
 CACHE_TTL_S = 30
 

@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashkit import data
-from voiceobs.analytics import Filters
 from voiceobs.store import redact_url
+from voiceobs.store.analytics import Filters
 
 ALL = "All"
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from tests.slo.helpers import T0, add_calls, add_latency, add_turns
 from voiceobs.slo import evaluate, parse_slos
-from voiceobs.slo.query import counts, source_for
 from voiceobs.store import SloRollup, Store
+from voiceobs.store.sli import counts, source_for
 
 MIN = timedelta(minutes=1)
 US = timedelta(microseconds=1)
@@ -58,7 +58,7 @@ def test_rollup_matches_raw_scan_at_random_instants(store: Store) -> None:
              {"turn_latency_ms": rng.choice([None, rng.uniform(100, 900)])}) for _ in range(600)]
     add_turns(store, rows)
     slo = LATENCY_30D[0]
-    src = source_for(slo)
+    src = source_for(slo.sli_query())
     for _ in range(12):
         now = T0 + timedelta(seconds=rng.uniform(0, 6 * 3600))
         for length in (timedelta(minutes=5), timedelta(minutes=37, seconds=13), timedelta(hours=3)):

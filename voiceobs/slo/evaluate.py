@@ -14,17 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, literal, select, union_all
-from sqlalchemy.exc import SQLAlchemyError
-
 from voiceobs.durations import format_duration
 from voiceobs.results import utcnow
-from voiceobs.slo import rollup
-from voiceobs.slo.query import ceil_minute, floor_minute, minute_start, source_for
 from voiceobs.slo.spec import SLO
 from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
-from voiceobs.store import Store
-from voiceobs.store.repository import translate_db_error
+from voiceobs.store import Store, rollups
+from voiceobs.store.sli import SliQuery
 
 STATES = ("ok", "ticket", "page")
 
@@ -138,68 +133,6 @@ def month_start(at: datetime) -> datetime:
     return at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _window_counts(
-    conn: Any, slo: SLO, dialect: str, now: datetime, starts: dict[str, datetime]
-) -> dict[str, tuple[int, int]]:
-    """Good and total for every ``[start, now)``: whole minutes from the rollup, edges raw."""
-    src = source_for(slo)
-    head = floor_minute(now)
-    out = {label: (0, 0) for label in starts}
-    # Whole minutes [ceil(start), floor(now)) come from the rollup in one query.
-    firsts = {label: ceil_minute(start) for label, start in starts.items()}
-    lowest = min(firsts.values())
-    if lowest < head:
-        # One branch per window, each a range scan of the (slo_key, minute) primary key,
-        # so a 5-minute window reads 5 rows, not the 30 days of the longest one.
-        r = rollup.ROLLUPS
-        branches = [
-            select(
-                literal(label).label("w"),
-                func.coalesce(func.sum(r.c.good), 0),
-                func.coalesce(func.sum(r.c.total), 0),
-            ).where(r.c.slo_key == slo.key, r.c.minute >= firsts[label], r.c.minute < head)
-            for label in starts
-            if firsts[label] < head
-        ]
-        for label, good, total in conn.execute(union_all(*branches)):
-            out[label] = (int(good), int(total))
-    # Raw rows for the partial minutes: [head, now) shared by every window that reaches
-    # it, [start, ceil(start)) per window, or the whole window when it sits inside one
-    # minute. One UNION ALL statement, each branch a range on a started_at index.
-    head_at = minute_start(head)
-    ranges: dict[str, tuple[datetime, datetime]] = {}
-    if any(first <= head for first in firsts.values()) and head_at < now:
-        ranges["__head__"] = (head_at, now)
-    for label, start in starts.items():
-        if firsts[label] > head:
-            ranges[label] = (start, now)
-        elif start < minute_start(firsts[label]):
-            ranges[label] = (start, minute_start(firsts[label]))
-    if ranges:
-        branches = [
-            select(literal(label).label("w"), case((src.good, 1), else_=0).label("g"))
-            .select_from(src.table)
-            .where(src.where, src.started_at >= lo, src.started_at < hi)
-            for label, (lo, hi) in ranges.items()
-        ]
-        both = union_all(*branches).subquery()
-        raw = {
-            w: (int(g or 0), int(t))
-            for w, g, t in conn.execute(
-                select(both.c.w, func.sum(both.c.g), func.count()).group_by(both.c.w)
-            )
-        }
-        for label in starts:
-            parts = [raw.get(label, (0, 0))]
-            if firsts[label] <= head:
-                parts.append(raw.get("__head__", (0, 0)))
-            out[label] = (
-                out[label][0] + sum(p[0] for p in parts),
-                out[label][1] + sum(p[1] for p in parts),
-            )
-    return out
-
-
 def evaluate(
     store: Store,
     slos: Sequence[SLO],
@@ -217,19 +150,10 @@ def evaluate(
     """
     now = (now or utcnow()).astimezone(UTC)
     policy = policy or load_policy()
-    dialect = store.engine.dialect.name
-    results: list[SloResult] = []
-    try:
-        refreshed: set[str] = set()
-        for slo in slos:
-            if slo.key not in refreshed:
-                rollup.refresh(store, slo)
-                refreshed.add(slo.key)
-        with store.engine.connect() as conn:
-            for slo in slos:
-                results.append(_evaluate_one(conn, slo, dialect, now, window, policy))
-    except SQLAlchemyError as exc:
-        raise translate_db_error(exc, store.url) from exc
+    queries = {slo.key: slo.sli_query() for slo in slos}
+    for query in queries.values():
+        rollups.refresh(store, query)
+    results = [_evaluate_one(store, slo, queries[slo.key], now, window, policy) for slo in slos]
     if record:
         for r in results:
             store.record_evaluation(
@@ -248,7 +172,12 @@ def evaluate(
 
 
 def _evaluate_one(
-    conn: Any, slo: SLO, dialect: str, now: datetime, window: timedelta | None, policy: BurnPolicy
+    store: Store,
+    slo: SLO,
+    query: SliQuery,
+    now: datetime,
+    window: timedelta | None,
+    policy: BurnPolicy,
 ) -> SloResult:
     alerts = tuple(
         a for a in policy.scaled(slo.period) if getattr(slo.alerting, a.severity)
@@ -263,7 +192,7 @@ def _evaluate_one(
     for a in alerts:
         starts[a.long_label] = now - a.long
         starts[a.short_label] = now - a.short
-    got = _window_counts(conn, slo, dialect, now, starts)
+    got = rollups.window_counts(store, query, now, starts)
     good, total = got.pop("__slo__")
     lengths = {a.long_label: a.long for a in alerts} | {a.short_label: a.short for a in alerts}
     burns = {

@@ -30,6 +30,7 @@ from voiceobs.durations import format_duration, parse_duration
 from voiceobs.errors import SpecError
 from voiceobs.measures import TIME_MEASURES, TURN_MEASURES
 from voiceobs.safe_yaml import dotted
+from voiceobs.store.sli import SliQuery
 
 SPEC_VERSION = "voiceobs/v1"
 CALENDAR_MONTH = "calendar_month"
@@ -150,6 +151,22 @@ class SLO:
             sort_keys=True,
         )
         return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+    def sli_query(self) -> SliQuery:
+        """What the store counts for this SLO's SLI (its rollup is shared by equal SLIs)."""
+        sel = self.selector
+        return SliQuery(
+            key=self.key,
+            events="calls" if self.sli.kind == "availability" else "turns",
+            probe=sel.probe,
+            target=sel.target,
+            region=sel.region,
+            labels=dict(sel.labels),
+            measure=self.sli.measure,
+            op=self.sli.op,
+            threshold=self.sli.threshold,
+            missing="bad" if self.sli.missing == "bad" else "exclude",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The SLO in native spec form (what ``slo import`` writes)."""

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from voiceobs.errors import StoreError
 from voiceobs.results import RunResult, SpanRecord, TurnResult, utcnow
 from voiceobs.store.engine import make_engine, redact_url, translate_db_error
+from voiceobs.store.filters import where_runs
 from voiceobs.store.models import (
     HookClaim,
     HookDelivery,
@@ -199,7 +200,7 @@ class Store:
     ) -> list[ProbeRun]:
         """Runs newest first, filtered; turns are not loaded."""
         q = select(ProbeRun).order_by(ProbeRun.started_at.desc()).limit(limit).offset(offset)
-        q = _filter(q, ProbeRun, since, until, probe, target, region)
+        q = where_runs(q, ProbeRun, since=since, until=until, probe=probe, target=target, region=region)
         if status:
             q = q.where(ProbeRun.status == status)
         with self.session() as s:
@@ -221,7 +222,7 @@ class Store:
         the SLO engine, this is for listing and drill-down.
         """
         q = select(Turn).order_by(Turn.started_at.desc())
-        q = _filter(q, Turn, since, until, probe, target, region)
+        q = where_runs(q, Turn, since=since, until=until, probe=probe, target=target, region=region)
         if limit is not None:
             q = q.limit(limit)
         with self.session() as s:
@@ -503,28 +504,6 @@ class Store:
             head=migrations.head_revision(),
             counts=counts,
         )
-
-
-def _filter(
-    q: Any,
-    model: Any,
-    since: datetime | None,
-    until: datetime | None,
-    probe: str | None,
-    target: str | None,
-    region: str | None,
-) -> Any:
-    if since is not None:
-        q = q.where(model.started_at >= since)
-    if until is not None:
-        q = q.where(model.started_at < until)
-    if probe:
-        q = q.where(model.probe_name == probe)
-    if target:
-        q = q.where(model.target_url == target)
-    if region:
-        q = q.where(model.region == region)
-    return q
 
 
 __all__ = ["Store", "StoreStatus", "translate_db_error"]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from voiceobs import analytics as A
 from voiceobs.results import RunResult, SpanRecord, TurnResult
 from voiceobs.store import Store
+from voiceobs.store import analytics as A
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
 

@@ -1,5 +1,9 @@
 """Per-minute rollups of each SLI, kept fresh incrementally, so evaluation never scans raw rows.
 
+The one place rollups are maintained and read: the SLO engine asks for
+``refresh`` and ``window_counts`` with an ``SliQuery``, and never builds SQL
+itself.
+
 How freshness is kept exact without rescanning everything:
 
 * ``turns.id`` only grows, so the turns inserted since the last refresh are
@@ -21,26 +25,20 @@ is the one case a refresh misses; ``rebuild()`` recomputes everything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Table, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, case, delete, func, insert, literal, select, union_all
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from voiceobs.results import utcnow
-from voiceobs.slo.query import (
-    RUNS,
-    TURNS,
-    Source,
-    floor_minute,
-    minute_of,
-    minute_start,
-    per_minute,
-    source_for,
-)
-from voiceobs.slo.spec import SLO
-from voiceobs.store import Store
+from voiceobs.store.engine import translate_db_error
+from voiceobs.store.filters import ceil_minute, floor_minute, minute_of, minute_start
 from voiceobs.store.models import SloRollup, SloRollupState
+from voiceobs.store.repository import Store
+from voiceobs.store.sli import RUNS, TURNS, SliQuery, Source, per_minute, source_for
 
 ROLLUPS: Table = SloRollup.__table__  # type: ignore[assignment]
 STATE: Table = SloRollupState.__table__  # type: ignore[assignment]
@@ -97,23 +95,29 @@ def _dirty_minutes(conn: Connection, src: Source, dialect: str, after_id: int) -
     return {int(m) for (m,) in conn.execute(q) if m is not None}
 
 
-def refresh(store: Store, slo: SLO) -> None:
-    """Bring the rollup of ``slo``'s SLI up to date with the raw tables."""
+def refresh(store: Store, query: SliQuery) -> None:
+    """Bring the rollup of an SLI up to date with the raw tables."""
     for attempt in range(2):
         try:
-            _refresh_once(store, slo)
+            _refresh_once(store, query)
             return
         except IntegrityError:
             # Another evaluator refreshed the same minutes at the same moment: its
             # rows are as good as ours. Try once more so our watermark moves too.
             if attempt:
                 return
+        except SQLAlchemyError as exc:
+            raise translate_db_error(exc, store.url) from exc
 
 
-def _refresh_once(store: Store, slo: SLO) -> None:
+def _definition(query: SliQuery) -> str:
+    return json.dumps({k: v for k, v in asdict(query).items() if k != "key"}, sort_keys=True)
+
+
+def _refresh_once(store: Store, query: SliQuery) -> None:
     dialect = store.engine.dialect.name
-    key = slo.key
-    src = source_for(slo)
+    key = query.key
+    src = source_for(query)
     wall = utcnow()
     with store.engine.begin() as conn:
         if dialect == "sqlite":
@@ -130,7 +134,7 @@ def _refresh_once(store: Store, slo: SLO) -> None:
             _recompute(conn, key, src, dialect, None, None)
             conn.execute(
                 insert(STATE).values(
-                    slo_key=key, definition=str(slo.sli.to_dict() | slo.selector.to_dict()),
+                    slo_key=key, definition=_definition(query),
                     turn_watermark=head, refreshed_at=wall,
                 )
             )
@@ -148,15 +152,91 @@ def _refresh_once(store: Store, slo: SLO) -> None:
         )
 
 
-def rebuild(store: Store, slos: Iterable[SLO]) -> None:
-    """Drop and rebuild the rollups of ``slos`` from every stored row."""
-    slos = list(slos)
+def rebuild(store: Store, queries: Iterable[SliQuery]) -> None:
+    """Drop and rebuild the rollups of ``queries`` from every stored row."""
+    queries = list(queries)
     with store.engine.begin() as conn:
-        for slo in slos:
-            conn.execute(delete(ROLLUPS).where(ROLLUPS.c.slo_key == slo.key))
-            conn.execute(delete(STATE).where(STATE.c.slo_key == slo.key))
-    for slo in slos:
-        refresh(store, slo)
+        for q in queries:
+            conn.execute(delete(ROLLUPS).where(ROLLUPS.c.slo_key == q.key))
+            conn.execute(delete(STATE).where(STATE.c.slo_key == q.key))
+    for q in queries:
+        refresh(store, q)
 
 
-__all__ = ["ID_OVERLAP", "TRAILING", "rebuild", "refresh"]
+def window_counts(
+    store: Store, query: SliQuery, now: datetime, starts: dict[str, datetime]
+) -> dict[str, tuple[int, int]]:
+    """Good and total for every ``[start, now)``: whole minutes from the rollup, edges raw.
+
+    Exact at any instant, because the partial minutes at a window's edges are
+    counted from the raw rows. Refresh the rollup first.
+    """
+    try:
+        with store.engine.connect() as conn:
+            return _window_counts(conn, query, now, starts)
+    except SQLAlchemyError as exc:
+        raise translate_db_error(exc, store.url) from exc
+
+
+def _window_counts(
+    conn: Connection, query: SliQuery, now: datetime, starts: dict[str, datetime]
+) -> dict[str, tuple[int, int]]:
+    src = source_for(query)
+    head = floor_minute(now)
+    out = {label: (0, 0) for label in starts}
+    # Whole minutes [ceil(start), floor(now)) come from the rollup in one query.
+    firsts = {label: ceil_minute(start) for label, start in starts.items()}
+    lowest = min(firsts.values())
+    if lowest < head:
+        # One branch per window, each a range scan of the (slo_key, minute) primary key,
+        # so a 5-minute window reads 5 rows, not the 30 days of the longest one.
+        r = ROLLUPS
+        branches = [
+            select(
+                literal(label).label("w"),
+                func.coalesce(func.sum(r.c.good), 0),
+                func.coalesce(func.sum(r.c.total), 0),
+            ).where(r.c.slo_key == query.key, r.c.minute >= firsts[label], r.c.minute < head)
+            for label in starts
+            if firsts[label] < head
+        ]
+        for label, good, total in conn.execute(union_all(*branches)):
+            out[label] = (int(good), int(total))
+    # Raw rows for the partial minutes: [head, now) shared by every window that reaches
+    # it, [start, ceil(start)) per window, or the whole window when it sits inside one
+    # minute. One UNION ALL statement, each branch a range on a started_at index.
+    head_at = minute_start(head)
+    ranges: dict[str, tuple[datetime, datetime]] = {}
+    if any(first <= head for first in firsts.values()) and head_at < now:
+        ranges["__head__"] = (head_at, now)
+    for label, start in starts.items():
+        if firsts[label] > head:
+            ranges[label] = (start, now)
+        elif start < minute_start(firsts[label]):
+            ranges[label] = (start, minute_start(firsts[label]))
+    if ranges:
+        branches = [
+            select(literal(label).label("w"), case((src.good, 1), else_=0).label("g"))
+            .select_from(src.table)
+            .where(src.where, src.started_at >= lo, src.started_at < hi)
+            for label, (lo, hi) in ranges.items()
+        ]
+        both = union_all(*branches).subquery()
+        raw = {
+            w: (int(g or 0), int(t))
+            for w, g, t in conn.execute(
+                select(both.c.w, func.sum(both.c.g), func.count()).group_by(both.c.w)
+            )
+        }
+        for label in starts:
+            parts = [raw.get(label, (0, 0))]
+            if firsts[label] <= head:
+                parts.append(raw.get("__head__", (0, 0)))
+            out[label] = (
+                out[label][0] + sum(p[0] for p in parts),
+                out[label][1] + sum(p[1] for p in parts),
+            )
+    return out
+
+
+__all__ = ["ID_OVERLAP", "TRAILING", "rebuild", "refresh", "window_counts"]

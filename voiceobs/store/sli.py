@@ -1,26 +1,27 @@
-"""SLI counting in SQL: which rows an SLO looks at and which of them are good.
+"""SLI counting in SQL: which rows an SLI looks at and which of them are good.
 
-Everything here builds SQLAlchemy Core expressions; rows never come into
-Python. The same expressions feed the per-minute rollup, the raw edges of a
-window and the full-scan baseline of the benchmark, so all three count alike.
+The SLO engine says *what* to count (an ``SliQuery``, built from an SLO
+spec); this module says *how*, in SQLAlchemy Core expressions, so rows never
+come into Python. The same expressions feed the per-minute rollup, the raw
+edges of a window and the full-scan baseline of the benchmark, so all three
+count alike. What a missing measure means is decided in the SLO spec
+(``missing: exclude`` or ``bad``) and applied here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
     Table,
     and_,
     case,
-    cast,
     exists,
-    extract,
     func,
     literal,
     or_,
@@ -28,11 +29,32 @@ from sqlalchemy import (
     true,
 )
 
-from voiceobs.slo.spec import SLO
+from voiceobs.store.filters import minute_of
 from voiceobs.store.models import ProbeRun, Turn
 
 RUNS: Table = ProbeRun.__table__  # type: ignore[assignment]
 TURNS: Table = Turn.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class SliQuery:
+    """What an SLI counts, in the store's terms: which events, and which of them are good.
+
+    ``events`` is ``calls`` (probe runs; good when the call succeeded) or
+    ``turns`` (good when ``measure op threshold`` holds on a successful
+    call's turn). ``key`` names the SLI's rollup: equal definitions share one.
+    """
+
+    key: str
+    events: Literal["calls", "turns"]
+    probe: str | None = None
+    target: str | None = None
+    region: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    measure: str | None = None
+    op: str | None = None
+    threshold: float | None = None
+    missing: Literal["exclude", "bad"] = "exclude"
 
 
 @dataclass(frozen=True)
@@ -49,63 +71,38 @@ class Source:
         return self.table.c.started_at
 
 
-def source_for(slo: SLO) -> Source:
-    """Build the rows and good condition of ``slo``'s SLI (see spec.py for NULL rules)."""
-    sel = slo.selector
-    table = RUNS if slo.sli.kind == "availability" else TURNS
+def source_for(query: SliQuery) -> Source:
+    """Build the rows and good condition of an SLI (see the SLO spec for the NULL rules)."""
+    table = RUNS if query.events == "calls" else TURNS
     conds: list[ColumnElement[bool]] = []
-    if sel.probe is not None:
-        conds.append(table.c.probe_name == sel.probe)
-    if sel.target is not None:
-        conds.append(table.c.target_url == sel.target)
-    if sel.region is not None:
-        conds.append(table.c.region == sel.region)
-    if sel.labels:
-        label_conds = [RUNS.c.labels[k].as_string() == v for k, v in sorted(sel.labels.items())]
+    if query.probe is not None:
+        conds.append(table.c.probe_name == query.probe)
+    if query.target is not None:
+        conds.append(table.c.target_url == query.target)
+    if query.region is not None:
+        conds.append(table.c.region == query.region)
+    if query.labels:
+        label_conds = [RUNS.c.labels[k].as_string() == v for k, v in sorted(query.labels.items())]
         if table is RUNS:
             conds.extend(label_conds)
         else:
             conds.append(exists().where(RUNS.c.id == TURNS.c.run_id, *label_conds))
-    if slo.sli.kind == "availability":
+    if query.events == "calls":
         good: ColumnElement[bool] = RUNS.c.status == "ok"
     else:
-        column = TURNS.c[str(slo.sli.measure)]
-        threshold = literal(slo.sli.threshold)
+        column = TURNS.c[str(query.measure)]
+        threshold = literal(query.threshold)
         compare = {
             "<=": column <= threshold,
             "<": column < threshold,
             ">=": column >= threshold,
             ">": column > threshold,
-        }[str(slo.sli.op)]
+        }[str(query.op)]
         # A failed call's turn is bad; NULL on a good turn fails the comparison.
         good = and_(TURNS.c.ok.is_(True), compare)
-        if slo.sli.missing == "exclude":
+        if query.missing == "exclude":
             conds.append(or_(TURNS.c.ok.is_(False), column.is_not(None)))
     return Source(table=table, where=and_(true(), *conds), good=good)
-
-
-def minute_of(column: Any, dialect: str) -> ColumnElement[Any]:
-    """Whole minutes since the epoch (UTC) of a timestamp column, in SQL."""
-    if dialect == "sqlite":
-        # The store keeps naive UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime rounds
-        # fractions (23:59:59.9999996 would become the next minute), so cut them off first.
-        return cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger) // 60
-    return cast(func.floor(extract("epoch", column) / 60), BigInteger)
-
-
-def minute_start(minute: int) -> datetime:
-    """The instant a minute number begins."""
-    return datetime.fromtimestamp(minute * 60, UTC)
-
-
-def floor_minute(at: datetime) -> int:
-    """The minute number containing ``at``."""
-    return int(at.timestamp() // 60)
-
-
-def ceil_minute(at: datetime) -> int:
-    """The first minute number starting at or after ``at``."""
-    return -int(-at.timestamp() // 60)
 
 
 def counts(src: Source, start: datetime, end: datetime) -> Select[Any]:
@@ -141,12 +138,9 @@ def window_span(now: datetime, length: timedelta) -> tuple[datetime, datetime]:
 __all__ = [
     "RUNS",
     "TURNS",
+    "SliQuery",
     "Source",
-    "ceil_minute",
     "counts",
-    "floor_minute",
-    "minute_of",
-    "minute_start",
     "per_minute",
     "source_for",
     "window_span",

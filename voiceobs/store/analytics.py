@@ -11,18 +11,19 @@ the ``(column, started_at)`` indexes the store keeps on turns and runs.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, case, cast, extract, func, literal, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from voiceobs.measures import LATENCY_MEASURES, MEASURES
 from voiceobs.measures import QUALITY_METRICS as _QUALITY
-from voiceobs.store import ProbeRun, SloEvaluation, Span, Store, Turn
+from voiceobs.store.filters import epoch_seconds, where_runs
+from voiceobs.store.models import ProbeRun, SloEvaluation, Span, Turn
+from voiceobs.store.repository import Store
 
 #: Stages a pipeline reports, in the order a turn passes through them.
 STAGES: tuple[str, ...] = ("vad", "asr", "respond", "tts", "transport")
@@ -43,7 +44,6 @@ DEFAULT_QUALITY_THRESHOLDS: dict[str, float] = {
     m: flag for m in _QUALITY if (flag := MEASURES[m].flag_at) is not None
 }
 
-_SQLITE_HAS_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38, 0)
 _NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 
 
@@ -154,13 +154,7 @@ def pick_bucket_seconds(since: datetime, until: datetime, target_points: int = 6
 
 
 def _epoch(store: Store, column: Any) -> ColumnElement[int]:
-    """Whole seconds since 1970 of a timestamp column, on either backend."""
-    if store.backend == "sqlite":
-        # unixepoch() (SQLite 3.38+) is about twice as fast as strftime('%s') per row.
-        if _SQLITE_HAS_UNIXEPOCH:
-            return cast(func.unixepoch(column), Integer)
-        return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(extract("epoch", column)), BigInteger)
+    return epoch_seconds(column, store.backend)
 
 
 def _bucket(store: Store, column: Any, since: datetime, bucket_s: int) -> Any:
@@ -174,14 +168,9 @@ def _bucket_start(since: datetime, bucket_s: int, bucket: int) -> datetime:
 
 
 def _where(q: Any, model: Any, f: Filters) -> Any:
-    q = q.where(model.started_at >= f.since, model.started_at < f.until)
-    if f.probe:
-        q = q.where(model.probe_name == f.probe)
-    if f.target:
-        q = q.where(model.target_url == f.target)
-    if f.region:
-        q = q.where(model.region == f.region)
-    return q
+    return where_runs(
+        q, model, since=f.since, until=f.until, probe=f.probe, target=f.target, region=f.region
+    )
 
 
 def _group_column(model: Any, group_by: str) -> ColumnElement[str]:
