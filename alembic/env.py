@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from voiceobs.config import Settings
-from voiceobs.store import metadata
-from voiceobs.store.engine import make_engine
+from voiceobs.store import make_engine, metadata
 
 config = context.config
 target_metadata = metadata

@@ -15,13 +15,26 @@ done
 if ((${#missing[@]})); then
     echo "setup: installing Debian packages: ${missing[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    # The Prometheus packages would start their services (on :9090, :9091, :9093)
+    # as they install. voiceobs only needs the binaries (its tests start private
+    # instances on free loopback ports), so deny service starts for this install
+    # with a policy-rc.d, and never touch services that were already running.
+    policy=/usr/sbin/policy-rc.d
+    guard=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# voiceobs setup: no service starts while it installs packages\nexit 101\n' \
+            | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod 755 "$policy"
+        guard=1
+    fi
+    trap '[ -z "$guard" ] || $SUDO rm -f "$policy"' EXIT
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$guard" ]; then
+        $SUDO rm -f "$policy"
+        guard=""
+    fi
 fi
-# The Debian packages start services we do not want running in the background.
-for svc in prometheus prometheus-pushgateway prometheus-alertmanager; do
-    pkill -x "$svc" 2>/dev/null || true
-done
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

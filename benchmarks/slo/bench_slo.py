@@ -29,8 +29,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from voiceobs.slo import evaluate, parse_slos
-from voiceobs.store.sli import counts, source_for
 from voiceobs.store import Store
+from voiceobs.store.sli import counts, source_for
 
 # Evaluate at the wall clock, as cron does: the newest data is minutes old.
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -10,7 +10,7 @@ import click
 
 from voiceobs.config import Settings
 from voiceobs.errors import ConfigError
-from voiceobs.store.engine import redact_url
+from voiceobs.store import redact_url
 from voiceobs.users import load_users, users_file
 
 #: Where the app may live: a source checkout, or inside an installed package.

@@ -8,8 +8,7 @@ import click
 
 from voiceobs.config import Settings
 from voiceobs.errors import SchemaMismatch
-from voiceobs.store import Store, migrations
-from voiceobs.store.engine import make_engine, redact_url
+from voiceobs.store import Store, make_engine, migrations, redact_url
 
 db_option = click.option(
     "--db",

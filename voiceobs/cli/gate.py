@@ -13,8 +13,16 @@ import click
 
 from voiceobs.config import Settings
 from voiceobs.errors import ConfigError, ProbeError
-from voiceobs.slo import evaluate, load_slos, parse_duration
-from voiceobs.slo.report import junit_xml, markdown, pct, reason, verdict
+from voiceobs.slo import (
+    evaluate,
+    junit_xml,
+    load_slos,
+    markdown,
+    parse_duration,
+    pct,
+    reason,
+    verdict,
+)
 from voiceobs.store import Store
 
 

@@ -8,10 +8,7 @@ from pathlib import Path
 import click
 
 from voiceobs.config import Settings, resolve
-from voiceobs.slo import evaluate, load_slos
-from voiceobs.slo.openslo import import_openslo
-from voiceobs.slo.report import burn_text, pct
-from voiceobs.slo.rules import generate_rules
+from voiceobs.slo import burn_text, evaluate, generate_rules, import_openslo, load_slos, pct
 from voiceobs.store import Store
 
 DEFAULT_SLOS = "probes/slos.yaml"

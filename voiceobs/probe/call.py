@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import numpy as np
 from opentelemetry import trace
-from opentelemetry.context import Context
 from websockets.asyncio.client import connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -161,13 +160,11 @@ class _Call:
         wire: WireProtocol,
         traceparent: str | None,
         tracer: trace.Tracer,
-        context: Context | None,
     ) -> None:
         self.plan = plan
         self.wire = wire
         self.traceparent = traceparent
         self.tracer = tracer
-        self.context = context
         self.rec = CallRecord(wire.sample_rate, plan.silence_threshold_dbfs)
         self.ws: ProbeConnection | None = None
         self.changed = asyncio.Event()
@@ -567,7 +564,7 @@ async def place_call(
     receives the record even if the call fails, so a failed call's partial
     measurements (connect time, pacing) are kept with its failure.
     """
-    call = _Call(plan, wire, traceparent, tracer or trace.get_tracer("voiceobs.probe"), None)
+    call = _Call(plan, wire, traceparent, tracer or trace.get_tracer("voiceobs.probe"))
     # Starting a call is a millisecond of work; frames of calls already running
     # that fall due meanwhile go first.
     call.clock.poll()

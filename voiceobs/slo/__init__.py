@@ -12,6 +12,9 @@ scaled to each SLO's period the way the SRE Workbook scales them.
 
 from voiceobs.durations import format_duration, parse_duration
 from voiceobs.slo.evaluate import Firing, SloResult, burn_rate, evaluate
+from voiceobs.slo.openslo import ImportResult, import_openslo
+from voiceobs.slo.report import burn_text, junit_xml, markdown, pct, reason, verdict
+from voiceobs.slo.rules import RulesOutput, generate_rules
 from voiceobs.slo.spec import SLI, SLO, Alerting, Selector, dump_slos, load_slos, parse_slos
 from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
 
@@ -22,14 +25,24 @@ __all__ = [
     "Alerting",
     "BurnPolicy",
     "Firing",
+    "ImportResult",
+    "RulesOutput",
     "Selector",
     "SloResult",
     "burn_rate",
+    "burn_text",
     "dump_slos",
     "evaluate",
     "format_duration",
+    "generate_rules",
+    "import_openslo",
+    "junit_xml",
     "load_policy",
     "load_slos",
+    "markdown",
     "parse_duration",
     "parse_slos",
+    "pct",
+    "reason",
+    "verdict",
 ]
