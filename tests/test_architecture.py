@@ -37,7 +37,6 @@ ORDER: tuple[str, ...] = (
     "voiceobs.probe",
     "voiceobs.store",
     "voiceobs.metrics",
-    "voiceobs.store.analytics",
     "voiceobs.slo",
     "voiceobs.failover",
     "voiceobs.recording",

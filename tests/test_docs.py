@@ -36,3 +36,24 @@ def test_files_the_readme_names_exist() -> None:
     assert named, "the README names project files"
     missing = sorted(n for n in named if not (ROOT / n).exists())
     assert missing == []
+
+
+def test_the_architecture_doc_lists_the_import_order_the_test_enforces() -> None:
+    from tests.test_architecture import ORDER
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    assert "docs/architecture.md" in README
+    listing = doc[doc.index("`_version`") : doc.index("`cli`.") + len("`cli`")]
+    listed = [
+        "voiceobs" if root else f"voiceobs.{name}"
+        for name, root in re.findall(r"`(\w+)`|(the root package)", listing)
+    ]
+    assert listed == list(ORDER)
+
+
+def test_the_architecture_doc_defines_every_measure() -> None:
+    from voiceobs.measures import TURN_MEASURES
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    missing = [m for m in TURN_MEASURES if f"`{m}`" not in doc]
+    assert missing == []

@@ -1,4 +1,4 @@
-"""Per-turn measures from a call's stamps, exactly as shared/DESIGN.md defines them.
+"""Per-turn measures from a call's stamps, exactly as docs/architecture.md defines them.
 
 All times are the probe's monotonic clock. EoS is the actual send time of the
 prompt's last speech frame; a reply frame is a received frame that arrived

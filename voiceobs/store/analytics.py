@@ -28,7 +28,7 @@ from voiceobs.store.repository import Store
 #: Stages a pipeline reports, in the order a turn passes through them.
 STAGES: tuple[str, ...] = ("vad", "asr", "respond", "tts", "transport")
 
-#: The attribute that drives each stage's cost (shared/DESIGN.md).
+#: The attribute that drives each stage's cost (docs/architecture.md, Spans).
 STAGE_DRIVERS: dict[str, str] = {
     "vad": "voice.audio_seconds",
     "asr": "voice.audio_seconds",
