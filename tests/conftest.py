@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -106,3 +107,27 @@ def echo_server() -> Iterator[ServerProcess]:
 def spec_for() -> Callable[..., ProbeSpec]:
     """Build a one-turn loopback spec: ``spec_for(url, parameters={...})``."""
     return make_spec
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a read-only file system (root ignores permission bits, not EROFS)."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    if os.geteuid() == 0:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(where)],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+        try:
+            yield where
+        finally:
+            subprocess.run(["umount", str(where)], check=False)
+    else:
+        where.chmod(0o555)
+        try:
+            yield where
+        finally:
+            where.chmod(0o755)

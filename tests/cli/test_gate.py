@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ServerProcess
 from tests.slo.helpers import add_calls, add_turns
 from voiceobs.cli.main import main
 from voiceobs.results import utcnow
@@ -132,12 +133,88 @@ def test_gate_usage_spec_and_store_errors_exit_2(
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
-def test_gate_no_data_skips_unless_required(store: Store, spec_file: Path, tmp_path: Path) -> None:
-    junit = tmp_path / "j.xml"
-    assert run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit)]) == 0
+def test_gate_fails_on_no_data_by_default_with_its_own_exit_code(
+    store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit, md = tmp_path / "j.xml", tmp_path / "s.md"
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--markdown", str(md)])
+    assert code == 3
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite is not None and suite.get("skipped") == "2"
-    assert run(["gate", "--slos", str(spec_file), "--db", store.url, "--require-data"]) == 1
+    assert suite is not None and suite.get("failures") == "2" and suite.get("skipped") == "0"
+    failure = next(suite.iter("testcase")).find("failure")
+    assert failure is not None and failure.get("type") == "no data"
+    assert "probe: echo-loopback" in (failure.get("message") or "")
+    assert "--allow-no-data" in (failure.get("message") or "")
+    text = md.read_text()
+    assert "SLO gate: failed" in text and "**avail** (no data)" in text
+    assert "2 with no data in the window" in capsys.readouterr().err
+
+
+def test_allow_no_data_skips_empty_slos_and_says_so(
+    store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "j.xml"
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--allow-no-data"])
+    assert code == 0
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == "2" and suite.get("failures") == "0"
+    assert "skipped by --allow-no-data" in capsys.readouterr().out
+
+
+def test_a_breach_beats_no_data_in_the_exit_code(store: Store, spec_file: Path) -> None:
+    now = utcnow()
+    add_calls(store, [(now - timedelta(minutes=i + 1), "failed") for i in range(5)])
+    # avail is breached; latency has no turns at all.
+    assert run(["gate", "--slos", str(spec_file), "--db", store.url]) == 1
+
+
+@pytest.mark.slow
+def test_an_slo_the_gate_s_own_probes_should_feed_fails_even_with_allow_no_data(
+    echo_server: ServerProcess, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probe = tmp_path / "echo.yaml"
+    probe.write_text(
+        "version: voiceobs/v1\nname: echo-loopback\n"
+        f"target: {echo_server.url('twilio')}\n"
+        "timeouts: {connect_s: 3, first_audio_s: 2, call_s: 20}\n"
+        "turns: [{prompt: Hello there., reference: prompt, end_silence_ms: 300}]\n"
+    )
+    slos = tmp_path / "slos.yaml"
+    # The latency SLO's measure is one this loopback probe never takes (no golden, no WER):
+    # it selects the probe, so the probe should feed it, and silence is a broken setup.
+    slos.write_text(SPEC.replace("sli: {kind: latency, threshold_ms: 500}",
+                                 "sli: {kind: quality, measure: wer, op: '<=', threshold: 0.5}"))
+    junit = tmp_path / "j.xml"
+    code = run(["gate", "--slos", str(slos), "--db", store.url, "--run-probes", str(probe),
+                "--allow-no-data", "--junit", str(junit)])
+    assert code == 3, capsys.readouterr()
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["avail"].find("failure") is None  # the call was stored and succeeded
+    failure = cases["latency"].find("failure")
+    assert failure is not None and "this gate's probes should feed it" in (failure.get("message") or "")
+
+
+@pytest.mark.parametrize("flag", ["--junit", "--markdown"])
+@pytest.mark.parametrize("problem", ["missing-dir", "dir-is-a-file", "is-a-directory", "read-only"])
+def test_an_unwritable_output_is_exit_2_before_any_work(
+    store: Store, spec_file: Path, tmp_path: Path, flag: str, problem: str,
+    capsys: pytest.CaptureFixture[str], read_only_dir: Path,
+) -> None:
+    fill(store, failed_calls=5, slow_turns=5)  # would be breached: exit 1 if it got that far
+    target = {
+        "missing-dir": tmp_path / "nope" / "out.xml",
+        "dir-is-a-file": spec_file / "out.xml",
+        "is-a-directory": tmp_path,
+        "read-only": read_only_dir / "out.xml",
+    }[problem]
+    before = len(store.evaluations())
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, flag, str(target)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and flag in err and len(err.splitlines()) == 1
+    assert len(store.evaluations()) == before  # nothing was evaluated
 
 
 def test_slo_status_json(store: Store, spec_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -80,8 +80,13 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # One line, like every other user error: what is wrong, and where to look.
+        command = exc.ctx.command_path if exc.ctx is not None else "voiceobs"
+        click.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(2)
     except VoiceObsError as exc:
         click.echo(f"error: {exc}", err=True)

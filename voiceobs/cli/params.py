@@ -7,13 +7,16 @@ click's own FLOAT type lets through.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
 from voiceobs.durations import parse_duration
+from voiceobs.errors import ConfigError
 
 
 class Duration(click.ParamType):
@@ -56,6 +59,38 @@ class FiniteFloat(click.ParamType):
         return number
 
 
+def check_output_path(path: str | Path, flag: str) -> Path:
+    """Refuse an output path that cannot be written, before any work starts.
+
+    A gate that computes its verdict and then fails to write ``--junit``
+    would exit with an error code CI reads as "breached"; a report that
+    takes minutes must not be lost at the last step. So the file is opened
+    for appending (creating nothing that was not there) and closed again.
+    """
+    where = Path(path)
+    existed = where.exists()
+    try:
+        if where.is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        with where.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write {where}: {exc.strerror or exc}") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            where.unlink()
+    return where
+
+
+def write_output(path: Path, text: str, *, flag: str, append: bool = False) -> None:
+    """Write an output file, turning a failure (disk full, file removed) into a one-line error."""
+    try:
+        with path.open("a" if append else "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise ConfigError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+
+
 DURATION = Duration()
 
-__all__ = ["DURATION", "Duration", "FiniteFloat"]
+__all__ = ["DURATION", "Duration", "FiniteFloat", "check_output_path", "write_output"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
+from voiceobs.cli.params import check_output_path, write_output
 from voiceobs.config import Settings, resolve
 from voiceobs.slo import burn_text, evaluate, generate_rules, import_openslo, load_slos, pct
 from voiceobs.store import Store
@@ -81,12 +81,13 @@ def status(slos_path: str | None, db_url: str | None, as_json: bool, no_record: 
               help="Write the native spec here instead of stdout.")
 def import_(file: str, output: str | None) -> None:
     """Convert an OpenSLO v1 file to a voiceobs SLO spec, explaining what it cannot map."""
+    target = check_output_path(output, "--output") if output else None
     result = import_openslo(file)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     text = result.to_yaml()
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
+    if target is not None:
+        write_output(target, text, flag="--output")
         click.echo(f"wrote {len(result.slos)} SLO(s) to {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -98,10 +99,11 @@ def import_(file: str, output: str | None) -> None:
               help="Write the rule file here instead of stdout.")
 def rules(slos_path: str | None, output: str | None) -> None:
     """Prometheus recording and burn-rate alerting rules for the SLOs."""
+    target = check_output_path(output, "--output") if output else None
     result = generate_rules(load_slos(slos_file(slos_path)))
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if output:
-        Path(output).write_text(result.to_yaml(), encoding="utf-8")
+    if target is not None:
+        write_output(target, result.to_yaml(), flag="--output")
     else:
         click.echo(result.to_yaml(), nl=False)

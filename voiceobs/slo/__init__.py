@@ -13,7 +13,7 @@ scaled to each SLO's period the way the SRE Workbook scales them.
 from voiceobs.durations import format_duration, parse_duration
 from voiceobs.slo.evaluate import Firing, SloResult, burn_rate, evaluate
 from voiceobs.slo.openslo import ImportResult, import_openslo
-from voiceobs.slo.report import burn_text, junit_xml, markdown, pct, reason, verdict
+from voiceobs.slo.report import GatePolicy, burn_text, junit_xml, markdown, pct, reason, verdict
 from voiceobs.slo.rules import RulesOutput, generate_rules
 from voiceobs.slo.spec import SLI, SLO, Alerting, Selector, dump_slos, load_slos, parse_slos
 from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
@@ -25,6 +25,7 @@ __all__ = [
     "Alerting",
     "BurnPolicy",
     "Firing",
+    "GatePolicy",
     "ImportResult",
     "RulesOutput",
     "Selector",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from voiceobs.slo.evaluate import SloResult
 
@@ -26,10 +27,30 @@ def burn_text(result: SloResult) -> str:
     return " · ".join(parts)
 
 
-def verdict(result: SloResult, *, require_data: bool = False) -> str:
-    """``holds``, ``breached``, ``burning`` (page alert), or ``no data``."""
+@dataclass(frozen=True)
+class GatePolicy:
+    """How the gate treats an SLO with no events in its window.
+
+    A gate that passes when nothing was measured lets a broken probe, a
+    wrong selector or an empty store wave every deploy through, so no data
+    fails by default. ``allow_no_data`` opts out, except for SLOs in ``fed``:
+    those a probe run of this very gate should have fed, whose silence means
+    the probe or the selector is broken.
+    """
+
+    allow_no_data: bool = False
+    fed: frozenset[str] = frozenset()
+
+    def no_data_fails(self, result: SloResult) -> bool:
+        """Whether this SLO's empty window fails the gate."""
+        return not self.allow_no_data or result.slo.name in self.fed
+
+
+def verdict(result: SloResult, policy: GatePolicy | None = None) -> str:
+    """``holds``, ``breached``, ``burning`` (page alert), ``no data`` (fails) or ``skipped``."""
+    policy = policy or GatePolicy()
     if result.no_data:
-        return "breached" if require_data else "no data"
+        return "no data" if policy.no_data_fails(result) else "skipped"
     if result.breached:
         return "breached"
     if result.alert_state == "page":
@@ -37,10 +58,28 @@ def verdict(result: SloResult, *, require_data: bool = False) -> str:
     return "holds"
 
 
-def reason(result: SloResult) -> str:
-    """One sentence on why an SLO fails the gate."""
+#: Verdicts that fail the gate.
+FAILING = ("breached", "burning", "no data")
+
+
+def reason(result: SloResult, policy: GatePolicy | None = None) -> str:
+    """One sentence on why an SLO fails (or was skipped by) the gate."""
+    policy = policy or GatePolicy()
     if result.no_data:
-        return f"no events in the last {result.window}; did the probes run?"
+        where = _selector_text(result)
+        if result.slo.name in policy.fed:
+            return (
+                f"no events in the last {result.window} although this gate's probes should "
+                f"feed it: check that the SLO's selector ({where}) matches what the probe spec "
+                "records (its name, target, region, labels) and that the probe calls completed"
+            )
+        tail = (
+            "skipped (--allow-no-data)"
+            if policy.allow_no_data
+            else "a gate that passes on nothing hides a broken probe or selector; "
+            "pass --allow-no-data to skip such SLOs"
+        )
+        return f"no events in the last {result.window} for {where}; did the probes run? {tail}"
     parts = []
     if result.breached:
         parts.append(
@@ -56,40 +95,47 @@ def reason(result: SloResult) -> str:
     return "; ".join(parts)
 
 
-def junit_xml(results: Sequence[SloResult], *, require_data: bool = False) -> str:
-    """A JUnit document with one test case per SLO (no data is reported as skipped)."""
-    failures = sum(verdict(r, require_data=require_data) in ("breached", "burning") for r in results)
-    skipped = sum(verdict(r, require_data=require_data) == "no data" for r in results)
+def _selector_text(result: SloResult) -> str:
+    sel = result.slo.selector.to_dict()
+    if not sel:
+        return "every stored call (no selector)"
+    return ", ".join(f"{k}: {v}" for k, v in sel.items())
+
+
+def junit_xml(results: Sequence[SloResult], policy: GatePolicy | None = None) -> str:
+    """A JUnit document with one test case per SLO (no data fails unless allowed, then skipped)."""
+    verdicts = [verdict(r, policy) for r in results]
+    failures = sum(v in FAILING for v in verdicts)
+    skipped = sum(v == "skipped" for v in verdicts)
     suites = ET.Element("testsuites", name="voiceobs gate", tests=str(len(results)),
                         failures=str(failures))
     suite = ET.SubElement(
         suites, "testsuite", name="voiceobs.slo", tests=str(len(results)),
         failures=str(failures), errors="0", skipped=str(skipped),
     )
-    for r in results:
+    for r, state in zip(results, verdicts, strict=True):
         case = ET.SubElement(suite, "testcase", classname="voiceobs.slo", name=r.slo.name, time="0")
-        state = verdict(r, require_data=require_data)
         detail = (
             f"SLI {pct(r.sli)} (objective {pct(r.slo.objective)}, {r.good}/{r.total} good over "
             f"{r.window}); budget remaining {pct(r.budget_remaining)}; alert {r.alert_state}; "
             f"burn {burn_text(r)}"
         )
-        if state in ("breached", "burning"):
-            failure = ET.SubElement(case, "failure", message=reason(r), type=state)
+        if state in FAILING:
+            failure = ET.SubElement(case, "failure", message=reason(r, policy), type=state)
             failure.text = detail
-        elif state == "no data":
-            ET.SubElement(case, "skipped", message=reason(r))
+        elif state == "skipped":
+            ET.SubElement(case, "skipped", message=reason(r, policy))
         ET.SubElement(case, "system-out").text = detail
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def markdown(results: Sequence[SloResult], *, require_data: bool = False) -> str:
-    """A job-summary table: the failing SLOs first, each with its numbers."""
-    icon = {"holds": "✅", "no data": "⚪", "breached": "❌", "burning": "🔥"}
-    order = {"breached": 0, "burning": 1, "no data": 2, "holds": 3}
-    rows = sorted(results, key=lambda r: (order[verdict(r, require_data=require_data)], r.slo.name))
-    failed = [r for r in rows if verdict(r, require_data=require_data) in ("breached", "burning")]
+def markdown(results: Sequence[SloResult], policy: GatePolicy | None = None) -> str:
+    """A job-summary table: the failing SLOs first, each with its numbers and why."""
+    icon = {"holds": "✅", "skipped": "⚪", "no data": "⛔", "breached": "❌", "burning": "🔥"}
+    order = {"breached": 0, "burning": 1, "no data": 2, "skipped": 3, "holds": 4}
+    rows = sorted(results, key=lambda r: (order[verdict(r, policy)], r.slo.name))
+    failed = [r for r in rows if verdict(r, policy) in FAILING]
     title = "SLO gate: failed" if failed else "SLO gate: passed"
     lines = [
         f"### {title}",
@@ -98,15 +144,16 @@ def markdown(results: Sequence[SloResult], *, require_data: bool = False) -> str
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        state = verdict(r, require_data=require_data)
+        state = verdict(r, policy)
         lines.append(
             f"| {icon[state]} | `{r.slo.name}` | {pct(r.sli)} | {pct(r.slo.objective)} | "
             f"{pct(r.budget_remaining, 1)} | {r.alert_state} | {burn_text(r)} | {r.window} |"
         )
-    for r in failed:
-        lines.append("")
-        lines.append(f"- **{r.slo.name}**: {reason(r)}")
+    for r in rows:
+        if verdict(r, policy) in (*FAILING, "skipped"):
+            lines.append("")
+            lines.append(f"- **{r.slo.name}** ({verdict(r, policy)}): {reason(r, policy)}")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["burn_text", "junit_xml", "markdown", "pct", "reason", "verdict"]
+__all__ = ["FAILING", "GatePolicy", "burn_text", "junit_xml", "markdown", "pct", "reason", "verdict"]
