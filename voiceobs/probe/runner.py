@@ -435,8 +435,9 @@ async def run_spec_async(
     _locked: bool = False,
 ) -> list[RunResult]:
     """Place the calls and build their results (not saved); for hosts with their own loop."""
+    spec = spec.with_concurrency(concurrency)
     prompts = _prompts(spec)
-    n = max(1, min(concurrency or spec.concurrency, spec.total_calls))
+    n = min(spec.concurrency, spec.total_calls)
     provider, collector = _tracing()
     tracer = provider.get_tracer("voiceobs.probe", __version__)
     # A cyclic collection over torch's and numpy's objects stalls the loop for
