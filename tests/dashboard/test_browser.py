@@ -136,7 +136,7 @@ def test_sign_in_overview_and_calls(dashboard: str, browser: object) -> None:
     name = _element(driver, 'input[aria-label="User name"]')
     name.send_keys("olivia")  # type: ignore[attr-defined]
     password = _element(driver, 'input[type="password"]')
-    password.send_keys("op-secret-1", Keys.ENTER)  # type: ignore[attr-defined]
+    password.send_keys("olivia-op-secret-1", Keys.ENTER)  # type: ignore[attr-defined]
     time.sleep(0.5)
     for button in driver.find_elements(By.TAG_NAME, "button"):  # type: ignore[attr-defined]
         if button.text.strip() == "Sign in":
