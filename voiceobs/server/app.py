@@ -11,7 +11,8 @@ Routes:
 * ``GET/POST /admin/fault`` ``{"fault": "delay=300"}`` (``""`` clears)
 
 Admin routes need ``Authorization: Bearer <token>`` with the token from
-``--admin-token`` or ``VOICEOBS_ADMIN_TOKEN``; with no token configured they
+``--admin-token-file``, ``VOICEOBS_ADMIN_TOKEN`` or ``admin_token`` in the
+config file (``--admin-token`` too, though ``ps`` shows it); with no token configured they
 answer 403, so a server is never left open by accident. Failover hooks use
 ``POST /admin/mode`` to put a bot into degraded mode, where every caller
 gets a text notice and a short spoken apology instead of silence.
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -41,6 +41,7 @@ from starlette.websockets import WebSocket
 
 from voiceobs.audio.g711 import float_to_int16
 from voiceobs.audio.tts import render_speech
+from voiceobs.config import resolve
 from voiceobs.errors import ConfigError
 from voiceobs.pipelines.agent import AgentSettings
 from voiceobs.pipelines.base import Pipeline
@@ -82,7 +83,8 @@ class ServerConfig:
         if self.idle_timeout_s <= 0:
             raise ConfigError("idle timeout must be positive")
         if self.admin_token is None:
-            self.admin_token = os.environ.get("VOICEOBS_ADMIN_TOKEN") or None
+            token = resolve("admin_token", None, None)
+            self.admin_token = str(token) if token else None
 
 
 class ServerState:
@@ -184,8 +186,8 @@ def create_app(config: ServerConfig, pipeline: Pipeline | None = None) -> Starle
         if not token:
             return JSONResponse(
                 {
-                    "error": "admin endpoint disabled: start the server with --admin-token "
-                    "or VOICEOBS_ADMIN_TOKEN"
+                    "error": "admin endpoint disabled: start the server with "
+                    "--admin-token-file or VOICEOBS_ADMIN_TOKEN"
                 },
                 status_code=403,
             )
