@@ -121,8 +121,9 @@ class SignInThrottle:
         fresh = not self.path.exists()
         conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
-            if fresh:
-                os.chmod(self.path, 0o600)  # digests only, but nobody else's business
+            if fresh:  # digests only, but nobody else's business
+                with contextlib.suppress(OSError):
+                    os.chmod(self.path, 0o600)
             conn.execute("BEGIN IMMEDIATE")  # one writer at a time, across processes
             try:
                 conn.execute(_SCHEMA)

@@ -5,6 +5,10 @@ dashboard --no-auth``). Users come from the users file and from
 ``[users.NAME]`` tables in Streamlit secrets; when secrets configure
 ``[auth]``, an SSO button signs in through ``st.login`` and the email listed
 under ``[roles] operators`` decides who may act on incidents.
+
+Password sign-in is throttled per user name and per client address
+(``voiceobs.signin``): the counts are shared by every session and every
+dashboard process using the same data directory.
 """
 
 from __future__ import annotations

@@ -395,7 +395,10 @@ hooks:
         run, every child is stopped, and ``signalled`` says which signal it was.
         """
         signals = (signal.SIGTERM, signal.SIGINT)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in signals}
+        # Only the main thread may set handlers; a host running the demo on another
+        # thread keeps its own and calls stop() itself.
+        on_main = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in signals} if on_main else {}
         try:
             try:
                 asyncio.run(self._guarded())
