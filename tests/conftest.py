@@ -84,6 +84,13 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def empty_url(sqlite_url: str) -> str:
+    """URL of a migrated, empty SQLite store."""
+    Store.open(sqlite_url, create=True).close()
+    return sqlite_url
+
+
+@pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     """A migrated, empty store on each backend."""
     s = Store.open(db_url, create=True)

@@ -28,6 +28,7 @@ ORDER: tuple[str, ...] = (
     "voiceobs",  # the root package re-exports the foundation above; the rest resolves lazily
     "voiceobs.redact",
     "voiceobs.users",
+    "voiceobs.signin",
     "voiceobs.audio",
     "voiceobs.quality",
     "voiceobs.tracing",

@@ -47,6 +47,27 @@ _DUMMY_HASH = (
 )
 
 
+#: The shortest password ``add_user`` accepts (NIST SP 800-63B asks for at least 8; a
+#: dashboard that can resolve incidents and trigger failover warrants more).
+MIN_PASSWORD_LENGTH = 12
+#: Passwords long enough to pass the length rule that are still among the first guesses
+#: of any password list; compared case-insensitively.
+_COMMON_PASSWORDS = frozenset(
+    {
+        "000000000000", "111111111111", "123123123123", "123456789012", "1234567890123",
+        "12345678901234", "123456789abc", "1q2w3e4r5t6y", "1qaz2wsx3edc", "abc123456789",
+        "abcd12345678", "abcdefghijkl", "administrator", "admin1234567", "adminadmin123",
+        "asdfasdfasdf", "asdfghjkl123", "baseball1234", "changeme1234", "changemechangeme",
+        "correcthorsebatterystaple", "dragon123456", "football1234", "iloveyou1234", "letmein12345",
+        "monkey123456", "password1234", "password12345", "password123456", "password!123",
+        "passw0rd1234", "passwordpassword", "princess1234", "qazwsxedcrfv", "qwerty123456",
+        "qwertyqwerty", "qwertyuiop12", "qwertyuiop123", "qwertyuiopasdf", "starwars1234",
+        "sunshine1234", "superman1234", "trustno1trustno1", "voiceobs1234", "voiceobsvoiceobs",
+        "welcome12345", "zaq12wsxcde3", "zxcvbnm12345",
+    }
+)
+
+
 @dataclass(frozen=True)
 class User:
     """A person who may sign in to the dashboard."""
@@ -181,6 +202,30 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_password(name: str, password: str) -> str:
+    """Refuse a password a guesser would try first: why, in one line, and what to choose.
+
+    The rule: at least ``MIN_PASSWORD_LENGTH`` characters, not one character
+    repeated, not a common password, and not the user name (or its part
+    before ``@``). A passphrase of three or four words passes all of these.
+    """
+    if not password:
+        raise ConfigError("the password is empty; choose a non-empty password")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"the password has {len(password)} characters; use at least {MIN_PASSWORD_LENGTH} "
+            "(a few words make a good one)"
+        )
+    folded = password.strip().casefold()
+    if len(set(folded)) == 1:
+        raise ConfigError("the password is one character repeated; choose another")
+    if folded in _COMMON_PASSWORDS:
+        raise ConfigError("the password is one of the most common passwords; choose another")
+    if folded in {name.strip().casefold(), name.strip().split("@")[0].casefold()}:
+        raise ConfigError("the password is the user name; choose another")
+    return password
+
+
 def add_user(
     name: str,
     password: str,
@@ -189,8 +234,13 @@ def add_user(
     path: Path | None = None,
     replace: bool = False,
 ) -> User:
-    """Add (or with ``replace``, update) a user; returns the stored user."""
+    """Add (or with ``replace``, update) a user; returns the stored user.
+
+    The password must pass ``check_password``: the only copy of it that
+    matters is in the user's head, so a weak one is refused here, once.
+    """
     check_name(name)
+    check_password(name, password)
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     users = load_users(path)
@@ -221,11 +271,13 @@ def authenticate(users: Mapping[str, User], name: str, password: str) -> User | 
 
 
 __all__ = [
+    "MIN_PASSWORD_LENGTH",
     "ROLES",
     "User",
     "add_user",
     "authenticate",
     "check_name",
+    "check_password",
     "hash_password",
     "load_users",
     "parse_users",

@@ -242,13 +242,12 @@ def start_server(name: str, workdir: Path, token: str, env: dict[str, str]) -> S
                 name,
                 "--port",
                 str(port),
-                "--admin-token",
-                token,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            # By environment, not argv: a command line is visible to every user in `ps`.
+            env={**env, "VOICEOBS_ADMIN_TOKEN": token},
         )
     return Server(name, port, proc, log_path)
 

@@ -5,6 +5,10 @@ dashboard --no-auth``). Users come from the users file and from
 ``[users.NAME]`` tables in Streamlit secrets; when secrets configure
 ``[auth]``, an SSO button signs in through ``st.login`` and the email listed
 under ``[roles] operators`` decides who may act on incidents.
+
+Password sign-in is throttled per user name and per client address
+(``voiceobs.signin``): the counts are shared by every session and every
+dashboard process using the same data directory.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 import streamlit as st
 
 from voiceobs.errors import VoiceObsError
-from voiceobs.users import User, authenticate, load_users, parse_users, users_file
+from voiceobs.signin import sign_in
+from voiceobs.users import User, load_users, parse_users, users_file
 
 SESSION_KEY = "voiceobs_user"
 
@@ -71,6 +76,25 @@ def _oidc_user() -> User | None:
     return User(name=email, role="operator" if email in operators else "viewer")
 
 
+def client_address() -> str:
+    """Who is signing in, for throttling: the peer address, or a local proxy's forwarded one.
+
+    Streamlit reports no address for a loopback peer; that peer is most often a
+    reverse proxy on the same host, whose ``X-Forwarded-For`` names the real
+    client. Without either, every local client shares one counter (``local``);
+    the per-user counter throttles a guesser either way.
+    """
+    try:
+        ip = st.context.ip_address
+        if ip:
+            return str(ip)
+        forwarded = st.context.headers.get("X-Forwarded-For", "")
+    except Exception:  # outside a browser session (tests, bare mode)
+        return "local"
+    first = forwarded.split(",")[0].strip()
+    return first or "local"
+
+
 def current_user() -> User | None:
     """Who is signed in to this browser session, if anyone."""
     if auth_disabled():
@@ -117,9 +141,11 @@ def sign_in_page() -> None:
             password = st.text_input("Password", type="password", key="signin_password")
             submitted = st.form_submit_button("Sign in", type="primary")
         if submitted:
-            user = authenticate(users, name, password)
-            if user is None:
-                st.error("Wrong user name or password.")
+            # Throttled per user name and per client, across sessions and processes
+            # (voiceobs.signin): a locked-out attempt is refused even with the right password.
+            result = sign_in(users, name, password, client_address())
+            if result.user is None:
+                st.error(result.message())
             else:
-                st.session_state[SESSION_KEY] = User(name=user.name, role=user.role)
+                st.session_state[SESSION_KEY] = User(name=result.user.name, role=result.user.role)
                 st.rerun()

@@ -19,3 +19,20 @@ def test_missing_app_is_a_config_error(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("VOICEOBS_DASHBOARD_APP", str(tmp_path / "nope.py"))
     with pytest.raises(ConfigError, match="VOICEOBS_DASHBOARD_APP"):
         app_path()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_dashboard_stops_on_a_signal_and_leaves_nothing_behind(empty_url: str, sig: str) -> None:
+    import signal
+
+    from tests.helpers import command, free_port, in_session, wait_gone, wait_http
+
+    port = free_port()
+    with command("dashboard", "--db", empty_url, "--no-auth", "--port", str(port)) as proc:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc)
+        started = in_session(proc.pid)
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert wait_gone(started, 5.0) == []

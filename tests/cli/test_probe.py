@@ -65,3 +65,53 @@ def test_failed_call_exits_1_with_summary(echo_server: ServerProcess, tmp_path: 
     code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url])
     assert code == 1
     assert "no_audio" in out and "0/1 calls succeeded" in out
+
+
+def _calls_seen(server: ServerProcess) -> float:
+    """Calls the reference server accepted so far, from its own /metrics."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("voiceobs_server_calls_total{")
+    )
+
+
+@pytest.mark.slow
+def test_concurrency_flag_places_that_many_concurrent_calls(
+    echo_server: ServerProcess, tmp_path: Path, sqlite_url: str
+) -> None:
+    # The README's load probe: a spec without `calls:` and `--concurrency 3`.
+    path = _spec(tmp_path, echo_server.url("twilio"))
+    before = _calls_seen(echo_server)
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json", "--concurrency", "3"])
+    assert code == 0, out
+    runs = json.loads(out)
+    assert len(runs) == 3 and all(r["status"] == "ok" for r in runs)
+    assert _calls_seen(echo_server) - before == 3
+    from voiceobs.store import Store
+
+    store = Store.open(sqlite_url)
+    try:
+        assert store.count_runs() == 3
+        # Concurrent, not one after another: every call began before any call ended
+        # (the probe's own recorded span times).
+        windows = [(s.start_ns, s.end_ns) for r in runs for s in store.spans_for_run(r["id"]) if s.name == "call"]
+    finally:
+        store.close()
+    assert len(windows) == 3
+    assert max(start for start, _ in windows) < min(end for _, end in windows)
+
+
+@pytest.mark.slow
+def test_concurrency_flag_keeps_the_specs_call_count(
+    echo_server: ServerProcess, tmp_path: Path, sqlite_url: str
+) -> None:
+    path = _spec(tmp_path, echo_server.url("twilio"), calls=2)
+    before = _calls_seen(echo_server)
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json", "--concurrency", "5"])
+    assert code == 0, out
+    assert len(json.loads(out)) == 2
+    assert _calls_seen(echo_server) - before == 2

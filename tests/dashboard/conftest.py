@@ -130,16 +130,10 @@ def seeded_url(sqlite_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def empty_url(sqlite_url: str) -> str:
-    Store.open(sqlite_url, create=True).close()
-    return sqlite_url
-
-
-@pytest.fixture
 def users_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A users file with an operator and a viewer, pointed to by VOICEOBS_USERS_FILE."""
     path = tmp_path / "users.toml"
     monkeypatch.setenv("VOICEOBS_USERS_FILE", str(path))
-    add_user("olivia", "op-secret-1", "operator", path=path)
-    add_user("victor", "view-secret-1", "viewer", path=path)
+    add_user("olivia", "olivia-op-secret-1", "operator", path=path)
+    add_user("victor", "victor-view-secret-1", "viewer", path=path)
     return path

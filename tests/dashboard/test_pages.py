@@ -71,12 +71,43 @@ def test_sign_in_with_users_file(
     at.button[0].click()
     at.run()
     assert "Wrong user name or password." in [e.value for e in at.error]
-    at.text_input(key="signin_password").input("op-secret-1")
+    at.text_input(key="signin_password").input("olivia-op-secret-1")
     at.button[0].click()
     at.run()
     assert not at.exception
     assert "Overview" in [t.value for t in at.title]
     assert "**olivia** · operator" in _markdown(at)
+
+
+def test_sign_in_is_throttled_across_sessions(
+    seeded_url: str, users_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import voiceobs.signin
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(voiceobs.signin, "_wall", lambda: now[0])
+
+    def attempt(at: AppTest, password: str) -> list[str]:
+        at.text_input(key="signin_name").input("olivia")
+        at.text_input(key="signin_password").input(password)
+        at.button[0].click()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return [str(e.value) for e in at.error]
+
+    # A guesser spreads tries over fresh sessions (new browser tabs): the count follows the name.
+    for i in range(3):
+        at = _app(seeded_url, monkeypatch)
+        at.run()
+        assert attempt(at, f"guess-{i}")[0].startswith("Wrong user name or password.")
+    at = _app(seeded_url, monkeypatch)
+    at.run()
+    [refused] = attempt(at, "olivia-op-secret-1")  # the right password, while locked out
+    assert refused.startswith("Too many failed sign-ins for this user or from this address; try again in 2 s")
+    assert "Overview" not in [t.value for t in at.title]
+    now[0] += 2.0
+    assert attempt(at, "olivia-op-secret-1") == []
+    assert "Overview" in [t.value for t in at.title]
 
 
 def test_overview_lists_worst_slo_first(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

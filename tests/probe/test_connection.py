@@ -152,7 +152,7 @@ async def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(
     from voiceobs.probe.protocols import PcmWire
 
     prompt = load_prompt(text="Hello there.", sample_rate=16000, protocol="pcm")
-    call = _Call(CallPlan(url="ws://127.0.0.1:1/", turns=[TurnPlan(prompt)]), PcmWire(), None, None, None)  # type: ignore[arg-type]
+    call = _Call(CallPlan(url="ws://127.0.0.1:1/", turns=[TurnPlan(prompt)]), PcmWire(), None, None)  # type: ignore[arg-type]
     rng = np.random.default_rng(3)
     frames = [(rng.standard_normal(n // 2) * 3000 * (i + 1)).astype("<i2") for i, n in enumerate(sizes)]
     for i, f in enumerate(frames[:2]):

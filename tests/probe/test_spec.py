@@ -93,3 +93,20 @@ def test_invalid_yaml_has_line() -> None:
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match="no such probe spec"):
         load_spec("/nonexistent/probe.yaml")
+
+
+def test_concurrency_override_without_calls_sets_the_call_count() -> None:
+    spec = parse_spec(GOOD, "good.yaml").with_concurrency(3)
+    assert (spec.concurrency, spec.total_calls) == (3, 3)
+    assert spec.source == "good.yaml"
+
+
+def test_concurrency_override_keeps_the_specs_calls() -> None:
+    spec = parse_spec(GOOD + "calls: 2\n", "good.yaml")
+    assert (spec.with_concurrency(5).total_calls, spec.with_concurrency(1).total_calls) == (2, 2)
+    assert spec.with_concurrency(None) is spec
+
+
+def test_concurrency_override_out_of_range_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match="concurrency must be within"):
+        parse_spec(GOOD, "good.yaml").with_concurrency(0)

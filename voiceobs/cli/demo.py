@@ -1,8 +1,17 @@
-"""``voiceobs demo``: the whole job on one machine, fault and failover included."""
+"""``voiceobs demo``: the whole job on one machine, fault and failover included.
+
+Exit codes: 0 when the scenario ran (``--quick``) or when the long-running
+demo was stopped by SIGTERM or Ctrl-C, its normal end; ``--quick`` stopped
+before its script finished exits 128 + the signal (130 for SIGINT, 143 for
+SIGTERM), as a shell reports an interrupted command. Either way every
+process the demo started has exited first.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -48,7 +57,8 @@ def demo(
     """Run the demo: pipelines, probes, a fault, an SLO burn, failover, recovery.
 
     Without --quick it keeps probing after the scenario and leaves the
-    dashboard up until Ctrl-C, which stops every process it started.
+    dashboard up until Ctrl-C or SIGTERM, which stop every process it started
+    (exit 0). --quick stopped early that way exits 130 or 143.
     """
     from voiceobs.demo import Demo, summary
 
@@ -61,11 +71,12 @@ def demo(
         dashboard_port=dashboard_port,
         keep_running=not quick,
     )
-    try:
-        report = runner.run()
-    except KeyboardInterrupt:
-        report = runner.report
-        click.echo("\nstopped; every process the demo started has exited")
+    report = runner.run()
+    if runner.signalled is not None:
+        name = signal.Signals(runner.signalled).name
+        click.echo(f"\nstopped by {name}; every process the demo started has exited")
     click.echo(summary(report))
     if report_path:
         report_path.write_text(json.dumps(report.to_json(), indent=2, default=str))
+    if runner.signalled is not None and quick and not runner.completed:
+        sys.exit(128 + runner.signalled)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
+from typing import Any
 
 import click
 
@@ -24,7 +26,7 @@ def metrics() -> None:
 )
 @click.option("--min-interval", type=click.FloatRange(0, 3600), default=10.0, show_default=True, help="Seconds between store reads; scrapes in between get the last figures.")  # fmt: skip
 def serve(db_url: str | None, host: str, port: int, min_interval: float) -> None:
-    """Serve /metrics from the store until interrupted.
+    """Serve /metrics from the store until SIGTERM or Ctrl-C (then exit 0).
 
     Counters and histograms are cumulative over everything stored, so
     Prometheus can rate() them; `voiceobs slo rules` writes rules over them.
@@ -42,9 +44,23 @@ def serve(db_url: str | None, host: str, port: int, min_interval: float) -> None
     server, _thread = start_http_server(port, addr=host, registry=registry)
     bound = server.server_address[1]
     click.echo(f"serving http://{host}:{bound}/metrics from {store.display_url}", err=True)
+    stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
+    # Without a handler SIGTERM would kill the process mid-scrape with the store open;
+    # here it ends the wait, and the server and the store are closed in order.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(3600):
+            pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.shutdown()
+        server.server_close()
         store.close()
+    click.echo(f"stopped by {signal.Signals(stopped_by[0]).name}", err=True)

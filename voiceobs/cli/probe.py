@@ -54,7 +54,7 @@ def _summary(results: list[RunResult]) -> None:
 @click.option("--db", "db_url", metavar="URL", default=None, help="Store URL (default: $VOICEOBS_DB_URL, config, or SQLite in the data dir).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("--pushgateway", metavar="URL", default=None, help="Push the run's metrics to this Prometheus Pushgateway (pushadd).")  # fmt: skip
-@click.option("--concurrency", type=click.IntRange(1, 10_000), default=None, help="Calls in parallel (overrides the spec).")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(1, 10_000), default=None, help="Calls in parallel (overrides the spec); without `calls:` in the spec, also the number of calls placed.")  # fmt: skip
 def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, concurrency: int | None) -> None:
     """Place the spec's calls once, store the results, print a summary."""
     from voiceobs.config import resolve
@@ -62,7 +62,8 @@ def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, c
     from voiceobs.probe import load_spec
     from voiceobs.recording import lost_as_json, run_spec
 
-    parsed = load_spec(spec)  # a SpecError exits 2 with file:line: field:
+    # --concurrency N is a load probe: N concurrent calls unless the spec sets `calls:`.
+    parsed = load_spec(spec).with_concurrency(concurrency)  # a SpecError exits 2 with file:line: field:
     interactive = sys.stderr.isatty() and not as_json
     pushgateway = resolve("pushgateway", pushgateway, None)
     try:

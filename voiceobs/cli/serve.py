@@ -1,13 +1,47 @@
-"""``voiceobs serve``: run a reference voice pipeline behind the streaming server."""
+"""``voiceobs serve``: run a reference voice pipeline behind the streaming server.
+
+SIGTERM and SIGINT stop it gracefully (new calls refused, live calls closed
+with 1012 "service restart", the pipeline unloaded) and it then exits 0:
+stopping is how a server is meant to end, and a supervisor (systemd,
+Kubernetes, the demo) should not read it as a crash.
+
+The admin token is a secret, so the command line (which ``ps`` shows every
+user on the host) is the worst place for it: give ``--admin-token-file`` or
+``VOICEOBS_ADMIN_TOKEN`` (or ``admin_token`` in the config file) instead;
+``--admin-token`` still works for compatibility.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import signal
+from pathlib import Path
+from typing import Any
 
 import click
 
+from voiceobs.config import resolve
 from voiceobs.errors import ConfigError
+
+
+def read_token_file(path: Path) -> str:
+    """The token in ``path`` (surrounding whitespace and the trailing newline dropped)."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--admin-token-file: cannot read {path}: {exc}") from None
+    if not token:
+        raise ConfigError(f"--admin-token-file: {path} is empty; write the token into it")
+    return token
+
+
+def admin_token(flag: str | None, file: Path | None) -> str | None:
+    """The admin token: ``--admin-token`` or ``--admin-token-file`` > env > config file."""
+    if flag is not None and file is not None:
+        raise ConfigError("give --admin-token or --admin-token-file, not both")
+    explicit = read_token_file(file) if file is not None else flag
+    token = resolve("admin_token", explicit or None, None)
+    return str(token) if token else None
 
 
 @click.command("serve")
@@ -36,9 +70,16 @@ from voiceobs.errors import ConfigError
 )
 @click.option(
     "--admin-token",
+    "admin_token_flag",
     default=None,
-    envvar="VOICEOBS_ADMIN_TOKEN",
-    help="Bearer token for /admin (env VOICEOBS_ADMIN_TOKEN); unset disables admin.",
+    help="Bearer token for /admin; visible in `ps`, so prefer --admin-token-file or "
+    "VOICEOBS_ADMIN_TOKEN. Unset everywhere disables admin.",
+)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the /admin bearer token from this file (e.g. a mounted secret).",
 )
 @click.option(
     "--fault",
@@ -79,7 +120,8 @@ def serve(
     port,
     device,
     max_calls,
-    admin_token,
+    admin_token_flag,
+    admin_token_file,
     fault,
     max_batch,
     max_wait_ms,
@@ -103,7 +145,7 @@ def serve(
         port=port,
         device=device,
         max_calls=max_calls,
-        admin_token=admin_token or os.environ.get("VOICEOBS_ADMIN_TOKEN"),
+        admin_token=admin_token(admin_token_flag, admin_token_file),
         faults=Faults.parse(fault),
         batch=BatchSettings(max_batch=max_batch, max_wait_ms=max_wait_ms),
         codec=CodecConfig.load(codec_config),
@@ -112,10 +154,25 @@ def serve(
     app = create_app(config)
     click.echo(f"voiceobs serve: {pipeline_name} on ws://{host}:{port}/twilio and /pcm", err=True)
     level = logging.getLogger().getEffectiveLevel()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        ws="websockets-sansio",
-        log_level="info" if level <= logging.INFO else "warning",
-    )
+    stopped_by: list[int] = []
+
+    def record(signum: int, _frame: Any) -> None:
+        stopped_by.append(signum)
+
+    # uvicorn catches SIGTERM/SIGINT itself, shuts down gracefully, then raises the
+    # signal again for the handler it found: this one, so the process exits 0
+    # instead of dying by the signal after a clean stop.
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            ws="websockets-sansio",
+            log_level="info" if level <= logging.INFO else "warning",
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped_by:
+        click.echo(f"voiceobs serve: stopped by {signal.Signals(stopped_by[0]).name}", err=True)

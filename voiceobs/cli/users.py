@@ -7,8 +7,15 @@ from pathlib import Path
 
 import click
 
-from voiceobs.errors import ConfigError
-from voiceobs.users import ROLES, add_user, check_name, load_users, remove_user, users_file
+from voiceobs.users import (
+    ROLES,
+    add_user,
+    check_name,
+    check_password,
+    load_users,
+    remove_user,
+    users_file,
+)
 
 file_option = click.option(
     "--file",
@@ -37,14 +44,17 @@ def users() -> None:
 @click.option("--replace", is_flag=True, help="Change the role and password of an existing user.")
 @file_option
 def add(name: str, role: str, password_stdin: bool, replace: bool, path: Path | None) -> None:
-    """Add a user; prompts for the password unless --password-stdin is given."""
+    """Add a user; prompts for the password unless --password-stdin is given.
+
+    The password needs at least 12 characters and must not be one character
+    repeated, a common password or the user name.
+    """
     check_name(name)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise ConfigError("the password is empty; choose a non-empty password")
+    check_password(name, password)  # before anything is written
     add_user(name, password, role, path=path, replace=replace)
     click.echo(f"{'updated' if replace else 'added'} {name} ({role}) in {path or users_file()}")
 

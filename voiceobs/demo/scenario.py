@@ -6,7 +6,12 @@ the dashboard; then it probes on a schedule while a fault script plays out
 on the primary: healthy, added latency, dropped calls. The SLO engine sees
 the burn, the page alert opens an incident, the failover hook (an
 Alertmanager-style webhook to the router) moves traffic to the backup, and
-the SLO recovers. Every process it started is stopped on exit or Ctrl-C.
+the SLO recovers. Every process it started is stopped on exit, on Ctrl-C
+and on SIGTERM: each child runs in its own process group (so whatever it
+starts is stopped with it) and is told to die with the demo
+(``PR_SET_PDEATHSIG``) should the demo itself be killed outright. The
+servers get their admin token from a private file, never on the command
+line, where ``ps`` would show it to every user on the host.
 
 ``quick`` compresses the script to under two minutes for CI; the SLO
 windows are compressed with it (a burn-rate policy whose period is the
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
@@ -24,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,6 +148,17 @@ class _Child:
     port: int
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    """In the child, before exec: its own process group, and SIGTERM when the demo dies."""
+    os.setpgid(0, 0)
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Demo:
     """Runs one demo; ``run()`` returns the report, ``stop()`` is always safe to call."""
 
@@ -166,6 +184,15 @@ class Demo:
         self.children: list[_Child] = []
         self.report = DemoReport(db_url=self.db_url)
         self.dashboard_password = ""
+        #: The signal that stopped the demo early (SIGINT or SIGTERM), if any.
+        self.signalled: int | None = None
+        #: The scripted scenario ran to its end.
+        self.completed = False
+        self._stopping = threading.Event()
+        self._main: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._store: Store | None = None
+        self._token_path: Path | None = None
         self._t0 = time.monotonic()
 
     # -- processes ---------------------------------------------------------------------
@@ -173,7 +200,7 @@ class Demo:
     def _spawn(self, name: str, args: list[str], port: int) -> _Child:
         log_path = self.workdir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "VOICEOBS_ADMIN_TOKEN": self.token, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "voiceobs.cli.main", *args],
@@ -181,21 +208,35 @@ class Demo:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                preexec_fn=_child_setup,
             )
         child = _Child(name, proc, log_path, port)
         self.children.append(child)
         self.report.pids.append(proc.pid)
         return child
 
+    def _token_file(self) -> Path:
+        """This run's admin token in a file only the user can read (rewritten every run)."""
+        path = self.workdir / "admin-token"
+        if self._token_path is None:
+            tmp = path.with_name(f".admin-token.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(self.token + "\n")
+            os.replace(tmp, path)
+            self._token_path = path
+        return path
+
     def _start_server(self, name: str, pipeline: str) -> _Child:
         port = free_port()
-        args = ["serve", "--pipeline", pipeline, "--port", str(port), "--admin-token", self.token]
+        args = ["serve", "--pipeline", pipeline, "--port", str(port),
+                "--admin-token-file", str(self._token_file())]  # fmt: skip
         return self._spawn(name, args, port)
 
     def _wait_ready(self, child: _Child, path: str, deadline_s: float = 240.0) -> None:
         end = time.monotonic() + deadline_s
         url = f"http://127.0.0.1:{child.port}{path}"
-        while time.monotonic() < end:
+        while time.monotonic() < end and not self._stopping.is_set():
             if child.proc.poll() is not None:
                 tail = child.log_path.read_text(errors="replace")[-800:]
                 raise PipelineError(
@@ -204,25 +245,34 @@ class Demo:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=2.0).status_code == 200:
                     return
-            time.sleep(0.5)
+            self._stopping.wait(0.5)
+        if self._stopping.is_set():
+            return  # the demo is stopping; the caller is being cancelled
         raise PipelineError(
             f"{child.name} was not ready within {deadline_s:.0f} s; see {child.log_path}"
         )
 
     def stop(self) -> None:
-        """Stop every child: SIGTERM, then SIGKILL after 10 s; record exit codes."""
+        """Stop every child's process group: SIGTERM, then SIGKILL after 10 s; record exit codes."""
         for child in self.children:
             if child.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for child in self.children:
             try:
                 child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.proc.kill()
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)
                 child.proc.wait(5)
+            # Whatever the child started and left behind in its group goes with it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
             self.report.exit_codes[child.name] = child.proc.returncode
+        if self._token_path is not None:  # the servers read it at startup; nobody needs it now
+            self._token_path.unlink(missing_ok=True)
+            self._token_path = None
 
     # -- files -------------------------------------------------------------------------
 
@@ -320,13 +370,49 @@ hooks:
         )
         r.raise_for_status()
 
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # A Python signal handler runs on the main thread between bytecodes, maybe
+        # inside the loop's own code: only set flags and wake the loop from here.
+        if self.signalled is None:
+            self.signalled = signum
+        self._stopping.set()
+        loop, main = self._loop, self._main
+        if loop is not None and main is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(main.cancel)
+
+    async def _guarded(self) -> None:
+        self._loop, self._main = asyncio.get_running_loop(), asyncio.current_task()
+        if self._stopping.is_set():  # a signal came before the loop started
+            return
+        await self._run()
+
     def run(self) -> DemoReport:
-        """Run the whole demo; always stops what it started."""
+        """Run the whole demo; always stops what it started, on SIGTERM and SIGINT too.
+
+        Both signals are handled the same way for the whole run, the final
+        shutdown included: the scenario is cancelled, its ``finally`` blocks
+        run, every child is stopped, and ``signalled`` says which signal it was.
+        """
+        signals = (signal.SIGTERM, signal.SIGINT)
+        # Only the main thread may set handlers; a host running the demo on another
+        # thread keeps its own and calls stop() itself.
+        on_main = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in signals} if on_main else {}
         try:
-            asyncio.run(self._run())
+            try:
+                asyncio.run(self._guarded())
+            except asyncio.CancelledError:
+                if self.signalled is None:
+                    raise
+            finally:
+                self.stop()
+                if self._store is not None:  # cancelled before the scenario's own finally
+                    self._store.close()
+                self.report.elapsed_s = round(time.monotonic() - self._t0, 1)
         finally:
-            self.stop()
-            self.report.elapsed_s = round(time.monotonic() - self._t0, 1)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return self.report
 
     async def _run(self) -> None:
@@ -336,7 +422,7 @@ hooks:
         from voiceobs.slo import evaluate, load_policy, load_slos
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        store = Store.open(self.db_url, create=True)
+        store = self._store = Store.open(self.db_url, create=True)
         self.say(f"[{self._elapsed()}] store: {store.display_url}")
         primary = self._start_server("agent-primary", "agent")
         backup = self._start_server("agent-backup", "agent")
@@ -420,6 +506,7 @@ hooks:
                             break
                         if phase.until == "all_ok" and all(s == "ok" for s in states.values()):
                             break
+            self.completed = True
             if self.keep_running:
                 self.say(f"[{self._elapsed()}] scenario done; probing on. Ctrl-C stops everything.")
                 while True:

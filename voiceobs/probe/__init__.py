@@ -6,7 +6,7 @@ returns raw results). Recording them (redaction, store, spool, metrics) is
 """
 
 from voiceobs.probe.lock import RunLocked
-from voiceobs.probe.runner import call_count, run_spec_async
+from voiceobs.probe.runner import run_spec_async
 from voiceobs.probe.spec import ProbeSpec, load_spec, parse_spec
 
-__all__ = ["ProbeSpec", "RunLocked", "call_count", "load_spec", "parse_spec", "run_spec_async"]
+__all__ = ["ProbeSpec", "RunLocked", "load_spec", "parse_spec", "run_spec_async"]

@@ -40,7 +40,7 @@ from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
 from voiceobs.errors import FailureClass, ProbeError
-from voiceobs.probe.connection import ProbeConnection
+from voiceobs.probe.connection import CloseInfo, ProbeConnection
 from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, now
 from voiceobs.probe.prompts import Prompt, levels_dbfs
 from voiceobs.probe.protocols import WireError, WireProtocol
@@ -172,7 +172,7 @@ class _Call:
         self.queue_pos = 0
         self.next_frame = 0
         self.frame_waiters: dict[int, asyncio.Future[float]] = {}
-        self.closed: ConnectionClosed | None = None
+        self.closed: CloseInfo | None = None
         self.wire_error: str | None = None
         self.send_error: BaseException | None = None
         self.ack: asyncio.Future[None] | None = None
@@ -275,10 +275,14 @@ class _Call:
         ws = self.ws
         assert ws is not None
         if self.closed is None:
-            p = ws.protocol
-            self.closed = ConnectionClosed(p.close_rcvd, p.close_sent, p.close_rcvd_then_sent)
+            self.closed = ws.close_info()
         if self.ack is not None and not self.ack.done():
-            self.ack.set_exception(self.closed)
+            self.ack.set_exception(
+                ProbeError(
+                    FailureClass.CONNECT_ERROR,
+                    f"the target did not start the call: {self.closed.describe()}",
+                )
+            )
         self.changed.set()
 
     async def _watch_close(self) -> None:
@@ -292,20 +296,13 @@ class _Call:
         if self.wire_error is not None:
             raise ProbeError(FailureClass.PROTOCOL_ERROR, self.wire_error)
         if self.closed is not None:
-            rcvd = self.closed.rcvd
-            code = rcvd.code if rcvd is not None else 1006
-            reason = (rcvd.reason if rcvd is not None else "") or "no close frame"
-            self.rec.close_code = code
-            if code in _PROTOCOL_CLOSE_CODES:
-                raise ProbeError(
-                    FailureClass.PROTOCOL_ERROR,
-                    f"the target closed the call with code {code} ({reason}) in turn {turn.index + 1}",
-                )
+            closed, n = self.closed, turn.index + 1
+            self.rec.close_code = closed.code
+            # The probe refusing what the target sent is the target breaking the protocol.
+            if closed.by == "probe" or closed.code in _PROTOCOL_CLOSE_CODES:
+                raise ProbeError(FailureClass.PROTOCOL_ERROR, closed.describe(f"in turn {n}"))
             started = "mid-reply" if turn.first_loud is not None else "before replying"
-            raise ProbeError(
-                FailureClass.TRUNCATED,
-                f"the target hung up {started} in turn {turn.index + 1} (close code {code}, {reason})",
-            )
+            raise ProbeError(FailureClass.TRUNCATED, closed.describe(f"{started} in turn {n}"))
         # A send refused because the socket is closing is reported by the close
         # above once it completes; anything else is a probe bug and must surface.
         if self.send_error is not None and not isinstance(self.send_error, _CLOSING_ERRORS):
@@ -502,8 +499,9 @@ class _Call:
                 if self.ack is not None:
                     await self._await_ack()
             except (ConnectionClosed, TimeoutError) as exc:
+                why = ws.close_info().describe() if isinstance(exc, ConnectionClosed) else str(exc)
                 raise ProbeError(
-                    FailureClass.CONNECT_ERROR, f"the target did not start the call: {exc}"
+                    FailureClass.CONNECT_ERROR, f"the target did not start the call: {why}"
                 ) from None
             rec.connected_at = now()
             rec.t0 = aligned_start(now() + FRAME_S, plan.phase_s)

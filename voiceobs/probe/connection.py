@@ -29,11 +29,12 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import InvalidState
-from websockets.frames import Frame, Opcode
+from websockets.exceptions import InvalidState, PayloadTooBig
+from websockets.frames import CLOSE_CODE_EXPLANATIONS, Frame, Opcode
 from websockets.protocol import Event, State
 
 from voiceobs.probe.pacing import now
@@ -58,6 +59,37 @@ class Pollable(Protocol):
 
     def poll(self) -> None:
         """Do whatever is due now."""
+
+
+def _size(n: int) -> str:
+    # Stored details are redacted, and a run of seven digits reads as an identifier there.
+    return f"{n} bytes" if n < 1_000_000 else f"{n / 1024:.1f} KiB"
+
+
+@dataclass(frozen=True)
+class CloseInfo:
+    """Who ended a connection, with which code and why: what a failure detail must say.
+
+    A close code alone misleads: 1009 sent by the probe (it refused a frame)
+    and 1009 sent by the target are different faults, and a close frame with
+    an empty reason is still a close frame; 1006 means only that none came.
+    """
+
+    #: ``probe`` sent the first close frame, ``target`` did, or ``nobody`` (the TCP connection dropped).
+    by: Literal["probe", "target", "nobody"]
+    code: int
+    reason: str = ""
+
+    def describe(self, where: str = "") -> str:
+        """One clause for a failure detail; ``where`` (e.g. ``in turn 2``) follows the verb."""
+        at = f" {where}" if where else ""
+        meaning = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
+        if self.by == "nobody":
+            return f"the connection dropped{at} with no close frame ({self.code})"
+        if self.by == "probe":
+            return f"the probe closed the call{at}: {self.reason or meaning} ({self.code})"
+        why = f": {self.reason}" if self.reason else ", no reason given"
+        return f"the target closed the call{at} with {self.code} ({meaning}){why}"
 
 
 class ProbeConnection(ClientConnection):
@@ -92,6 +124,21 @@ class ProbeConnection(ClientConnection):
             early, self._early = self._early, []
             for data, text, at in early:
                 on_message(data, text, at)
+
+    def close_info(self) -> CloseInfo:
+        """How the connection ended (or is ending), from the closing handshake's frames."""
+        p = self.protocol
+        sent, rcvd = p.close_sent, p.close_rcvd
+        if sent is not None and (rcvd is None or not p.close_rcvd_then_sent):
+            # The probe closed first: websockets failed the connection on something it refused.
+            reason = sent.reason
+            exc = p.parser_exc
+            if isinstance(exc, PayloadTooBig) and exc.size is not None and not exc.current_size:
+                reason = f"frame of {_size(exc.size)} exceeds the limit of {_size(exc.max_size)}"
+            return CloseInfo("probe", sent.code, reason)
+        if rcvd is not None:
+            return CloseInfo("target", rcvd.code, rcvd.reason)
+        return CloseInfo("nobody", 1006)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -235,4 +282,4 @@ class ProbeConnection(ClientConnection):
             self.transport.write(header + mask + apply_mask(payload, mask))
 
 
-__all__ = ["MessageHandler", "Pollable", "ProbeConnection"]
+__all__ = ["CloseInfo", "MessageHandler", "Pollable", "ProbeConnection"]

@@ -330,12 +330,6 @@ _gc_paused_runs = 0
 _gc_was_enabled = True
 
 
-def call_count(spec: ProbeSpec, concurrency: int | None = None) -> tuple[int, int]:
-    """``(calls, at once)`` for a run: the spec's ``calls:`` and ``concurrency:``, or the override."""
-    total = spec.total_calls
-    return total, max(1, min(concurrency or spec.concurrency, total))
-
-
 async def run_spec_async(
     spec: ProbeSpec,
     *,
@@ -344,11 +338,13 @@ async def run_spec_async(
 ) -> list[RunResult]:
     """Place the spec's calls and return their raw results, one per call, in call order.
 
+    ``concurrency`` overrides the spec's (see ``ProbeSpec.with_concurrency``).
     Nothing is redacted, stored or exported here: hand the results to
     ``voiceobs.recording.record`` (``voiceobs.run_spec`` does both).
     """
+    spec = spec.with_concurrency(concurrency)
     prompts = _prompts(spec)
-    _, n = call_count(spec, concurrency)
+    n = min(spec.concurrency, spec.total_calls)
     provider, collector = _tracing()
     tracer = provider.get_tracer("voiceobs.probe", __version__)
     # A cyclic collection over torch's and numpy's objects stalls the loop for
@@ -381,4 +377,4 @@ async def run_spec_async(
     return results
 
 
-__all__ = ["Progress", "call_count", "run_spec_async"]
+__all__ = ["Progress", "run_spec_async"]

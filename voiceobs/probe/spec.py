@@ -131,6 +131,23 @@ class ProbeSpec(_Model):
         """How many calls one run places."""
         return self.calls or self.concurrency
 
+    def with_concurrency(self, concurrency: int | None) -> ProbeSpec:
+        """The spec as run with ``--concurrency N``: a load probe, not a parallelism cap alone.
+
+        Without ``calls:`` a spec places as many calls as it runs in parallel,
+        so N sets both and the run places N concurrent calls; with ``calls:``
+        the spec's count stands and N only caps how many run at once.
+        """
+        if concurrency is None or concurrency == self.concurrency:
+            return self
+        if not 1 <= concurrency <= 10_000:
+            raise SpecError(
+                f"concurrency must be within 1..10000, got {concurrency}",
+                path=self.source or None,
+                field="concurrency",
+            )
+        return self.model_copy(update={"concurrency": concurrency})
+
     @property
     def sample_rate(self) -> int:
         """The rate the caller's audio is sent at on this protocol."""

@@ -11,7 +11,8 @@ Routes:
 * ``GET/POST /admin/fault`` ``{"fault": "delay=300"}`` (``""`` clears)
 
 Admin routes need ``Authorization: Bearer <token>`` with the token from
-``--admin-token`` or ``VOICEOBS_ADMIN_TOKEN``; with no token configured they
+``--admin-token-file``, ``VOICEOBS_ADMIN_TOKEN`` or ``admin_token`` in the
+config file (``--admin-token`` too, though ``ps`` shows it); with no token configured they
 answer 403, so a server is never left open by accident. Failover hooks use
 ``POST /admin/mode`` to put a bot into degraded mode, where every caller
 gets a text notice and a short spoken apology instead of silence.
@@ -103,8 +104,8 @@ def create_app(config: ServerConfig, pipeline: Pipeline | None = None) -> Starle
         if not token:
             return JSONResponse(
                 {
-                    "error": "admin endpoint disabled: start the server with --admin-token "
-                    "or VOICEOBS_ADMIN_TOKEN"
+                    "error": "admin endpoint disabled: start the server with "
+                    "--admin-token-file or VOICEOBS_ADMIN_TOKEN"
                 },
                 status_code=403,
             )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from voiceobs.config import resolve
 from voiceobs.errors import ConfigError
 from voiceobs.pipelines.agent import AgentSettings
 from voiceobs.pipelines.batcher import BatchSettings
@@ -37,7 +37,8 @@ class ServerConfig:
         if self.idle_timeout_s <= 0:
             raise ConfigError("idle timeout must be positive")
         if self.admin_token is None:
-            self.admin_token = os.environ.get("VOICEOBS_ADMIN_TOKEN") or None
+            token = resolve("admin_token", None, None)
+            self.admin_token = str(token) if token else None
 
 
 __all__ = ["DEFAULT_APOLOGY", "ServerConfig"]
