@@ -203,7 +203,9 @@ def record_interrupted(store: Store, hook: Hook, note: Notification, lease: Hook
     if seen is None:
         return
     until = iso(seen.lease_until) if seen.lease_until else "unknown"
-    error = f"{seen.claimed_by or 'an evaluator'} stopped during this attempt (lease ran out {until})"
+    error = (
+        f"{seen.claimed_by or 'an evaluator'} stopped during this attempt (lease ran out {until})"
+    )
     log.warning("hook %s (%s) %s incident %s: %s", hook.name, hook.action, note.event,
                 note.incident_id, error)  # fmt: skip
     _record(
@@ -228,8 +230,9 @@ def give_up(
     claim = lease.claim
     total = claim.attempts + attempts
     error = f"given up after {total} attempt{'s' if total != 1 else ''}: {reason}"
-    if last is not None and last.error:
-        error += f"; last error: {last.error}"
+    last_error = last.error if last is not None else claim.last_error
+    if last_error:
+        error += f"; last error: {last_error}"
     result = last or Delivery(hook.name, hook.action, note.event, note.incident_id, "given_up")
     _claim_fields(result, lease)
     if not store.finish_hook_lease(

@@ -506,7 +506,10 @@ def _due_retries(
     tasks: list[_Task] = []
     for claim in p.store.due_hook_claims():
         dry, _, event = claim.event.rpartition(":")
-        if event not in ("firing", "resolved") or (claim.incident_id, claim.hook_name, event) in seen:
+        if (
+            event not in ("firing", "resolved")
+            or (claim.incident_id, claim.hook_name, event) in seen
+        ):
             continue
         inc = known.get(claim.incident_id) or p.store.get_incident(claim.incident_id)
         if inc is None:
