@@ -26,7 +26,7 @@ from typing import Any
 from voiceobs.errors import VoiceObsError
 from voiceobs.failover.actions import attempt, describe
 from voiceobs.failover.payload import Notification, iso
-from voiceobs.failover.spec import Hook
+from voiceobs.failover.spec import Hook, format_duration
 from voiceobs.results import utcnow
 from voiceobs.store import HookLease, Store
 
@@ -280,7 +280,7 @@ def settle(
         return result
     total = claim.attempts + result.attempts
     if not stopped and claim.give_up_at is not None and when >= claim.give_up_at:
-        reason = f"not delivered within give_up_after ({hook.give_up_after:g}s)"
+        reason = f"not delivered within give_up_after ({format_duration(hook.give_up_after)})"
         return give_up(store, hook, note, lease, actor=actor, reason=reason,
                        attempts=result.attempts, last=result)  # fmt: skip
     retry_at = when if stopped else when + timedelta(seconds=backoff_delay(hook, total))

@@ -46,7 +46,7 @@ from voiceobs.failover.delivery import (
     settle,
 )
 from voiceobs.failover.payload import ALERTNAME, Notification
-from voiceobs.failover.spec import SEVERITIES, Hook, HooksFile, Match
+from voiceobs.failover.spec import SEVERITIES, Hook, HooksFile, Match, format_duration
 from voiceobs.results import utcnow
 from voiceobs.store import HookLease, Store
 from voiceobs.store.models import HookClaim, HookDelivery, Incident
@@ -328,7 +328,7 @@ class _Pass:
         )  # fmt: skip
         record_interrupted(self.store, hook, note, lease)
         if claim.give_up_at is not None and utcnow() >= claim.give_up_at:
-            reason = f"not delivered within give_up_after ({hook.give_up_after:g}s)"
+            reason = f"not delivered within give_up_after ({format_duration(hook.give_up_after)})"
             return give_up(self.store, hook, note, lease, actor=self.actor, reason=reason)
         if task.event == "firing" and hook.cooldown > 0 and claim.attempts == 0:
             last = self._last_fired(hook, inc, dry)

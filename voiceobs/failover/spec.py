@@ -190,7 +190,8 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-def _show(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Seconds in the largest unit that divides them, as a hooks file says it (``24h``, ``90s``)."""
     for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
@@ -204,7 +205,9 @@ def bounded_duration(key: str, value: Any) -> float:
     if seconds < least or (seconds == least and not least_ok):
         raise ValueError("must be greater than zero")
     if seconds > most:
-        raise ValueError(f"must be at most {_show(most)} (got {_show(seconds)})")
+        raise ValueError(
+            f"must be at most {format_duration(most)} (got {format_duration(seconds)})"
+        )
     return seconds
 
 
@@ -460,6 +463,7 @@ __all__ = [
     "HooksFile",
     "Match",
     "bounded_duration",
+    "format_duration",
     "load_hooks",
     "parse_duration",
     "parse_hooks",
