@@ -104,10 +104,30 @@ def _detail(inc: dict[str, Any], user: Any) -> None:
     _actions(inc, user)
     try:
         deliveries = [data.row(d) for d in store.deliveries(int(inc["id"]))]
+        claims = [data.row(c) for c in store.hook_claims(int(inc["id"]))]
         actions = [data.row(a) for a in store.incident_actions(int(inc["id"]))]
     except VoiceObsError as exc:
         data.store_error(exc)
         return
+    if claims:
+        # Delivery is at least once: pending ones are retried by later passes until give-up.
+        st.markdown("**Where each hook delivery stands**")
+        st.dataframe(
+            pd.DataFrame(claims)[
+                [
+                    "hook_name",
+                    "event",
+                    "state",
+                    "attempts",
+                    "next_attempt_at",
+                    "give_up_at",
+                    "last_error",
+                    "idempotency_key",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+        )
     st.markdown("**Hook deliveries** (every attempt)")
     if deliveries:
         df = pd.DataFrame(deliveries)

@@ -286,3 +286,28 @@ def test_operator_triggers_a_hook(
         ]
     finally:
         store.close()
+
+
+def test_incident_shows_where_each_hook_delivery_stands(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceobs.results import utcnow
+
+    store = Store.open(seeded_url)
+    open_id = next(i.id for i in store.list_incidents() if i.resolved_at is None)
+    lease = store.take_hook_lease(open_id, "pager", "firing", lease_seconds=30)
+    assert lease is not None
+    store.release_hook_lease(
+        lease.claim.id, lease.token, attempts=3, next_attempt_at=utcnow(), error="HTTP 500: down"
+    )
+    store.close()
+    at = _app(seeded_url, monkeypatch, VIEWER)
+    at.session_state["incident_id"] = open_id
+    _open(at, "incidents")
+    frames = [d.value for d in at.dataframe]
+    states = [f for f in frames if "idempotency_key" in f.columns]
+    assert len(states) == 1, [list(f.columns) for f in frames]
+    [row] = states[0].to_dict("records")
+    assert (row["hook_name"], row["state"], row["attempts"]) == ("pager", "pending", 3)
+    assert row["last_error"] == "HTTP 500: down"
+    assert row["idempotency_key"] == lease.claim.idempotency_key

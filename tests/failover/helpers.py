@@ -84,12 +84,16 @@ class Received:
 class Receiver:
     """A real HTTP server on loopback that records every POST it gets.
 
-    ``codes`` are answered in order (then ``200``); ``delay`` makes it slow.
+    ``codes`` are answered in order (then ``200``); ``delay`` makes it slow;
+    the first ``hold`` requests get no answer until ``release()`` (or shutdown),
+    like a target that hangs while the sender is killed.
     """
 
-    def __init__(self, codes: list[int] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, codes: list[int] | None = None, delay: float = 0.0, hold: int = 0) -> None:
         self.codes = list(codes or [])
         self.delay = delay
+        self.hold = hold
+        self.released = threading.Event()
         self.requests: list[Received] = []
         self.lock = threading.Lock()
         receiver = self
@@ -102,7 +106,10 @@ class Receiver:
                     receiver.requests.append(
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
+                    held = len(receiver.requests) <= receiver.hold
                     code = receiver.codes.pop(0) if receiver.codes else 200
+                if held:
+                    receiver.released.wait(120)
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 payload = b'{"ok": true}'
@@ -128,7 +135,12 @@ class Receiver:
         self.thread.start()
         return self
 
+    def release(self) -> None:
+        """Let held requests be answered."""
+        self.released.set()
+
     def __exit__(self, *exc: object) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -149,9 +161,11 @@ class Receiver:
 
 
 @contextmanager
-def receiver(codes: list[int] | None = None, delay: float = 0.0) -> Iterator[Receiver]:
+def receiver(
+    codes: list[int] | None = None, delay: float = 0.0, hold: int = 0
+) -> Iterator[Receiver]:
     """A running Receiver, shut down afterwards."""
-    with Receiver(codes, delay) as r:
+    with Receiver(codes, delay, hold) as r:
         yield r
 
 
@@ -185,3 +199,16 @@ def race_worker(url: str, hooks_path: str, barrier: Any, out: Any, rounds: int) 
         delivered.extend((d.hook, d.event, d.incident_id) for d in report.deliveries)
     store.close()
     out.put(delivered)
+
+
+def retry_worker(url: str, hooks_path: str, barrier: Any, out: Any) -> None:
+    """One of several evaluators that find the same pending delivery due at the same instant."""
+    from voiceobs.failover import load_hooks, process
+    from voiceobs.store import Store
+
+    store = Store.open(url)
+    hooks = load_hooks(hooks_path)
+    barrier.wait(timeout=60)
+    report = process(store, [firing("agent-availability")], hooks)
+    store.close()
+    out.put([(d.hook, d.event, d.outcome) for d in report.deliveries])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -208,4 +210,289 @@ hooks:
     assert len(rx.requests) == 1
     down = [d for d in store.deliveries() if d.hook_name == "down"]
     assert [d.attempt for d in down] == [1]
+    store.close()
+
+
+def _evaluate_cmd(slos: str, hooks: str, url: str) -> list[str]:
+    return [sys.executable, "-m", "voiceobs.cli.main", "evaluate", "--slos", slos,
+            "--hooks", hooks, "--db", url]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+
+
+def _slow_hook(tmp_path: Path, url: str) -> tuple[str, str]:
+    return _files(
+        tmp_path,
+        f"""\
+hooks:
+  - name: pager
+    match: {{slo: agent-availability}}
+    action: webhook
+    url: {url}/page
+    timeout: 2s
+    retries: 0
+""",
+    )
+
+
+@pytest.mark.slow
+def test_evaluate_killed_mid_delivery_leaves_a_claim_the_next_pass_delivers(
+    db_url: str, tmp_path: Path
+) -> None:
+    _seed(db_url, failed=5, ago=timedelta(minutes=1))
+    with receiver(hold=1) as rx:  # the first request hangs, as a slow target would
+        slos, hooks = _slow_hook(tmp_path, rx.url)
+        cmd = _evaluate_cmd(slos, hooks, db_url)
+        proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            rx.wait_for(1, timeout=60)
+        finally:
+            proc.kill()  # SIGKILL while the delivery is in flight
+            proc.communicate(timeout=30)
+        store = Store.open(db_url)
+        [claim] = store.hook_claims()
+        assert claim.state == "delivering" and claim.lease_until is not None
+        assert store.deliveries() == []  # the killed process wrote nothing about it
+
+        # While the dead process's lease runs, another pass must not deliver (it may be alive).
+        started = utcnow()
+        early = subprocess.run(cmd, env=_env(), capture_output=True, timeout=60, check=False)
+        assert early.returncode == 0, early.stderr.decode()
+        if utcnow() < claim.lease_until:
+            assert len(rx.requests) == 1
+        assert started < claim.lease_until or len(rx.requests) == 2
+
+        time.sleep(max(0.0, (claim.lease_until - utcnow()).total_seconds()) + 0.1)
+        late = subprocess.run(cmd, env=_env(), capture_output=True, timeout=60, check=False)
+        assert late.returncode == 0, late.stderr.decode()
+        requests = rx.wait_for(2, timeout=10)
+    assert len(requests) == 2
+    keys = [r.headers["idempotency-key"] for r in requests]
+    assert keys == [claim.idempotency_key] * 2  # the receiver can tell it is one notification
+    [done] = store.hook_claims()
+    assert (done.state, done.attempts) == ("delivered", 2)
+    trail = [(d.attempt, d.outcome) for d in store.deliveries()]
+    assert trail == [(1, "interrupted"), (2, "ok")]
+    assert "stopped during this attempt" in (store.deliveries()[0].error or "")
+    store.close()
+
+
+@pytest.mark.slow
+def test_evaluate_stopped_by_sigterm_mid_delivery_hands_the_claim_back(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    _seed(sqlite_url, failed=5, ago=timedelta(minutes=1))
+    with receiver(hold=1) as rx:
+        slos, hooks = _slow_hook(tmp_path, rx.url)
+        cmd = _evaluate_cmd(slos, hooks, sqlite_url)
+        proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            rx.wait_for(1, timeout=60)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        text = err.decode()
+        assert proc.returncode == 143, text
+        assert "Traceback" not in text
+        assert "stopped by SIGTERM: unfinished deliveries are pending" in text
+        store = Store.open(sqlite_url)
+        [claim] = store.hook_claims()
+        # The attempt in flight ran out its timeout; the claim is pending and due at once.
+        assert claim.state == "pending" and claim.next_attempt_at is not None
+        assert claim.next_attempt_at <= utcnow()
+        assert [d.outcome for d in store.deliveries()] == ["timeout"]
+        rx.release()
+        again = subprocess.run(cmd, env=_env(), capture_output=True, timeout=60, check=False)
+        assert again.returncode == 0, again.stderr.decode()
+        requests = rx.wait_for(2, timeout=10)
+    assert [r.headers["idempotency-key"] for r in requests] == [claim.idempotency_key] * 2
+    assert [(d.attempt, d.outcome) for d in store.deliveries()] == [(1, "timeout"), (2, "ok")]
+    store.close()
+
+
+def test_a_delivery_given_up_makes_evaluate_exit_1_and_shows_in_incident_commands(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(sqlite_url, failed=5, ago=timedelta(minutes=1))
+    with receiver(codes=[500] * 10) as rx:
+        slos, hooks = _files(
+            tmp_path,
+            f"""\
+hooks:
+  - name: pager
+    match: {{slo: agent-availability}}
+    action: webhook
+    url: {rx.url}/page
+    retries: 0
+    backoff: 10ms
+    give_up_after: 1s
+""",
+        )
+        args = ["evaluate", "--slos", slos, "--hooks", hooks, "--db", sqlite_url]
+        main(args)  # fails, will be retried: exit 0
+        out, err = capsys.readouterr()
+        assert "incident 1 opened" in out
+        assert "hook pager (webhook) firing incident 1: failed - HTTP 500" in err
+        assert "will retry from" in err and "gives up at" in err
+        main(["incident", "list", "--db", sqlite_url])
+        assert "hooks: 1 pending" in capsys.readouterr().out
+
+        store = Store.open(sqlite_url)
+        [claim] = store.hook_claims()
+        assert claim.give_up_at is not None
+        time.sleep(max(0.0, (claim.give_up_at - utcnow()).total_seconds()) + 0.05)
+        with pytest.raises(SystemExit) as gave_up:
+            main(args)
+        assert gave_up.value.code == 1
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert errors == [
+            "error: 1 hook delivery given up in this pass (pager firing incident 1); nobody will "
+            "retry it: see `voiceobs incident deliveries --state given_up`"
+        ]
+        assert "given up after" in err and "give_up_after (1s)" in err
+        main(args)  # nothing is owed any more: quiet, exit 0
+        assert "no incident changes" in capsys.readouterr().out
+        sent = len(rx.requests)
+
+    main(["incident", "deliveries", "--state", "given_up", "--json", "--db", sqlite_url])
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["hook"], row["event"], row["state"]) == ("pager", "firing", "given_up")
+    assert row["idempotency_key"] == claim.idempotency_key
+    assert "HTTP 500" in row["last_error"]
+    main(["incident", "deliveries", "1", "--db", sqlite_url])
+    assert "given_up" in capsys.readouterr().out
+    main(["incident", "list", "--json", "--db", sqlite_url])
+    listed = {i["id"]: i["deliveries"] for i in json.loads(capsys.readouterr().out)}
+    assert listed == {1: {"given_up": 1}, 2: {}}  # incident 2 is the ticket: no hook bound
+    assert sent >= 1 and [c.state for c in store.hook_claims()] == ["given_up"]
+    assert [d.outcome for d in store.deliveries()][-1] == "given_up"
+    store.close()
+
+
+class _Watch:
+    """A real `voiceobs watch` subprocess whose stderr is read as it comes."""
+
+    def __init__(self, slos: str, hooks: str, url: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "voiceobs.cli.main", "watch", "--slos", slos, "--hooks", hooks,
+             "--db", url, "--interval", "200ms"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, words: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in list(self.lines) if words in line]
+            if found:
+                return found[0]
+            assert self.proc.poll() is None, "\n".join(self.lines)
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {words!r} in:\n" + "\n".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+
+
+def _passes(url: str) -> int:
+    store = Store.open(url)
+    try:
+        return len(store.evaluations("agent-availability"))
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_watch_stops_with_one_line_when_its_sqlite_file_is_removed(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    _seed(sqlite_url, failed=5, ago=timedelta(minutes=1))
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    with receiver() as rx:
+        slos, hooks = _files(
+            tmp_path,
+            f"hooks:\n  - {{name: pager, match: {{slo: agent-availability}}, action: webhook,"
+            f" url: '{rx.url}'}}\n",
+        )
+        watch = _Watch(slos, hooks, sqlite_url)
+        try:
+            rx.wait_for(1, timeout=60)  # a pass ran on the file: the incident is out
+            db.unlink()
+            rc = watch.proc.wait(timeout=30)  # it used to run on, writing to the deleted file
+        finally:
+            watch.stop()
+    text = "\n".join(watch.lines)
+    assert rc == 2, text
+    assert "Traceback" not in text
+    errors = [line for line in watch.lines if line.startswith("error:")]
+    assert errors == [
+        f"error: the SQLite store {db.resolve()} was removed while watch was running; stopped so "
+        "nothing more is written to a deleted file (restore it, or create one with "
+        "`voiceobs db upgrade`, and start watch again)"
+    ]
+
+
+@pytest.mark.slow
+def test_watch_reopens_its_sqlite_file_when_it_is_replaced(sqlite_url: str, tmp_path: Path) -> None:
+    _seed(sqlite_url, failed=5, ago=timedelta(minutes=1))
+    db = Path(sqlite_url.removeprefix("sqlite:///"))
+    replacement = tmp_path / "restored.db"
+    with receiver() as rx:
+        slos, hooks = _files(
+            tmp_path,
+            f"hooks:\n  - {{name: pager, match: {{slo: agent-availability}}, action: webhook,"
+            f" url: '{rx.url}'}}\n",
+        )
+        watch = _Watch(slos, hooks, sqlite_url)
+        try:
+            rx.wait_for(1, timeout=60)
+            # A store restored from elsewhere (its own calls failing too) is moved over the file.
+            _seed(f"sqlite:///{replacement}", failed=7, ago=timedelta(seconds=30))
+            replaced_at = utcnow()
+            os.replace(replacement, db)
+            line = watch.wait_for_line("was replaced while watch was running")
+            # Later passes write to the new file: its incident opens and its hook fires.
+            rx.wait_for(2, timeout=30)
+            deadline = time.monotonic() + 30
+            while _passes(sqlite_url) < 2:
+                assert time.monotonic() < deadline, "\n".join(watch.lines)
+                time.sleep(0.1)
+            watch.proc.send_signal(signal.SIGTERM)
+            rc = watch.proc.wait(timeout=30)
+        finally:
+            watch.stop()
+    text = "\n".join(watch.lines)
+    assert rc == 0, text
+    assert "Traceback" not in text
+    assert line == (
+        f"warning: the SQLite store {db.resolve()} was replaced while watch was running; "
+        "reopened it, later passes use the new file"
+    )
+    store = Store.open(sqlite_url)
+    # The incidents the later passes opened are in the file now at the path.
+    incidents = {i.severity: i for i in store.list_incidents(open_only=True)}
+    assert set(incidents) == {"page", "ticket"}
+    assert all(i.opened_at >= replaced_at for i in incidents.values())
+    assert [c.state for c in store.hook_claims(incidents["page"].id)] == ["delivered"]
+    assert len(store.evaluations("agent-availability")) >= 2
+    # The new file's own rows, not the old file's write-ahead log laid over them.
+    assert store.count_runs() == 7
+    keys = [r.headers["idempotency-key"] for r in rx.requests]
+    assert len(keys) == 2 and keys[0] != keys[1]  # one notification per store's incident
     store.close()

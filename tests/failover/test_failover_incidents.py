@@ -184,9 +184,17 @@ hooks:
     assert by_hook == {"slow": ["timeout", "timeout"], "down": ["failed"] * 3, "fast": ["ok"]}
     down = [a for a in audit if a.hook_name == "down"]
     assert all("Connect" in (a.error or "") for a in down)
-    # The evaluation went on: the incident is open and a later pass is quiet.
+    # The evaluation went on: the incident is open, and a later pass (past the 10 ms backoff)
+    # tries again only the hooks that failed, continuing their attempt count.
     assert store.open_incident_for("agent-availability", "page") is not None
-    assert process(store, [firing("agent-availability")], hooks).deliveries == []
+    time.sleep(0.1)
+    later = process(store, [firing("agent-availability")], hooks)
+    assert sorted((d.hook, d.state) for d in later.deliveries) == [
+        ("down", "pending"),
+        ("slow", "pending"),
+    ]
+    again = [a for a in store.deliveries(report.opened[0]) if a.hook_name == "down"]
+    assert [a.attempt for a in again] == [1, 2, 3, 4, 5, 6]
 
 
 def test_client_error_is_not_retried_and_missing_secret_fails_cleanly(
@@ -353,14 +361,17 @@ def test_alertmanager_that_was_down_gets_the_alert_on_the_next_pass(
             write_hooks(
                 tmp_path / "hooks.yaml",
                 f"hooks:\n  - {{name: am, match: {{slo: x}}, action: alertmanager, url: '{am.url}',"
-                " retries: 0}\n",
+                " retries: 0, backoff: 10ms}\n",
             )
         )
         first = process(store, [firing("x")], hooks)
-        assert [(d.event, d.outcome, d.response_code) for d in first.deliveries] == [
-            ("firing", "failed", 503)
+        assert [(d.event, d.outcome, d.response_code, d.state) for d in first.deliveries] == [
+            ("firing", "failed", 503, "pending")
         ]
+        time.sleep(0.05)  # past the 10 ms backoff
         second = process(store, [firing("x")], hooks)
-        assert [(d.event, d.outcome) for d in second.deliveries] == [("refresh", "ok")]
+        assert [(d.event, d.outcome, d.state) for d in second.deliveries] == [
+            ("firing", "ok", "delivered")
+        ]
         assert process(store, [firing("x")], hooks).deliveries == []
     assert len(am.requests) == 2

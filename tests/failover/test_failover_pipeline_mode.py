@@ -55,9 +55,14 @@ hooks:
         assert httpx.get(f"{srv.http_url}/admin/mode", headers=auth).json()["mode"] == "degraded"
 
         done = process(store, [ok("agent-availability")], hooks)
-        assert {d.hook: d.outcome for d in done.deliveries} == {
-            "degrade": "ok",
-            "wrong-token": "failed",
+        # wrong-token's firing never got through, so it owes no resolved notification; its
+        # firing one stays pending, for a later pass after its backoff.
+        assert {d.hook: d.outcome for d in done.deliveries} == {"degrade": "ok"}
+        claims = {(c.hook_name, c.event): c.state for c in store.hook_claims()}
+        assert claims == {
+            ("degrade", "firing"): "delivered",
+            ("degrade", "resolved"): "delivered",
+            ("wrong-token", "firing"): "pending",
         }
         assert srv.state.mode == "normal"
     audit = [(d.hook_name, d.event, d.detail.get("mode")) for d in store.deliveries()]

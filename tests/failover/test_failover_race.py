@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.failover.helpers import race_worker, receiver, write_hooks
+from tests.failover.helpers import firing, race_worker, receiver, retry_worker, write_hooks
+from voiceobs.failover import load_hooks, process
 from voiceobs.store import Store
 
 ROUNDS = 4  # fire, resolve, fire again, resolve again
@@ -86,3 +87,36 @@ def test_racing_threads_deliver_once(db_url: str, tmp_path: Path) -> None:
             t.join(timeout=60)
         delivered = [x for _ in threads for x in out.get(timeout=5)]
         _check(rx.bodies(), [r.path for r in rx.requests], delivered)
+
+
+@pytest.mark.slow
+def test_racing_processes_retry_a_pending_delivery_once(db_url: str, tmp_path: Path) -> None:
+    store = Store.open(db_url, create=True)
+    ctx = mp.get_context("spawn")
+    with receiver(codes=[500]) as rx:
+        hooks = write_hooks(
+            tmp_path / "hooks.yaml",
+            f"hooks:\n  - {{name: a, match: {{slo: '*'}}, action: webhook, url: '{rx.url}/a',"
+            " retries: 0, backoff: 10ms}\n",
+        )
+        [failed] = process(store, [firing("agent-availability")], load_hooks(hooks)).deliveries
+        assert failed.state == "pending"
+        n = 4
+        barrier = ctx.Barrier(n)
+        out = ctx.Queue()
+        procs = [
+            ctx.Process(target=retry_worker, args=(db_url, str(hooks), barrier, out))
+            for _ in range(n)
+        ]
+        for p in procs:
+            p.start()
+        delivered = [x for _ in procs for x in out.get(timeout=120)]
+        for p in procs:
+            p.join(timeout=30)
+            assert p.exitcode == 0
+        assert delivered == [("a", "firing", "ok")]  # one of the racers, once
+        assert len(rx.requests) == 2
+    [claim] = store.hook_claims()
+    assert (claim.state, claim.attempts) == ("delivered", 2)
+    assert [a.outcome for a in store.deliveries()] == ["failed", "ok"]
+    store.close()

@@ -202,3 +202,80 @@ def test_durations() -> None:
         parse_duration("-1s")
     with pytest.raises(ValueError):
         parse_duration(True)
+
+
+NUMERIC_FIELDS = ("timeout", "retries", "backoff", "backoff_max", "cooldown", "give_up_after")
+NONSENSE = (".nan", ".NaN", ".inf", "-.inf", "1.0e+308", "1e308", "1" + "0" * 400 + "s")
+
+
+@pytest.mark.parametrize("value", NONSENSE)
+@pytest.mark.parametrize("key", (*NUMERIC_FIELDS, "expire_after"))
+def test_every_numeric_field_refuses_nan_infinity_and_absurd_values(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    # timeout: .nan used to pass, and every delivery then failed.
+    body = (
+        "hooks:\n  - name: x\n    match: {slo: a}\n    action: alertmanager\n    url: http://h\n"
+        f"    {key}: {value}\n"
+    )
+    path = write_hooks(tmp_path / "bad.yaml", body)
+    with pytest.raises(SpecError) as info:
+        load_hooks(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:7: {key}: hook 'x': "), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("value", NONSENSE)
+@pytest.mark.parametrize("key", NUMERIC_FIELDS)
+def test_defaults_refuse_nan_infinity_and_absurd_values(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    body = (
+        f"defaults:\n  {key}: {value}\n"
+        "hooks:\n  - {name: x, match: {slo: a}, action: webhook, url: 'http://h'}\n"
+    )
+    path = write_hooks(tmp_path / "bad.yaml", body)
+    with pytest.raises(SpecError, match=rf"^{path}:3: {key}: "):
+        load_hooks(path)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("timeout", "0s", "greater than zero"),
+        ("timeout", "2h", "at most 1h"),
+        ("give_up_after", "0", "greater than zero"),
+        ("give_up_after", "90d", "at most 30d"),
+        ("backoff", "2d", "at most 1d"),
+        ("cooldown", "1000d", "at most 30d"),
+        ("retries", "21", "0 to 20"),
+        ("retries", "2.5", "0 to 20"),
+    ],
+)
+def test_out_of_range_values_say_the_range(
+    tmp_path: Path, key: str, value: str, words: str
+) -> None:
+    body = (
+        "hooks:\n  - name: x\n    match: {slo: a}\n    action: webhook\n    url: http://h\n"
+        f"    {key}: {value}\n"
+    )
+    with pytest.raises(SpecError, match=words):
+        load_hooks(write_hooks(tmp_path / "bad.yaml", body))
+
+
+def test_give_up_after_defaults_to_24h_and_is_set_per_hook_or_in_defaults(tmp_path: Path) -> None:
+    hooks = load_hooks(
+        write_hooks(
+            tmp_path / "hooks.yaml",
+            "defaults: {give_up_after: 6h}\nhooks:\n"
+            "  - {name: a, match: {slo: x}, action: webhook, url: 'http://h'}\n"
+            "  - {name: b, match: {slo: x}, action: webhook, url: 'http://h', give_up_after: 30m}\n",
+        )
+    )
+    assert [h.give_up_after for h in hooks.hooks] == [6 * 3600, 1800]
+    plain = parse_hooks(
+        "version: voiceobs/v1\nhooks:\n  - {name: a, match: {slo: x}, action: webhook,"
+        " url: 'http://h'}\n"
+    )
+    assert plain.hooks[0].give_up_after == 24 * 3600

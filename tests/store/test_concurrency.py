@@ -6,6 +6,7 @@ import multiprocessing as mp
 from datetime import timedelta
 
 from tests.store.factories import T0, make_run
+from voiceobs.results import utcnow
 from voiceobs.store import Store
 
 RUNS_PER_WRITER = 60
@@ -27,6 +28,14 @@ def _incident_racer(url: str, barrier: object, out: object) -> None:
     incident, created = store.open_incident("latency", "page")
     won = store.claim_hook(incident.id, "failover", "firing")
     out.put((incident.id, created, won))  # type: ignore[attr-defined]
+    store.close()
+
+
+def _lease_racer(url: str, incident_id: int, barrier: object, out: object) -> None:
+    store = Store.open(url)
+    barrier.wait()  # type: ignore[attr-defined]
+    lease = store.take_hook_lease(incident_id, "failover", "firing", by="racer", lease_seconds=60)
+    out.put(lease.token if lease else None)  # type: ignore[attr-defined]
     store.close()
 
 
@@ -62,3 +71,32 @@ def test_racing_evaluators_open_one_incident_and_one_claim(db_url: str) -> None:
     assert len({r[0] for r in results}) == 1, "every racer must see the same incident"
     assert sum(r[1] for r in results) == 1, "exactly one racer creates it"
     assert sum(r[2] for r in results) == 1, "exactly one racer may fire the hook"
+
+
+def test_racing_evaluators_take_a_due_claim_once(db_url: str) -> None:
+    """A delivery that failed earlier is due again; of the racers that find it, one delivers."""
+    store = Store.open(db_url, create=True)
+    incident, _ = store.open_incident("latency", "page")
+    first = store.take_hook_lease(incident.id, "failover", "firing", lease_seconds=60)
+    assert first is not None
+    assert store.release_hook_lease(
+        first.claim.id, first.token, attempts=1, next_attempt_at=utcnow(), error="HTTP 500"
+    )
+    ctx = mp.get_context("spawn")
+    n = 4
+    barrier = ctx.Barrier(n)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_lease_racer, args=(db_url, incident.id, barrier, out)) for _ in range(n)
+    ]
+    for p in procs:
+        p.start()
+    tokens = [out.get(timeout=120) for _ in range(n)]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    winners = [t for t in tokens if t is not None]
+    assert len(winners) == 1, "exactly one racer may take the lease"
+    [claim] = store.hook_claims(incident.id)
+    assert (claim.state, claim.lease_token, claim.claimed_by) == ("delivering", winners[0], "racer")
+    store.close()

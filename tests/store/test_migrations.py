@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -10,6 +12,7 @@ from sqlalchemy import text
 
 from tests.store.factories import make_run
 from voiceobs.errors import SchemaMismatch
+from voiceobs.results import utcnow
 from voiceobs.store import Store, make_engine, metadata, migrations
 
 
@@ -66,3 +69,64 @@ def test_empty_database_asks_for_upgrade(db_url: str) -> None:
         assert "voiceobs db upgrade" in str(exc)
     else:
         raise AssertionError("an empty database must be refused")
+
+
+def test_upgrade_to_delivery_state_keeps_claims_and_gives_them_their_state(db_url: str) -> None:
+    """0003 adds claim states; claims already stored get the state their audit trail shows."""
+    engine = make_engine(db_url)
+    command.upgrade(migrations.alembic_config(engine), "0002")
+    old = Store(engine, db_url)
+    incident, _ = old.open_incident("latency", "page")
+    now = utcnow()
+
+    def claim(hook: str, event: str, ago: timedelta) -> None:
+        at = now - ago
+        if engine.dialect.name == "sqlite":
+            at = at.replace(tzinfo=None)  # SQLite holds naive UTC, as the store writes it
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO hook_claims (incident_id, hook_name, event, claimed_at, claimed_by)"
+                    " VALUES (:i, :h, :e, :at, 'old-host')"
+                ),
+                {"i": incident.id, "h": hook, "e": event, "at": at},
+            )
+
+    def attempt(hook: str, event: str, outcome: str, n: int = 1) -> None:
+        old.record_delivery(hook_name=hook, action="webhook", event=event, outcome=outcome,
+                            incident_id=incident.id, attempt=n, error=f"{outcome} {n}")  # fmt: skip
+
+    claim("pager", "firing", timedelta(minutes=5))
+    attempt("pager", "firing", "failed", 1)
+    attempt("pager", "firing", "ok", 2)
+    claim("down", "firing", timedelta(hours=1))
+    attempt("down", "firing", "failed")
+    claim("old", "firing", timedelta(days=2))
+    attempt("old", "firing", "timeout")
+    claim("calm", "firing", timedelta(minutes=1))
+    attempt("calm", "firing", "suppressed", 0)
+    claim("pager", "dry:resolved", timedelta(minutes=1))
+    attempt("pager", "resolved", "dry_run")
+    rows_before = len(old.deliveries())
+
+    migrations.upgrade(engine)
+    store = Store.open(db_url)
+    claims = {(c.hook_name, c.event): c for c in store.hook_claims(incident.id)}
+    assert {k: (c.state, c.attempts) for k, c in claims.items()} == {
+        ("pager", "firing"): ("delivered", 2),
+        ("down", "firing"): ("pending", 1),
+        ("old", "firing"): ("given_up", 1),
+        ("calm", "firing"): ("suppressed", 0),
+        ("pager", "dry:resolved"): ("delivered", 0),
+    }
+    assert len({c.idempotency_key for c in claims.values()}) == 5
+    down = claims[("down", "firing")]
+    assert down.give_up_at == down.claimed_at + timedelta(hours=24)
+    assert down.last_error == "failed 1" and claims[("old", "firing")].last_error == "timeout 1"
+    assert len(store.deliveries()) == rows_before  # the audit trail is untouched
+    # The pending one is due: the next pass retries it.
+    lease = store.take_hook_lease(incident.id, "down", "firing", lease_seconds=30)
+    assert lease is not None and lease.claim.idempotency_key == down.idempotency_key
+    assert store.take_hook_lease(incident.id, "pager", "firing", lease_seconds=30) is None
+    store.close()
+    engine.dispose()

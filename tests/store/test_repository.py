@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.store.factories import T0, make_run
-from voiceobs.results import SpanRecord
+from voiceobs.results import SpanRecord, utcnow
 from voiceobs.store import Store
 
 
@@ -148,6 +148,53 @@ def test_a_hook_is_claimed_once_per_incident_event(store: Store) -> None:
         (1, "failed", 500),
         (2, "success", 200),
     ]
+
+
+def test_a_hook_claim_is_leased_retried_and_finished(store: Store) -> None:
+    incident, _ = store.open_incident("latency", "page")
+    now = utcnow()
+    give_up = now + timedelta(hours=1)
+    lease = store.take_hook_lease(
+        incident.id, "pager", "firing", by="a", lease_seconds=30, give_up_at=give_up, now=now
+    )
+    assert lease is not None and lease.interrupted is None
+    key = lease.claim.idempotency_key
+    assert lease.claim.state == "delivering" and lease.claim.give_up_at == give_up
+    # While the lease runs nobody else gets it.
+    assert store.take_hook_lease(incident.id, "pager", "firing", by="b", lease_seconds=30) is None
+    # Failed: pending until next_attempt_at; then due; a stale token cannot touch it.
+    retry = now + timedelta(seconds=5)
+    assert store.release_hook_lease(
+        lease.claim.id, lease.token, attempts=2, next_attempt_at=retry, error="HTTP 500"
+    )
+    assert not store.release_hook_lease(
+        lease.claim.id, lease.token, attempts=1, next_attempt_at=retry, error="x"
+    )
+    [pending] = store.hook_claims(incident.id, states=["pending"])
+    assert (pending.attempts, pending.last_error, pending.lease_token) == (2, "HTTP 500", None)
+    assert store.due_hook_claims(now=now) == []
+    assert [c.id for c in store.due_hook_claims(now=retry)] == [pending.id]
+    assert store.take_hook_lease(incident.id, "pager", "firing", lease_seconds=30, now=now) is None
+    again = store.take_hook_lease(incident.id, "pager", "firing", by="b", lease_seconds=30,
+                                  now=retry)  # fmt: skip
+    assert again is not None and again.interrupted is None
+    assert again.claim.idempotency_key == key  # one key for every attempt of the event
+    # b dies mid-delivery: once its lease has run out, c takes over and learns of it.
+    later = retry + timedelta(seconds=31)
+    assert [c.id for c in store.due_hook_claims(now=later)] == [pending.id]
+    taken = store.take_hook_lease(incident.id, "pager", "firing", by="c", lease_seconds=30,
+                                  now=later)  # fmt: skip
+    assert taken is not None and taken.interrupted is not None
+    assert taken.interrupted.claimed_by == "b"
+    assert taken.claim.attempts == 3  # b's cut-off attempt counts
+    # b's late failure report is ignored (it lost the lease); c's success ends the claim.
+    assert not store.finish_hook_lease(again.claim.id, again.token, state="given_up", attempts=1)
+    assert store.finish_hook_lease(taken.claim.id, taken.token, state="delivered", attempts=1)
+    [done] = store.hook_claims(incident.id)
+    assert (done.state, done.attempts, done.lease_until) == ("delivered", 4, None)
+    assert store.take_hook_lease(incident.id, "pager", "firing", lease_seconds=30,
+                                 now=later + timedelta(days=9)) is None  # fmt: skip
+    assert store.hook_claim_counts([incident.id]) == {incident.id: {"delivered": 1}}
 
 
 def test_status_counts_rows(store: Store) -> None:

@@ -3,6 +3,8 @@
 ``evaluate`` is one pass for cron; ``watch`` is the same pass on a timer for
 a long-running container, stopping cleanly on SIGTERM (the current pass
 finishes, retry waits are cut short) so Kubernetes never has to kill it.
+Hook delivery is at least once: a delivery that fails is retried by later
+passes, so ``evaluate`` fails (exit 1) only for one it gave up on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import getpass
 import json
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +22,16 @@ from typing import Any
 import click
 
 from voiceobs.config import Settings
-from voiceobs.errors import ConfigError, HookError, SpecError, VoiceObsError
+from voiceobs.errors import (
+    ConfigError,
+    HookError,
+    SchemaMismatch,
+    SpecError,
+    StoreUnavailable,
+    VoiceObsError,
+)
 from voiceobs.failover import (
+    Delivery,
     HooksFile,
     Report,
     acknowledge,
@@ -29,8 +40,10 @@ from voiceobs.failover import (
     resolve,
     trigger_hook,
 )
+from voiceobs.failover.payload import iso
 from voiceobs.failover.spec import parse_duration
-from voiceobs.store import Store
+from voiceobs.store import HookClaim, Store
+from voiceobs.store.sqlite_file import SqliteFileGuard
 
 log = logging.getLogger("voiceobs.failover")
 
@@ -69,6 +82,22 @@ def _evaluator(slos_path: str) -> Callable[[Store], list[Any]]:
     return run
 
 
+def _delivery_line(d: Delivery) -> str:
+    head = f"hook {d.hook} ({d.action}) {d.event} incident {d.incident_id}: "
+    if d.given_up:
+        return head + str(d.error)  # "given up after N attempts: why; last error: ..."
+    line = head + d.outcome
+    if d.attempts > 1:
+        line += f" after {d.attempts} attempts"
+    if d.error and not d.ok:
+        line += f" - {d.error}"
+    if d.state == "pending" and d.next_attempt_at is not None:
+        line += f"; will retry from {iso(d.next_attempt_at)}"
+        if d.give_up_at is not None:
+            line += f" (gives up at {iso(d.give_up_at)})"
+    return line
+
+
 def _print_report(report: Report, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -78,16 +107,48 @@ def _print_report(report: Report, as_json: bool) -> None:
     for i in report.resolved:
         click.echo(f"incident {i} resolved")
     for d in report.deliveries:
-        line = f"hook {d.hook} ({d.action}) {d.event} incident {d.incident_id}: {d.outcome}"
-        if d.attempts > 1:
-            line += f" after {d.attempts} attempts"
-        if d.error and not d.ok:
-            line += f" - {d.error}"
-        click.echo(line, err=not d.ok)
+        click.echo(_delivery_line(d), err=not d.ok)
     for e in report.errors:
         click.echo(f"warning: {e}", err=True)
     if not (report.opened or report.resolved or report.deliveries):
         click.echo("no incident changes")
+
+
+def _given_up_error(report: Report) -> HookError | None:
+    gone = report.given_up
+    if not gone:
+        return None
+    which = ", ".join(f"{d.hook} {d.event} incident {d.incident_id}" for d in gone)
+    noun = "delivery" if len(gone) == 1 else "deliveries"
+    return HookError(
+        f"{len(gone)} hook {noun} given up in this pass ({which}); nobody will retry "
+        f"{'it' if len(gone) == 1 else 'them'}: see `voiceobs incident deliveries --state given_up`"
+    )
+
+
+class _Stopper:
+    """SIGTERM/SIGINT set ``stop`` (retry waits end, the pass winds down); a second one kills."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stopper:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            self._previous[s] = signal.signal(s, self._on_signal)
+        return self
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        log.info("received %s; finishing the current pass", signal.Signals(signum).name)
+        self.signum = signum
+        self.stop.set()
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
 def _open_store(db_url: str | None) -> Store:
@@ -101,17 +162,40 @@ def _open_store(db_url: str | None) -> Store:
 @dry_run_option
 @json_option
 def evaluate(
-    slos_path: str, hooks_path: str, db_url: str | None, dry_run: bool, as_json: bool
+    slos_path: str,
+    hooks_path: str,
+    db_url: str | None,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
-    """One SLO evaluation pass that opens/resolves incidents and fires hooks (for cron)."""
+    """One SLO evaluation pass that opens/resolves incidents and fires hooks (for cron).
+
+    Delivery is at least once: a hook that still fails after its retries is
+    reported and left pending, and a later pass retries it until its
+    give_up_after. Exit 0 when the pass ran (failures that will be retried
+    included), 1 when a delivery was given up in this pass, 2 on a usage,
+    spec or store error, 143/130 when SIGTERM/SIGINT cut the pass short
+    (unfinished deliveries stay pending for the next pass).
+    """
     hooks = load_hooks(hooks_path)
     run = _evaluator(slos_path)
     store = _open_store(db_url)
-    try:
-        report = process(store, run(store), hooks, dry_run=dry_run)
-    finally:
-        store.close()
+    with _Stopper() as stopper:
+        try:
+            report = process(store, run(store), hooks, dry_run=dry_run, stop=stopper.stop)
+        finally:
+            store.close()
     _print_report(report, as_json)
+    problem = _given_up_error(report)
+    if problem is not None:
+        raise problem
+    if stopper.signum is not None:
+        name = signal.Signals(stopper.signum).name
+        click.echo(
+            f"stopped by {name}: unfinished deliveries are pending; the next pass retries them",
+            err=True,
+        )
+        sys.exit(128 + stopper.signum)  # the shell's convention for "ended by this signal"
 
 
 @click.command()
@@ -125,7 +209,12 @@ def evaluate(
 def watch(
     slos_path: str, hooks_path: str, db_url: str | None, dry_run: bool, interval: str
 ) -> None:
-    """Evaluate SLOs and fire hooks every --interval until SIGTERM or Ctrl-C."""
+    """Evaluate SLOs and fire hooks every --interval until SIGTERM or Ctrl-C.
+
+    Failed deliveries are retried by later passes; a given-up one is reported
+    and the watch goes on. A SQLite store whose file is replaced while it runs
+    is reopened; one whose file is removed stops the watch (exit 2).
+    """
     try:
         every = parse_duration(interval)
     except ValueError as exc:
@@ -134,7 +223,11 @@ def watch(
         raise ConfigError("--interval must be greater than zero")
     hooks = load_hooks(hooks_path)
     run = _evaluator(slos_path)
-    store = _open_store(db_url)
+    url = Settings.load(db_url).db_url
+    held = [Store.open(url)]
+    guard = SqliteFileGuard.for_store(held[0])
+    if guard is not None:
+        guard.attach(held[0].engine)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -146,14 +239,57 @@ def watch(
     passes = 0
     try:
         while not stop.is_set():
+            if guard is not None:
+                held[0] = _follow_store_file(guard, held[0], url)
             passes += 1
-            _one_pass(store, run, hooks, dry_run, stop)
+            _one_pass(held[0], run, hooks, dry_run, stop)
             stop.wait(every)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        store.close()
+        held[0].close()
     click.echo(f"stopped after {passes} passes", err=True)
+
+
+def _follow_store_file(guard: SqliteFileGuard, store: Store, url: str) -> Store:
+    """The store to use for the next pass: the same, reopened if its file was replaced.
+
+    A removed file stops the watch: writing on would lose every incident
+    and delivery record to a file nobody can open.
+    """
+    change = guard.check()
+    if change == "same":
+        return store
+    emptied = guard.let_go(store)
+    if change == "removed":
+        raise StoreUnavailable(
+            f"the SQLite store {guard.path} was removed while watch was running; stopped so "
+            "nothing more is written to a deleted file (restore it, or create one with "
+            "`voiceobs db upgrade`, and start watch again)"
+        )
+    if not emptied:
+        raise StoreUnavailable(
+            f"the SQLite store {guard.path} was replaced while watch was running, and the old "
+            f"file's write-ahead log ({guard.path.name}-wal) could not be emptied (another "
+            "process still has the old file open?); stopped rather than open the new file beside "
+            "it: stop the processes using the old file, then start watch again"
+        )
+    try:
+        fresh = Store.open(url)
+    except SchemaMismatch as exc:
+        raise StoreUnavailable(
+            f"the SQLite store {guard.path} was replaced while watch was running by a file that "
+            f"is not a usable store ({exc}); stopped"
+        ) from None
+    guard.reset()
+    guard.attach(fresh.engine)
+    log.warning("the SQLite store %s was replaced; reopened it", guard.path)
+    click.echo(
+        f"warning: the SQLite store {guard.path} was replaced while watch was running; "
+        "reopened it, later passes use the new file",
+        err=True,
+    )
+    return fresh
 
 
 def _one_pass(
@@ -167,6 +303,9 @@ def _one_pass(
         return
     if report.opened or report.resolved or report.deliveries or report.errors:
         _print_report(report, as_json=False)
+    problem = _given_up_error(report)
+    if problem is not None:  # reported, and the watch goes on: other events still need it
+        click.echo(f"error: {problem}", err=True)
 
 
 @click.group()
@@ -192,6 +331,7 @@ def list_cmd(db_url: str | None, open_only: bool, as_json: bool) -> None:
     store = _open_store(db_url)
     try:
         rows = store.list_incidents(open_only=open_only)
+        counts = store.hook_claim_counts([r.id for r in rows])
     finally:
         store.close()
     if as_json:
@@ -206,6 +346,7 @@ def list_cmd(db_url: str | None, open_only: bool, as_json: bool) -> None:
                 "acknowledged_by": r.acknowledged_by,
                 "resolved_at": r.resolved_at.isoformat() if r.resolved_at else None,
                 "resolved_by": r.resolved_by,
+                "deliveries": counts.get(r.id, {}),
             }
             for r in rows
         ]
@@ -217,6 +358,87 @@ def list_cmd(db_url: str | None, open_only: bool, as_json: bool) -> None:
         click.echo(
             f"{r.id:>5}  {r.state:<12} {r.severity:<6} {r.slo_name}  opened {r.opened_at:%Y-%m-%d %H:%M:%S}Z"
             + (f"  by {r.resolved_by}" if r.resolved_by else "")
+            + _unfinished(counts.get(r.id, {}))
+        )
+
+
+def _unfinished(counts: dict[str, int]) -> str:
+    # Only what needs a look: deliveries still owed, or given up.
+    parts = [
+        f"{counts[state]} {label}"
+        for state, label in (
+            ("pending", "pending"), ("delivering", "delivering"), ("given_up", "given up"),
+        )
+        if counts.get(state)
+    ]  # fmt: skip
+    return f"  hooks: {', '.join(parts)}" if parts else ""
+
+
+CLAIM_STATES = ("pending", "delivering", "delivered", "given_up", "suppressed")
+
+
+def _claim_json(c: HookClaim) -> dict[str, Any]:
+    def ts(value: Any) -> str | None:
+        return iso(value) if value is not None else None
+
+    dry, _, event = c.event.rpartition(":")
+    return {
+        "incident_id": c.incident_id,
+        "hook": c.hook_name,
+        "event": event,
+        "dry_run": bool(dry),
+        "state": c.state,
+        "attempts": c.attempts,
+        "claimed_at": ts(c.claimed_at),
+        "claimed_by": c.claimed_by,
+        "next_attempt_at": ts(c.next_attempt_at) if c.state == "pending" else None,
+        "lease_until": ts(c.lease_until),
+        "give_up_at": ts(c.give_up_at),
+        "finished_at": ts(c.finished_at),
+        "idempotency_key": c.idempotency_key,
+        "last_error": c.last_error,
+    }
+
+
+@incident.command("deliveries")
+@click.argument("incident_id", type=int, required=False)
+@click.option("--state", "states", multiple=True, type=click.Choice(CLAIM_STATES),
+              help="Only deliveries in this state (repeatable).")  # fmt: skip
+@db_option
+@json_option
+def deliveries_cmd(
+    incident_id: int | None, states: tuple[str, ...], db_url: str | None, as_json: bool
+) -> None:
+    """Where each hook delivery stands: pending (retried later), delivered or given up."""
+    store = _open_store(db_url)
+    try:
+        claims = store.hook_claims(incident_id, states=states or None)
+    finally:
+        store.close()
+    rows = [_claim_json(c) for c in claims]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no hook deliveries")
+    for r in rows:
+        when = ""
+        if r["state"] == "pending":
+            when = f"  next try {r['next_attempt_at']}, gives up {r['give_up_at'] or 'never'}"
+        elif r["state"] == "delivering":
+            when = f"  by {r['claimed_by']} until {r['lease_until']}"
+        elif r["finished_at"]:
+            when = f"  at {r['finished_at']}"
+        error = (
+            f"  last error: {r['last_error']}"
+            if r["last_error"] and r["state"] != "delivered"
+            else ""
+        )
+        click.echo(
+            f"{r['incident_id']:>5}  {r['hook']:<20} {r['event']:<8}"
+            f"{' (dry run)' if r['dry_run'] else ''} {r['state']:<10} "
+            f"{r['attempts']} attempt{'s' if r['attempts'] != 1 else ''}{when}  "
+            f"key {r['idempotency_key']}{error}"
         )
 
 

@@ -1,9 +1,10 @@
 """Failover hooks and incidents: act once when an SLO's error budget burns too fast.
 
 ``process`` turns a round of SLO results into incidents and hook deliveries
-(webhook, Alertmanager, command, pipeline mode, Python entry point); the
-store guarantees each hook fires once per incident event even when several
-evaluators race. ``trigger_hook``, ``acknowledge`` and ``resolve`` are the
+(webhook, Alertmanager, command, pipeline mode, Python entry point). Each
+hook event is delivered at least once, by one evaluator at a time however
+many race (the store hands out the lease), with an idempotency key that lets
+the receiver drop the repeats a retry can cause. ``trigger_hook``, ``acknowledge`` and ``resolve`` are the
 manual actions the dashboard and ``voiceobs incident`` offer, each recorded
 with who did it.
 """

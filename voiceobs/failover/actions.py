@@ -31,6 +31,7 @@ from voiceobs.results import utcnow
 USER_AGENT = f"voiceobs/{__version__}"
 DEFAULT_SIGNATURE_HEADER = "X-Voiceobs-Signature"
 DEFAULT_EXPIRE_AFTER = 86400.0  # seconds an Alertmanager alert lives unless re-sent or resolved
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # the IETF httpapi draft's name, which most receivers know
 
 
 @dataclass
@@ -104,12 +105,19 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _headers(hook: Hook, note: Notification) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+    headers.update({k: str(v) for k, v in (hook.option("headers") or {}).items()})
+    if note.idempotency_key:
+        headers[IDEMPOTENCY_HEADER] = note.idempotency_key
+    return headers
+
+
 def webhook(hook: Hook, note: Notification, timeout: float) -> Attempt:
     """POST the Alertmanager-compatible webhook payload, optionally HMAC-signed."""
     payload = note.webhook_payload(str(hook.option("receiver") or hook.name))
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    headers.update({k: str(v) for k, v in (hook.option("headers") or {}).items()})
+    headers = _headers(hook, note)
     secret, problem = _env_secret(hook, "secret_env")
     if problem:
         return problem
@@ -131,8 +139,7 @@ def alertmanager(hook: Hook, note: Notification, timeout: float) -> Attempt:
         # cannot leave a page up forever.
         ends = now + timedelta(seconds=float(hook.option("expire_after") or DEFAULT_EXPIRE_AFTER))
     body = json.dumps([note.api_alert(ends)]).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    headers.update({k: str(v) for k, v in (hook.option("headers") or {}).items()})
+    headers = _headers(hook, note)
     url = str(hook.option("url")).rstrip("/") + "/api/v2/alerts"
     return _post(url, body, headers, timeout)
 
@@ -156,11 +163,7 @@ def pipeline_mode(hook: Hook, note: Notification, timeout: float) -> Attempt:
             return problem
     mode = _mode_for(hook, note)
     body = json.dumps({"mode": mode}).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "Authorization": f"Bearer {token}",
-    }
+    headers = {**_headers(hook, note), "Authorization": f"Bearer {token}"}
     result = _post(_mode_url(hook), body, headers, timeout)
     result.detail["mode"] = mode
     return result
@@ -266,4 +269,4 @@ def attempt(hook: Hook, note: Notification) -> tuple[Attempt, float]:
     return result, (time.perf_counter() - start) * 1000.0
 
 
-__all__ = ["ACTIONS", "Action", "Attempt", "attempt", "describe", "sign"]
+__all__ = ["ACTIONS", "IDEMPOTENCY_HEADER", "Action", "Attempt", "attempt", "describe", "sign"]

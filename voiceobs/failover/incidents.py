@@ -9,13 +9,16 @@ incident; each resolves on its own when its alert stops.
 dashboard), so it is enforced in the store, never in memory:
 
 * one open incident per SLO and severity (a unique key on the incident);
-* one delivery per hook and event: a process claims ``(incident, hook, event)``
-  and only the winner of that unique insert delivers.
+* one claim per hook and event ``(incident, hook, event)``, delivered at least
+  once: whoever holds the claim's lease delivers, and the store hands the
+  lease to exactly one process at a time (a conditional UPDATE).
 
-Every pass also sweeps recently resolved incidents for resolved
-notifications that are still owed, so a crash between resolving and
-notifying, or a resolve clicked on the dashboard, still ends in exactly one
-``resolved`` notification per hook.
+A delivery that fails stays pending and every later pass that finds it due
+tries again, until it succeeds or reaches its give-up time; a lease left by
+an evaluator killed mid-delivery expires and the next pass takes over. Every
+pass also sweeps recently resolved incidents for resolved notifications that
+are still owed, so a crash between resolving and notifying, or a resolve
+clicked on the dashboard, still ends in a ``resolved`` notification per hook.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,12 +36,21 @@ from typing import Any, Protocol
 
 from voiceobs.errors import VoiceObsError
 from voiceobs.failover.actions import DEFAULT_EXPIRE_AFTER
-from voiceobs.failover.delivery import Delivery, deliver, record_only
+from voiceobs.failover.delivery import (
+    Delivery,
+    deliver,
+    give_up,
+    lease_seconds,
+    record_interrupted,
+    record_only,
+    settle,
+)
 from voiceobs.failover.payload import ALERTNAME, Notification
-from voiceobs.failover.spec import SEVERITIES, Hook, HooksFile
+from voiceobs.failover.spec import SEVERITIES, Hook, HooksFile, Match, format_duration
 from voiceobs.results import utcnow
-from voiceobs.store import Store
-from voiceobs.store.models import HookDelivery, Incident
+from voiceobs.store import HookLease, Store
+from voiceobs.store.models import HookClaim, HookDelivery, Incident
+from voiceobs.store.repository import claim_due
 
 log = logging.getLogger("voiceobs.failover")
 
@@ -92,8 +105,18 @@ class Report:
 
     @property
     def failed(self) -> list[Delivery]:
-        """Deliveries that did not succeed after every retry."""
+        """Deliveries that did not succeed in this pass (retried later, or given up)."""
         return [d for d in self.deliveries if not d.ok]
+
+    @property
+    def given_up(self) -> list[Delivery]:
+        """Deliveries this pass gave up on: nobody will try them again."""
+        return [d for d in self.deliveries if d.given_up]
+
+    @property
+    def pending(self) -> list[Delivery]:
+        """Deliveries that failed in this pass and that a later pass retries."""
+        return [d for d in self.deliveries if d.state == "pending"]
 
     def to_json(self) -> dict[str, Any]:
         """For ``--json`` output."""
@@ -101,6 +124,8 @@ class Report:
             "opened": self.opened,
             "resolved": self.resolved,
             "deliveries": [d.to_json() for d in self.deliveries],
+            "pending": len(self.pending),
+            "given_up": len(self.given_up),
             "skipped": self.skipped,
             "errors": self.errors,
         }
@@ -202,6 +227,7 @@ def notification(
     *,
     result: SloResultLike | None = None,
     external_url: str = "",
+    idempotency_key: str = "",
 ) -> Notification:
     """What hooks are told about an incident (numbers from the latest evaluation when known)."""
     labels = {str(k): str(v) for k, v in (incident.labels or {}).items()}
@@ -227,11 +253,13 @@ def notification(
         external_url=external_url,
         event=event,
         numbers=_numbers(result),
+        idempotency_key=idempotency_key,
     )
 
 
-def _is_dry(record: HookDelivery) -> bool:
-    return bool((record.detail or {}).get("dry_run"))
+def _claim_event(event: str, dry: bool) -> str:
+    # Dry runs claim under their own name, so a dry run never uses up a real delivery.
+    return f"dry:{event}" if dry else event
 
 
 @dataclass
@@ -261,44 +289,67 @@ class _Pass:
         return self._incidents
 
     def run(self, task: _Task) -> Delivery | None:
-        """Claim and deliver one hook event; None when someone else owns it."""
+        """Take the claim's lease and deliver one hook event; None when it is not ours now."""
+        if self.stop.is_set():
+            return None  # shutting down: the event stays owed to the next pass
         hook, inc = task.hook, task.incident
         dry = self.dry_run or hook.dry_run
-        prior = [
-            d for d in self.store.deliveries(inc.id)
-            if d.hook_name == hook.name and _is_dry(d) == dry
-        ]  # fmt: skip
-        if any(d.event == task.event for d in prior):
-            if task.event == "firing" and hook.action == "alertmanager" and not dry:
-                return self._refresh(task, prior)
-            return None  # cheap pre-check; the claim below is what guarantees once
+        claims = {(c.hook_name, c.event): c for c in self.store.hook_claims(inc.id)}
+        now = utcnow()
+        existing = claims.get((hook.name, _claim_event(task.event, dry)))
+        if existing is not None and not claim_due(existing, now):
+            if (
+                existing.state == "delivered"
+                and task.event == "firing"
+                and hook.action == "alertmanager"
+                and not dry
+            ):
+                return self._refresh(task, existing)
+            return None  # cheap pre-check; the lease below is what guarantees one deliverer
         if task.event == "resolved":
-            fired = [d for d in prior if d.event == "firing" and d.outcome != "suppressed"]
-            if not fired:
-                return None  # never notified about this incident: nothing to resolve
-        claim_event = f"dry:{task.event}" if dry else task.event
-        if not self.store.claim_hook(inc.id, hook.name, claim_event, by=self.actor):
+            fired = claims.get((hook.name, _claim_event("firing", dry)))
+            if fired is None or fired.state != "delivered":
+                return None  # the receiver has not heard it fire (yet): nothing to resolve
+        lease = self.store.take_hook_lease(
+            inc.id, hook.name, _claim_event(task.event, dry), by=self.actor,
+            lease_seconds=lease_seconds(hook),
+            give_up_at=now + timedelta(seconds=hook.give_up_after), now=now,
+        )  # fmt: skip
+        if lease is None:
             return None
+        return self._deliver(task, lease, dry)
+
+    def _deliver(self, task: _Task, lease: HookLease, dry: bool) -> Delivery:
+        hook, inc, claim = task.hook, task.incident, lease.claim
         status = "resolved" if task.event == "resolved" else "firing"
         note = notification(
-            inc, status, task.event, result=task.result, external_url=self.hooks.external_url
-        )
-        if task.event == "firing" and hook.cooldown > 0:
+            inc, status, task.event, result=task.result, external_url=self.hooks.external_url,
+            idempotency_key=claim.idempotency_key,
+        )  # fmt: skip
+        record_interrupted(self.store, hook, note, lease)
+        if claim.give_up_at is not None and utcnow() >= claim.give_up_at:
+            reason = f"not delivered within give_up_after ({format_duration(hook.give_up_after)})"
+            return give_up(self.store, hook, note, lease, actor=self.actor, reason=reason)
+        if task.event == "firing" and hook.cooldown > 0 and claim.attempts == 0:
             last = self._last_fired(hook, inc, dry)
             if last is not None:
                 error = f"cooldown: fired for SLO {inc.slo_name} at {last.isoformat()}"
-                return record_only(
-                    self.store,
-                    hook,
-                    note,
-                    outcome="suppressed",
-                    error=error,
-                    actor=self.actor,
-                    dry=dry,
-                )
-        return deliver(self.store, hook, note, actor=self.actor, dry_run=dry, stop=self.stop)
+                d = record_only(self.store, hook, note, outcome="suppressed", error=error,
+                                actor=self.actor, dry=dry)  # fmt: skip
+                self.store.finish_hook_lease(claim.id, lease.token, state="suppressed",
+                                             attempts=0, error=error)  # fmt: skip
+                d.state, d.give_up_at = "suppressed", claim.give_up_at
+                return d
+        if dry:
+            d = record_only(self.store, hook, note, outcome="dry_run", error=None,
+                            actor=self.actor, dry=True)  # fmt: skip
+            return settle(self.store, hook, note, lease, d, actor=self.actor)
+        d = deliver(self.store, hook, note, actor=self.actor, stop=self.stop,
+                    first_attempt=claim.attempts + 1)  # fmt: skip
+        return settle(self.store, hook, note, lease, d, actor=self.actor,
+                      stopped=self.stop.is_set())  # fmt: skip
 
-    def _refresh(self, task: _Task, prior: Sequence[HookDelivery]) -> Delivery | None:
+    def _refresh(self, task: _Task, fired: HookClaim) -> Delivery | None:
         """Re-send a still-firing alert to Alertmanager before its endsAt lets it lapse.
 
         Alertmanager resolves an alert by itself at endsAt unless the sender
@@ -308,14 +359,19 @@ class _Pass:
         (Alertmanager down when the incident opened) is simply tried again.
         """
         ttl = float(task.hook.option("expire_after") or DEFAULT_EXPIRE_AFTER)
+        prior: Sequence[HookDelivery] = self.store.deliveries(task.incident.id)
         sent = [
-            d.attempted_at for d in prior if d.outcome == "ok" and d.event in ("firing", "refresh")
+            d.attempted_at
+            for d in prior
+            if d.hook_name == task.hook.name
+            and d.outcome == "ok"
+            and d.event in ("firing", "refresh")
         ]
         if sent and utcnow() - max(sent) < timedelta(seconds=ttl / 2):
-            return None  # never sent (Alertmanager was down) means: try again now
+            return None
         note = notification(
             task.incident, "firing", "refresh", result=task.result,
-            external_url=self.hooks.external_url,
+            external_url=self.hooks.external_url, idempotency_key=fired.idempotency_key,
         )  # fmt: skip
         return deliver(self.store, task.hook, note, actor=self.actor, stop=self.stop)
 
@@ -416,6 +472,7 @@ def process(
                     report.resolved.append(inc_open.id)
                     log.warning("incident %d resolved: SLO %s %s", inc_open.id, slo.name, severity)
     tasks.extend(_owed_resolutions(p, by_name, now))
+    tasks.extend(_due_retries(p, tasks, by_name, report))
     _execute(p, tasks, report, max_workers)
     return report
 
@@ -423,7 +480,9 @@ def process(
 def _owed_resolutions(
     p: _Pass, by_name: Mapping[str, SloResultLike], now: datetime | None, only: int | None = None
 ) -> list[_Task]:
-    horizon = (now or utcnow()) - RESOLVED_HORIZON
+    # A resolved notification waits for its firing one, which may be retried up to give_up_after.
+    longest = max([RESOLVED_HORIZON, *(timedelta(seconds=h.give_up_after) for h in p.hooks.hooks)])
+    horizon = (now or utcnow()) - longest
     tasks = []
     for inc in p.incidents():
         if inc.resolved_at is None or inc.resolved_at < horizon or (only and inc.id != only):
@@ -432,6 +491,54 @@ def _owed_resolutions(
             if hook.send_resolved:
                 tasks.append(_Task(inc, hook, "resolved", by_name.get(inc.slo_name)))
     return tasks
+
+
+def _due_retries(
+    p: _Pass, planned: Sequence[_Task], by_name: Mapping[str, SloResultLike], report: Report
+) -> list[_Task]:
+    """Claims that are due again (failed earlier, or cut off by a killed pass) and not planned yet.
+
+    A firing notification is retried even after its incident resolved: at
+    least once means the receiver hears it, and the resolved one follows.
+    """
+    seen = {(t.incident.id, t.hook.name, t.event) for t in planned}
+    known = {i.id: i for i in p.incidents()}
+    tasks: list[_Task] = []
+    for claim in p.store.due_hook_claims():
+        dry, _, event = claim.event.rpartition(":")
+        if (
+            event not in ("firing", "resolved")
+            or (claim.incident_id, claim.hook_name, event) in seen
+        ):
+            continue
+        inc = known.get(claim.incident_id) or p.store.get_incident(claim.incident_id)
+        if inc is None:
+            continue
+        hook = next((h for h in p.hooks.hooks if h.name == claim.hook_name), None)
+        if hook is None:
+            _give_up_orphan(p, claim, inc, event, report)
+            continue
+        if bool(dry) != (p.dry_run or hook.dry_run):
+            continue  # a dry pass never delivers for real, nor a real one for a dry run
+        tasks.append(_Task(inc, hook, event, by_name.get(inc.slo_name)))
+    return tasks
+
+
+def _give_up_orphan(p: _Pass, claim: HookClaim, inc: Incident, event: str, report: Report) -> None:
+    """A claim whose hook left the hooks file: nobody can deliver it; end it at its give-up time."""
+    now = utcnow()
+    if claim.give_up_at is None or now < claim.give_up_at:
+        return  # another evaluator's hooks file may still have it
+    orphan = Hook(name=claim.hook_name, action="unknown", match=Match(), options={})
+    lease = p.store.take_hook_lease(
+        inc.id, claim.hook_name, claim.event, by=p.actor, lease_seconds=60.0, now=now
+    )
+    if lease is None:
+        return
+    note = notification(inc, "resolved" if event == "resolved" else "firing", event,
+                        idempotency_key=claim.idempotency_key)  # fmt: skip
+    reason = f"hook {claim.hook_name!r} is not in the hooks file {p.hooks.path or ''}".rstrip()
+    report.deliveries.append(give_up(p.store, orphan, note, lease, actor=p.actor, reason=reason))
 
 
 # -- manual actions (dashboard, `voiceobs incident`) ------------------------------------------
@@ -485,12 +592,14 @@ def trigger_hook(
 
     Manual triggers are deliberate, so they bypass claims, bindings and
     cooldown; they are recorded as an incident action and as ``manual``
-    deliveries under the person's name.
+    deliveries under the person's name. Each trigger is its own notification,
+    with its own idempotency key.
     """
     inc = _require(store, incident_id)
     store.record_action(incident_id, "trigger_hook", by=actor, note=hook.name)
     status = "firing" if inc.resolved_at is None else "resolved"
-    note = notification(inc, status, "manual", external_url=external_url)
+    note = notification(inc, status, "manual", external_url=external_url,
+                        idempotency_key=str(uuid.uuid4()))  # fmt: skip
     return deliver(store, hook, note, actor=actor, dry_run=dry_run)
 
 

@@ -5,6 +5,11 @@ come the Alertmanager webhook payload (version "4", so any receiver written
 for Alertmanager takes voiceobs as is), the alert object of Alertmanager's
 ``/api/v2/alerts`` API, and the plain JSON/env-var form for commands and
 Python entry points.
+
+Every form carries the delivery's idempotency key: delivery is at least once,
+so a receiver may see the same notification twice (a retry after a timeout
+that did reach it, an evaluator killed before it could record success) and
+drops the repeat by that key, which stays the same across every retry.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Notification:
     external_url: str = ""
     event: str = "firing"  # firing | resolved | manual
     numbers: Mapping[str, Any] = field(default_factory=dict)  # sli, budget, burn rates
+    idempotency_key: str = ""  # one per (incident, hook, event), the same on every retry
 
     @property
     def fingerprint(self) -> str:
@@ -92,6 +98,8 @@ class Notification:
             "commonAnnotations": dict(self.annotations),
             "externalURL": self.external_url,
             "alerts": [self.alert()],
+            # Not in Alertmanager's schema; receivers that do not know it ignore it.
+            "idempotencyKey": self.idempotency_key,
         }
 
     def api_alert(self, ends_at: datetime) -> dict[str, Any]:
@@ -118,6 +126,7 @@ class Notification:
             "ends_at": iso(self.ends_at) if self.ends_at else None,
             "fingerprint": self.fingerprint,
             "generator_url": self.generator_url,
+            "idempotency_key": self.idempotency_key,
             **{k: v for k, v in self.numbers.items()},
         }
 
@@ -133,6 +142,7 @@ class Notification:
             "VOICEOBS_STARTS_AT": iso(self.starts_at),
             "VOICEOBS_ENDS_AT": iso(self.ends_at) if self.ends_at else "",
             "VOICEOBS_FINGERPRINT": self.fingerprint,
+            "VOICEOBS_IDEMPOTENCY_KEY": self.idempotency_key,
         }
         for key in ("sli", "budget_remaining", "objective"):
             value = self.numbers.get(key)

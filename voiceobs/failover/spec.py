@@ -4,13 +4,18 @@ A hooks file is YAML (``version: voiceobs/v1``)::
 
     version: voiceobs/v1
     external_url: http://dashboard.example:8501     # optional, for generatorURL
-    defaults: {timeout: 5s, retries: 2, backoff: 1s, cooldown: 10m, send_resolved: true}
+    defaults: {timeout: 5s, retries: 2, backoff: 1s, cooldown: 10m, give_up_after: 24h}
     hooks:
       - name: oncall
         match: {slo: "agent-*", labels: {region: eu}, severity: [page]}
         action: webhook
         url: https://hooks.example/voiceobs
         secret_env: VOICEOBS_WEBHOOK_SECRET
+
+Delivery is at least once: a hook event that still fails after ``retries``
+is tried again by later passes (the same backoff sequence, capped at
+``backoff_max``) until it succeeds or ``give_up_after`` has passed since it
+was first claimed.
 
 Every mistake is reported as a ``SpecError`` naming the file, the line, the
 hook and the field, because a hooks file is usually read for the first time
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,9 +43,26 @@ SEVERITIES = ("page", "ticket")
 
 _COMMON = {
     "name", "action", "match", "timeout", "retries", "backoff", "backoff_max",
-    "cooldown", "send_resolved", "dry_run", "description",
+    "cooldown", "give_up_after", "send_resolved", "dry_run", "description",
 }  # fmt: skip
-_TUNABLES = ("timeout", "retries", "backoff", "backoff_max", "cooldown", "send_resolved", "dry_run")
+_TUNABLES = (
+    "timeout", "retries", "backoff", "backoff_max", "cooldown", "give_up_after", "send_resolved",
+    "dry_run",
+)  # fmt: skip
+#: How long an undelivered hook event is retried, from its first claim, unless a hook says otherwise.
+DEFAULT_GIVE_UP_AFTER = 86400.0
+_DAY = 86400.0
+# Seconds each duration field may take: (least, most, whether the least itself is allowed).
+# A value outside is a typo (``timeout: 5h`` for 5s) or makes no sense, never a policy.
+_DURATION_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "timeout": (0.0, 3600.0, False),
+    "backoff": (0.0, _DAY, True),
+    "backoff_max": (0.0, _DAY, True),
+    "cooldown": (0.0, 30 * _DAY, True),
+    "give_up_after": (0.0, 30 * _DAY, False),
+    "expire_after": (0.0, 30 * _DAY, False),
+}
+MAX_RETRIES = 20
 _PER_ACTION: dict[str, dict[str, bool]] = {
     # field -> required
     "webhook": {"url": True, "headers": False, "secret_env": False, "signature_header": False,
@@ -85,6 +108,7 @@ class Hook:
     backoff: float = 1.0
     backoff_max: float = 30.0
     cooldown: float = 0.0
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER
     send_resolved: bool = True
     dry_run: bool = False
     description: str = ""
@@ -152,13 +176,39 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 5s, 500ms, 10m")
     if isinstance(value, int | float):
+        if not math.isfinite(value):  # YAML's .nan and .inf are floats too
+            raise ValueError(f"{value!r} is not a duration; write e.g. 5s, 500ms, 10m, 1h")
         if value < 0:
             raise ValueError("must not be negative")
         return float(value)
     m = _DURATION.match(str(value))
     if not m:
         raise ValueError(f"{value!r} is not a duration; write e.g. 5s, 500ms, 10m, 1h")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(seconds):  # hundreds of digits overflow to inf
+        raise ValueError(f"{value!r} is not a usable duration; write e.g. 5s, 10m, 1h")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds in the largest unit that divides them, as a hooks file says it (``24h``, ``90s``)."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def bounded_duration(key: str, value: Any) -> float:
+    """``value`` parsed as a duration and checked against the range ``key`` allows."""
+    seconds = parse_duration(value)
+    least, most, least_ok = _DURATION_LIMITS[key]
+    if seconds < least or (seconds == least and not least_ok):
+        raise ValueError("must be greater than zero")
+    if seconds > most:
+        raise ValueError(
+            f"must be at most {format_duration(most)} (got {format_duration(seconds)})"
+        )
+    return seconds
 
 
 def load_hooks(path: str | Path) -> HooksFile:
@@ -235,18 +285,16 @@ _Err = Callable[..., SpecError]
 
 def _tunables(node: _LineDict, base: dict[str, Any], err: _Err, hook: str | None) -> dict[str, Any]:
     out = dict(base)
-    for key in ("timeout", "backoff", "backoff_max", "cooldown"):
+    for key in ("timeout", "backoff", "backoff_max", "cooldown", "give_up_after"):
         if key in node:
             try:
-                out[key] = parse_duration(node[key])
+                out[key] = bounded_duration(key, node[key])
             except ValueError as exc:
                 raise err(str(exc), node, key, hook) from None
-    if "timeout" in out and out["timeout"] <= 0:
-        raise err("must be greater than zero", node, "timeout", hook)
     if "retries" in node:
         value = node["retries"]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
-            raise err("must be a whole number from 0 to 20", node, "retries", hook)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+            raise err(f"must be a whole number from 0 to {MAX_RETRIES}", node, "retries", hook)
         out["retries"] = value
     for key in ("send_resolved", "dry_run"):
         if key in node:
@@ -364,7 +412,7 @@ def _check_options(
             raise err("must be a non-empty string", node, key, hook)
     if "expire_after" in opts:
         try:
-            opts["expire_after"] = parse_duration(opts["expire_after"])
+            opts["expire_after"] = bounded_duration("expire_after", opts["expire_after"])
         except ValueError as exc:
             raise err(str(exc), node, "expire_after", hook) from None
     if action == "command":
@@ -408,11 +456,14 @@ def resolve_entry_point(spec: str) -> Callable[..., Any]:
 
 __all__ = [
     "ACTIONS",
+    "DEFAULT_GIVE_UP_AFTER",
     "SEVERITIES",
     "VERSION",
     "Hook",
     "HooksFile",
     "Match",
+    "bounded_duration",
+    "format_duration",
     "load_hooks",
     "parse_duration",
     "parse_hooks",

@@ -14,11 +14,12 @@ from voiceobs.store.models import (
     Turn,
     metadata,
 )
-from voiceobs.store.repository import Store, StoreStatus
+from voiceobs.store.repository import HookLease, Store, StoreStatus
 
 __all__ = [
     "HookClaim",
     "HookDelivery",
+    "HookLease",
     "Incident",
     "IncidentAction",
     "ProbeRun",

@@ -243,10 +243,17 @@ class Incident(Base):
 
 
 class HookClaim(Base):
-    """The right to fire one hook for one incident event, taken exactly once.
+    """One hook's delivery of one incident event, from first claim until delivered or given up.
 
-    Evaluators insert a claim before delivering; the unique constraint makes
-    the second racer fail and skip, so each hook fires once per event.
+    Delivery is at least once (Alertmanager's semantics): a claim stays
+    ``pending`` until an attempt succeeds, and the next evaluation pass after
+    ``next_attempt_at`` tries again, until ``give_up_at``. Whoever delivers
+    holds a lease (``delivering`` until ``lease_until``): the store hands it
+    out with a conditional UPDATE, so exactly one process delivers at a time
+    however many race, and a lease left by a process that died mid-delivery
+    simply expires and the next pass takes over. ``idempotency_key`` is sent
+    with every attempt so the receiver can drop the repeats at-least-once
+    implies. The unique key on (incident, hook, event) keeps one claim per event.
     """
 
     __tablename__ = "hook_claims"
@@ -257,8 +264,21 @@ class HookClaim(Base):
     event: Mapped[str] = mapped_column(String(20))
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_by: Mapped[str] = mapped_column(String(200), default="")
+    # pending | delivering | delivered | given_up | suppressed (cooldown)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    lease_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    give_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
-    __table_args__ = (UniqueConstraint("incident_id", "hook_name", "event"),)
+    __table_args__ = (
+        UniqueConstraint("incident_id", "hook_name", "event"),
+        Index("ix_hook_claims_due", "state", "next_attempt_at"),
+    )
 
 
 class HookDelivery(Base):
