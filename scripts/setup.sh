@@ -10,7 +10,8 @@ APT_PACKAGES=(espeak-ng sox libsndfile1 prometheus prometheus-pushgateway
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    # A removed package keeps its config files and `dpkg -s` still succeeds: ask for the status.
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if ((${#missing[@]})); then
     echo "setup: installing Debian packages: ${missing[*]}"

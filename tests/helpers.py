@@ -9,14 +9,20 @@ stamps are then what they would be against a remote bot.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -201,3 +207,104 @@ def command(*args: str, env: dict[str, str] | None = None) -> Iterator[subproces
                 os.kill(pid, 9)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=10)
+
+
+# -- a real HTTP receiver on loopback (webhooks, Alertmanager receivers) ---------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """A real HTTP server on loopback that records every POST it gets.
+
+    ``codes`` are answered in order (then ``200``); ``delay`` makes it slow;
+    the first ``hold`` requests get no answer until ``release()`` (or shutdown),
+    like a target that hangs while the sender is killed.
+    """
+
+    def __init__(self, codes: list[int] | None = None, delay: float = 0.0, hold: int = 0) -> None:
+        self.codes = list(codes or [])
+        self.delay = delay
+        self.hold = hold
+        self.released = threading.Event()
+        self.requests: list[Received] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                with receiver.lock:
+                    receiver.requests.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                    held = len(receiver.requests) <= receiver.hold
+                    code = receiver.codes.pop(0) if receiver.codes else 200
+                if held:
+                    receiver.released.wait(120)
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                payload = b'{"ok": true}'
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (timeout test)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def release(self) -> None:
+        """Let held requests be answered."""
+        self.released.set()
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def bodies(self) -> list[Any]:
+        with self.lock:
+            return [r.json() for r in self.requests]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.requests) >= count:
+                    return list(self.requests)
+            time.sleep(0.02)
+        raise AssertionError(
+            f"expected {count} requests within {timeout}s, got {len(self.requests)}"
+        )
+
+
+@contextmanager
+def receiver(
+    codes: list[int] | None = None, delay: float = 0.0, hold: int = 0
+) -> Iterator[Receiver]:
+    """A running Receiver, shut down afterwards."""
+    with Receiver(codes, delay, hold) as r:
+        yield r

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import free_port
 from voiceobs.metrics import StoreCollector, push_results, registry_for_results
 from voiceobs.results import QUALITY_METRICS, RunResult, TurnResult, utcnow
 from voiceobs.store import Store
@@ -51,9 +51,7 @@ def test_run_registry_names_and_values() -> None:
 
 @pytest.fixture
 def pushgateway() -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         ["/usr/bin/prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL,

@@ -30,7 +30,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.failover.helpers import Receiver, free_port, receiver, write_hooks
+from tests.failover.helpers import write_hooks
+from tests.helpers import Receiver, free_port, receiver
 from voiceobs.errors import StoreError
 from voiceobs.failover import HooksFile, Report, load_hooks, process
 from voiceobs.probe import ProbeSpec, parse_spec

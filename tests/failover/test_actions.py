@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.failover.helpers import CALLS, firing, ok, receiver, write_hooks
+from tests.failover.helpers import CALLS, firing, ok, write_hooks
+from tests.helpers import receiver
 from voiceobs.errors import VoiceObsError
 from voiceobs.failover import acknowledge, load_hooks, process, resolve, trigger_hook
 from voiceobs.store import Store

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.failover.helpers import free_port, receiver, write_hooks
+from tests.failover.helpers import write_hooks
+from tests.helpers import free_port, receiver
 from tests.store.factories import make_run
 from voiceobs.cli.main import main
 from voiceobs.results import utcnow

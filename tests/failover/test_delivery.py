@@ -11,7 +11,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from tests.failover.helpers import firing, ok, receiver, write_hooks
+from tests.failover.helpers import firing, ok, write_hooks
+from tests.helpers import receiver
 from voiceobs.failover import load_hooks, process
 from voiceobs.failover.spec import HooksFile
 from voiceobs.results import utcnow

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.failover.helpers import firing, free_port, ok, receiver, write_hooks
+from tests.failover.helpers import firing, ok, write_hooks
+from tests.helpers import free_port, receiver
 from voiceobs.failover import load_hooks, process
 from voiceobs.failover.payload import ZERO_TIME, fingerprint
 from voiceobs.store import Store

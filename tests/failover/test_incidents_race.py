@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.failover.helpers import firing, race_worker, receiver, retry_worker, write_hooks
+from tests.failover.helpers import firing, race_worker, retry_worker, write_hooks
+from tests.helpers import receiver
 from voiceobs.failover import load_hooks, process
 from voiceobs.store import Store
 

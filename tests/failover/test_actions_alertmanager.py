@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.failover.helpers import Receiver, firing, free_port, ok, receiver, write_hooks
+from tests.failover.helpers import firing, ok, write_hooks
+from tests.helpers import Receiver, free_port, receiver
 from voiceobs.failover import load_hooks, process
 from voiceobs.store import Store
 
