@@ -12,6 +12,8 @@ from voiceobs import safe_yaml
 from voiceobs.cli.main import main
 from voiceobs.errors import SpecError
 
+GOLDEN_SLOS = Path(__file__).resolve().parent / "slo" / "golden" / "rules_input.yaml"
+
 # 545 bytes that expand to 9^9 (387 million) strings when constructed naively.
 BILLION_LAUGHS = "\n".join(
     [
@@ -125,6 +127,8 @@ def _peak_rss_mib() -> float:
         (["gate", "--slos"], "slos.yaml"),
         (["slo", "import"], "openslo.yaml"),
         (["slo", "rules", "--slos"], "slos.yaml"),
+        (["evaluate", "--slos", str(GOLDEN_SLOS), "--hooks"], "hooks.yaml"),
+        (["watch", "--slos", str(GOLDEN_SLOS), "--hooks"], "hooks.yaml"),
     ],
 )
 def test_every_command_refuses_a_bomb_with_exit_2(

@@ -159,15 +159,16 @@ class _Loader(yaml.SafeLoader):
             key = key_node.value
             line = key_node.start_mark.line + 1
             if key in seen:
-                raise _Refused(f"duplicate key {key!r} (first on line {seen[key]})", line)
+                raise _Refused(f"duplicate key {key!r} (first on line {seen[key]})", line, key)
             seen[key] = line
         return node
 
 
 class _Refused(Exception):
-    def __init__(self, message: str, line: int | None) -> None:
+    def __init__(self, message: str, line: int | None, field: str | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.field = field
 
 
 def _documents(text: str, source: str, *, keep_empty: bool) -> Iterator[Document]:
@@ -188,7 +189,7 @@ def _documents(text: str, source: str, *, keep_empty: bool) -> Iterator[Document
                 continue
             yield Document(data, source, _line_index(node))
     except _Refused as exc:
-        raise SpecError(f"refused YAML: {exc}", path=source, line=exc.line) from None
+        raise SpecError(f"refused YAML: {exc}", path=source, line=exc.line, field=exc.field) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -16,11 +16,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from voiceobs.cli.params import DURATION
 from voiceobs.config import Settings
 from voiceobs.errors import (
     ConfigError,
@@ -41,7 +43,6 @@ from voiceobs.failover import (
     trigger_hook,
 )
 from voiceobs.failover.payload import iso
-from voiceobs.failover.spec import parse_duration
 from voiceobs.store import HookClaim, Store
 from voiceobs.store.sqlite_file import SqliteFileGuard
 
@@ -204,10 +205,11 @@ def evaluate(
 @db_option
 @dry_run_option
 @click.option(
-    "--interval", default="60s", show_default=True, help="Time between passes (e.g. 30s, 5m)."
+    "--interval", type=DURATION, default="60s", show_default=True,
+    help="Time between passes (e.g. 30s, 5m, 1h30m).",
 )
 def watch(
-    slos_path: str, hooks_path: str, db_url: str | None, dry_run: bool, interval: str
+    slos_path: str, hooks_path: str, db_url: str | None, dry_run: bool, interval: timedelta
 ) -> None:
     """Evaluate SLOs and fire hooks every --interval until SIGTERM or Ctrl-C.
 
@@ -215,12 +217,7 @@ def watch(
     and the watch goes on. A SQLite store whose file is replaced while it runs
     is reopened; one whose file is removed stops the watch (exit 2).
     """
-    try:
-        every = parse_duration(interval)
-    except ValueError as exc:
-        raise ConfigError(f"--interval: {exc}") from None
-    if every <= 0:
-        raise ConfigError("--interval must be greater than zero")
+    every = interval.total_seconds()
     hooks = load_hooks(hooks_path)
     run = _evaluator(slos_path)
     url = Settings.load(db_url).db_url

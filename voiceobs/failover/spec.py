@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from voiceobs import safe_yaml
+from voiceobs.durations import format_duration as _format
+from voiceobs.durations import parse_seconds
 from voiceobs.errors import SpecError
 
 VERSION = "voiceobs/v1"
@@ -74,8 +75,6 @@ _PER_ACTION: dict[str, dict[str, bool]] = {
     "python": {"entry_point": True},
 }  # fmt: skip
 _MATCH_KEYS = {"slo", "labels", "severity"}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 @dataclass(frozen=True)
@@ -147,55 +146,30 @@ class _LineDict(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LineDict:
-    key_lines: dict[str, int] = {}
-    for key_node, _ in node.value:
-        key = str(key_node.value)
-        if key in key_lines:
-            raise SpecError(
-                f"duplicate key {key!r} (first on line {key_lines[key]})",
-                line=key_node.start_mark.line + 1,
-                field=key,
-            )
-        key_lines[key] = key_node.start_mark.line + 1
-    out = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
-    out.line = node.start_mark.line + 1
-    out.key_lines = key_lines
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _line_dicts(value: Any, doc: safe_yaml.Document, path: tuple[Any, ...] = ()) -> Any:
+    """Plain YAML data with every mapping turned into a ``_LineDict`` that knows its lines."""
+    if isinstance(value, dict):
+        out = _LineDict({str(k): _line_dicts(v, doc, (*path, k)) for k, v in value.items()})
+        out.line = doc.line(path) or 0
+        out.key_lines = {str(k): doc.line((*path, k)) or out.line for k in value}
+        return out
+    if isinstance(value, list):
+        return [_line_dicts(v, doc, (*path, i)) for i, v in enumerate(value)]
+    return value
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``500ms``, ``5s``, ``10m``, ``1h``, ``1d`` or a bare number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 5s, 500ms, 10m")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):  # YAML's .nan and .inf are floats too
-            raise ValueError(f"{value!r} is not a duration; write e.g. 5s, 500ms, 10m, 1h")
-        if value < 0:
-            raise ValueError("must not be negative")
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"{value!r} is not a duration; write e.g. 5s, 500ms, 10m, 1h")
-    seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if not math.isfinite(seconds):  # hundreds of digits overflow to inf
-        raise ValueError(f"{value!r} is not a usable duration; write e.g. 5s, 10m, 1h")
-    return seconds
+    """Seconds from ``500ms``, ``5s``, ``10m``, ``1h``, ``1d`` or a bare number of seconds.
+
+    The one duration grammar (``voiceobs.durations``), zero allowed: a hooks
+    file says ``cooldown: 0`` for "no cooldown".
+    """
+    return parse_seconds(value, allow_zero=True)
 
 
 def format_duration(seconds: float) -> str:
-    """Seconds in the largest unit that divides them, as a hooks file says it (``24h``, ``90s``)."""
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
+    """Seconds as a hooks file would say them (``1d``, ``90s``, ``500ms``)."""
+    return _format(timedelta(seconds=seconds))
 
 
 def bounded_duration(key: str, value: Any) -> float:
@@ -213,27 +187,15 @@ def bounded_duration(key: str, value: Any) -> float:
 
 def load_hooks(path: str | Path) -> HooksFile:
     """Read and validate a hooks file; raises SpecError naming file, line, hook and field."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read hooks file: {exc.strerror or exc}", path=str(p)) from exc
-    return parse_hooks(text, str(p))
+    return parse_hooks(safe_yaml.read_text(path, "hooks file"), str(path))
 
 
 def parse_hooks(text: str, path: str = "<hooks>") -> HooksFile:
     """Validate hooks YAML given as text (``path`` is only used in messages)."""
-    try:
-        doc = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
-    except SpecError as exc:
-        raise SpecError(exc.reason, path=path, line=exc.line, field=exc.field) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"not valid YAML: {problem}", path=path, line=line) from None
+    parsed = safe_yaml.parse(text, path)
+    doc = _line_dicts(parsed.data, parsed)
     if not isinstance(doc, _LineDict):
-        raise SpecError("expected a mapping with `version` and `hooks`", path=path)
+        raise SpecError("expected a mapping with `version` and `hooks`", path=path, line=1)
 
     def err(
         msg: str, where: _LineDict, key: str | None = None, hook: str | None = None
