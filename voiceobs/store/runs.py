@@ -1,0 +1,157 @@
+"""Probe and production calls: runs with their turns and spans, saved together, read back filtered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from voiceobs.errors import StoreError
+from voiceobs.results import RunResult, SpanRecord, TurnResult, utcnow
+from voiceobs.store.base import StoreBase
+from voiceobs.store.filters import where_runs
+from voiceobs.store.models import ProbeRun, Span, Turn
+
+# Column lists follow the result dataclasses, so a field added there is stored
+# without a second list to keep in step (the models test catches a missing column).
+_TURN_FIELDS = [f.name for f in fields(TurnResult) if f.name != "started_at"]
+_RUN_FIELDS = [f.name for f in fields(RunResult) if f.name not in ("turns", "spans")]
+_SPAN_FIELDS = [f.name for f in fields(SpanRecord)]
+
+
+class RunsMixin(StoreBase):
+    """Saving and reading calls: a run, its turns and its spans in one transaction."""
+
+    def save_run(self, run: RunResult) -> bool:
+        """Save a run with its turns and spans in one transaction.
+
+        Returns False (and changes nothing) when a run with this id is already
+        stored, so replaying a spool after a partial failure never duplicates.
+        """
+        row = ProbeRun(**{f: getattr(run, f) for f in _RUN_FIELDS})
+        if row.finished_at is None:
+            row.finished_at = utcnow()
+        for turn in run.turns:
+            row.turns.append(self._turn_row(run, turn))
+        spans = [Span(**{f: getattr(s, f) for f in _SPAN_FIELDS}) for s in run.spans]
+        for span in spans:
+            span.run_id = span.run_id or run.id
+        try:
+            with self.session() as s:
+                s.add(row)
+                s.flush()  # the run insert comes first: a duplicate id fails here
+                s.add_all(spans)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError) and self._run_exists(run.id):
+                return False
+            raise
+        return True
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self.session() as s:
+            return s.get(ProbeRun, run_id) is not None
+
+    @staticmethod
+    def _turn_row(run: RunResult, turn: TurnResult) -> Turn:
+        values = {f: getattr(turn, f) for f in _TURN_FIELDS}
+        return Turn(
+            **values,
+            started_at=turn.started_at or run.started_at,
+            probe_name=run.probe_name,
+            target_url=run.target_url,
+            region=run.region,
+        )
+
+    def save_spans(self, spans: Sequence[SpanRecord]) -> int:
+        """Save spans that arrive apart from a run (pipeline servers, late exporters).
+
+        Spans already stored (same trace and span id) are skipped, so an
+        exporter may retry a batch safely. Returns how many were new.
+        """
+        if not spans:
+            return 0
+        keys = {(s.trace_id, s.span_id) for s in spans}
+        with self.session() as s:
+            trace_ids = {k[0] for k in keys}
+            rows = s.execute(
+                select(Span.trace_id, Span.span_id).where(Span.trace_id.in_(trace_ids))
+            )
+            existing = {(r[0], r[1]) for r in rows}
+            new = [x for x in spans if (x.trace_id, x.span_id) not in existing]
+            seen: set[tuple[str, str]] = set()
+            for x in new:
+                if (x.trace_id, x.span_id) in seen:
+                    continue
+                seen.add((x.trace_id, x.span_id))
+                s.add(Span(**{f: getattr(x, f) for f in _SPAN_FIELDS}))
+        return len(seen)
+
+    def get_run(self, run_id: str) -> ProbeRun | None:
+        """One run with its turns loaded (detached, safe to read after the session)."""
+        with self.session() as s:
+            return s.scalar(
+                select(ProbeRun).options(selectinload(ProbeRun.turns)).where(ProbeRun.id == run_id)
+            )
+
+    def list_runs(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        probe: str | None = None,
+        target: str | None = None,
+        region: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[ProbeRun]:
+        """Runs newest first, filtered; turns are not loaded."""
+        q = select(ProbeRun).order_by(ProbeRun.started_at.desc()).limit(limit).offset(offset)
+        q = where_runs(q, ProbeRun, since=since, until=until, probe=probe, target=target, region=region)
+        if status:
+            q = q.where(ProbeRun.status == status)
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def query_turns(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        probe: str | None = None,
+        target: str | None = None,
+        region: str | None = None,
+        limit: int | None = 10_000,
+    ) -> list[Turn]:
+        """Turns in ``[since, until)`` newest first, filtered by probe, target and region.
+
+        Served by the (column, started_at) indexes; aggregate queries belong in
+        the SLO engine, this is for listing and drill-down.
+        """
+        q = select(Turn).order_by(Turn.started_at.desc())
+        q = where_runs(q, Turn, since=since, until=until, probe=probe, target=target, region=region)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def spans_for_run(self, run_id: str) -> list[Span]:
+        """Every span of the run's trace, probe and pipeline alike, in start order."""
+        with self.session() as s:
+            trace_id = s.scalar(select(ProbeRun.trace_id).where(ProbeRun.id == run_id))
+            cond = Span.run_id == run_id
+            if trace_id:
+                cond = cond | (Span.trace_id == trace_id)
+            return list(s.scalars(select(Span).where(cond).order_by(Span.start_ns)))
+
+    def count_runs(self) -> int:
+        """How many runs are stored (used to prove nothing was lost)."""
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(ProbeRun)) or 0)
+
+
+__all__ = ["RunsMixin"]
