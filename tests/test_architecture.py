@@ -140,3 +140,48 @@ def test_no_any_stands_in_for_a_voiceobs_type() -> None:
                 if arg.arg in _TYPED_PARAMS and isinstance(ann, ast.Name) and ann.id == "Any":
                     bad.append(f"{_module_name(path)}.{node.name}({arg.arg}: Any)")
     assert bad == [], "\n".join(bad)
+
+
+#: Modules that read the environment for something other than a voiceobs setting.
+_ENV_READERS = {
+    "voiceobs.config": "the resolver itself",
+    "voiceobs.failover.actions": "secrets in variables a hooks file names (secret_env, token_env)",
+    "voiceobs.tracing": "the OpenTelemetry SDK's own OTEL_EXPORTER_OTLP_* variables",
+}
+
+
+def _reads_environment(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        target = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func
+            if target.attr == "getenv" and isinstance(target.value, ast.Name) and target.value.id == "os":
+                lines.append(node.lineno)
+                continue
+            if target.attr == "get":
+                target = target.value  # os.environ.get(...)
+            else:
+                continue
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            target = node.value  # os.environ[...]
+        if (
+            isinstance(target, ast.Attribute)
+            and target.attr == "environ"
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "os"
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_every_setting_is_read_through_the_one_resolver() -> None:
+    """``VOICEOBS_*`` settings come from ``voiceobs.config.resolve``: argument > env > file > default."""
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = _module_name(path)
+        if name in _ENV_READERS:
+            continue
+        for line in _reads_environment(ast.parse(path.read_text(encoding="utf-8"))):
+            bad.append(f"{name}:{line}")
+    assert bad == [], "read settings with voiceobs.config.resolve:\n" + "\n".join(bad)

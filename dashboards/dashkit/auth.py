@@ -13,12 +13,12 @@ dashboard process using the same data directory.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
 
+from voiceobs.config import resolve
 from voiceobs.errors import VoiceObsError
 from voiceobs.signin import sign_in
 from voiceobs.users import User, load_users, parse_users, users_file
@@ -28,7 +28,7 @@ SESSION_KEY = "voiceobs_user"
 
 def auth_disabled() -> bool:
     """True when the operator started the dashboard with ``--no-auth``."""
-    return os.environ.get("VOICEOBS_DASHBOARD_AUTH", "").lower() in {"none", "off", "0"}
+    return str(resolve("dashboard_auth", None, "")).lower() in {"none", "off", "0"}
 
 
 def _secrets() -> Mapping[str, Any]:

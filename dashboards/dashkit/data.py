@@ -8,14 +8,13 @@ answer is actually reused between refreshes.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from voiceobs.config import Settings
+from voiceobs.config import Settings, resolve
 from voiceobs.errors import VoiceObsError
 from voiceobs.store import Store, analytics, redact_url
 from voiceobs.store.analytics import Filters
@@ -173,6 +172,6 @@ def row(obj: Any) -> dict[str, Any]:
 
 def auth_env_note() -> str | None:
     """A warning to show when sign-in was switched off."""
-    if os.environ.get("VOICEOBS_DASHBOARD_AUTH", "").lower() in {"none", "off", "0"}:
+    if str(resolve("dashboard_auth", None, "")).lower() in {"none", "off", "0"}:
         return "Sign-in is off (--no-auth): anyone who can reach this port is an operator."
     return None

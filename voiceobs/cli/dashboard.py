@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from voiceobs.config import Settings
+from voiceobs.config import Settings, resolve
 from voiceobs.errors import ConfigError
 from voiceobs.store import redact_url
 from voiceobs.users import load_users, users_file
@@ -22,7 +22,7 @@ _CANDIDATES = (
 
 def app_path() -> Path:
     """The dashboard's entry script; VOICEOBS_DASHBOARD_APP overrides it."""
-    override = os.environ.get("VOICEOBS_DASHBOARD_APP")
+    override = resolve("dashboard_app", None, None)
     candidates = (Path(override),) if override else _CANDIDATES
     for candidate in candidates:
         if candidate.is_file():

@@ -197,10 +197,14 @@ class Demo:
 
     # -- processes ---------------------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str], port: int) -> _Child:
+    def _spawn(
+        self, name: str, args: list[str], port: int, env: dict[str, str] | None = None
+    ) -> _Child:
         log_path = self.workdir / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Settings for a child go in the child's environment only: the demo's own
+        # process (and whatever embeds it) keeps the settings it started with.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "voiceobs.cli.main", *args],
@@ -537,11 +541,13 @@ hooks:
         users = self.workdir / "users.toml"
         self.dashboard_password = secrets.token_urlsafe(9)
         add_user("demo", self.dashboard_password, "operator", path=users, replace=True)
-        os.environ["VOICEOBS_USERS_FILE"] = str(users)
-        os.environ["VOICEOBS_HOOKS_FILE"] = str(self.workdir / "specs" / "hooks.yaml")
         port = self.dashboard_port or free_port()
+        settings = {
+            "VOICEOBS_USERS_FILE": str(users),
+            "VOICEOBS_HOOKS_FILE": str(self.workdir / "specs" / "hooks.yaml"),
+        }
         return self._spawn(
-            "dashboard", ["dashboard", "--db", self.db_url, "--port", str(port)], port
+            "dashboard", ["dashboard", "--db", self.db_url, "--port", str(port)], port, settings
         )
 
 

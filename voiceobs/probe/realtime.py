@@ -24,6 +24,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from voiceobs.config import resolve
+
 log = logging.getLogger(__name__)
 
 #: A low RT priority: above every normal task, below the kernel's own RT threads.
@@ -40,7 +42,7 @@ _switch_intervals: list[float] = []
 
 
 def _wanted() -> bool:
-    return os.environ.get("VOICEOBS_REALTIME", "auto").strip().lower() not in (
+    return str(resolve("realtime", None, "auto")).strip().lower() not in (
         "off",
         "0",
         "no",
