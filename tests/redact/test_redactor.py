@@ -84,7 +84,8 @@ POSITIVES: list[tuple[str, str, str | None]] = [
     ("birthday is July 4, 1990.", "July", "birthday is [DOB]."),
     ("born on twenty first of june two thousand and one", "june", "born on [DOB]"),
     # long digit strings
-    ("account double five seven three oh nine one two", "nine one two", "account [DIGITS]"),
+    # An account cue makes the run an account number (it was [DIGITS] before accounts had a kind).
+    ("account double five seven three oh nine one two", "nine one two", "account [ACCOUNT]"),
     ("order 9876 5432 1", "5432", "order [DIGITS]"),
     ("reference one two three four five six seven", "six seven", "reference [DIGITS]"),
 ]
