@@ -61,15 +61,21 @@ _DATE_RE = re.compile(
 _SPOKEN_NUMERIC_RE = re.compile(
     rf"{SPOKEN_TOKEN}(?:(?:\s*[,./-]\s*|\s+(?:slash|dash)\s+|\s+){SPOKEN_TOKEN}){{2,9}}", _F
 )
-_CUE_WORDS = frozenset({"born", "birth", "birthday", "birthdate", "dob", "bday", "b-day"})
+_ANCHORS = frozenset(
+    {"born", "date", "birth", "birthdate", "year", "birthday", "b", "bday", "d", "dob"}
+)
+CUE_WORDS = frozenset({"born", "birth", "birthday", "birthdate", "dob", "bday", "b-day"})
 
 
 def detect_dobs(scan: Scan) -> None:
     """Dates after a birth cue."""
-    if scan.words.isdisjoint(_CUE_WORDS) and "d.o.b" not in scan.lower:
+    if scan.words.isdisjoint(CUE_WORDS) and "d.o.b" not in scan.lower:
         return
     text = scan.text
-    for cue in _CUE_RE.finditer(text):
+    for anchor in scan.positions(scan.words & _ANCHORS):
+        cue = _CUE_RE.match(text, anchor)
+        if cue is None:
+            continue
         pos = cue.end()
         spoken = _SPOKEN_NUMERIC_RE.match(text, pos)
         written = _DATE_RE.match(text, pos)
@@ -142,4 +148,4 @@ def dob_norm(raw: str, region: str) -> str:
     return " ".join(text.split())
 
 
-__all__ = ["MONTH_FIRST_REGIONS", "detect_dobs", "dob_norm"]
+__all__ = ["CUE_WORDS", "MONTH_FIRST_REGIONS", "detect_dobs", "dob_norm"]

@@ -13,26 +13,29 @@ import re
 
 from voiceobs.redact.numbers import UNITS
 from voiceobs.redact.scan import Scan
+from voiceobs.redact.words import word_set
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
-SPOKEN_TLDS = frozenset("""
+SPOKEN_TLDS = word_set("""
 com net org edu gov mil int io ai co uk us ca de fr es it nl au in jp ie nz ch se no dk fi pl
 pt br mx ru cn kr be at cz gr hu ro za sg hk tw il tr ar cl info biz me app dev tv xyz online
 site tech store cloud email mail pro name mobi eu asia page blog shop live
-""".split())  # fmt: skip
+""")
 
-_DOTS = frozenset({"dot", "period", "point"})
+_DOTS = frozenset({"dot", "period", "point", "[dot]", "(dot)"})
 _JOINS = {"underscore": "_", "dash": "-", "hyphen": "-", "minus": "-", "plus": "+"}
 _ATS = frozenset({"at", "@", "[at]", "(at)"})
 # A spoken "X at Y dot com" whose X is one of these is a sentence, not an address.
-_LOCAL_STOP = frozenset("""
+_LOCAL_STOP = word_set("""
 me us it them him her you i we they this that look looking work works worked working go going
 went visit visiting find found check online available here there shop buy sign log stay staying
 live living lives based out up in is are was were be been email emails mail write contact reach
 site page home office us
-""".split())  # fmt: skip
+""")
 _CUES = frozenset({"email", "e-mail", "mail", "address", "emails"})
+#: Words a spoken address needs ("at"); the fast path skips texts without any cue word.
+CUE_WORDS = frozenset({"at"})
 _TOKEN_RE = re.compile(r"[^\s,;!?()\"<>]+")
 _LOCAL_OK = re.compile(r"[a-z0-9][a-z0-9._%+'-]*", re.IGNORECASE)
 _LABEL_OK = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*", re.IGNORECASE)
@@ -186,4 +189,4 @@ def _word_value(word: str) -> str:
     return w
 
 
-__all__ = ["EMAIL_RE", "SPOKEN_TLDS", "detect_spoken_emails", "detect_written_emails"]
+__all__ = ["CUE_WORDS", "EMAIL_RE", "SPOKEN_TLDS", "detect_spoken_emails", "detect_written_emails"]

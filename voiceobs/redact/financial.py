@@ -37,7 +37,11 @@ def detect_written_cards(scan: Scan) -> None:
                 digits += groups[j]
                 if len(digits) > 19:
                     break
-                if len(digits) >= 13 and luhn(digits) and (best is None or len(digits) > len(best[2])):
+                if (
+                    len(digits) >= 13
+                    and luhn(digits)
+                    and (best is None or len(digits) > len(best[2]))
+                ):
                     best = (offsets[i], offsets[j] + len(groups[j]), digits)
         if best:
             scan.claim(best[0], best[1], "CARD", best[2])

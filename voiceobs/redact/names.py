@@ -14,12 +14,34 @@ from __future__ import annotations
 import re
 
 from voiceobs.redact.scan import Scan
-from voiceobs.redact.words import COMMON, STOP
+from voiceobs.redact.words import COMMON, STOP, word_set
 
 _F = re.IGNORECASE
 _WORD = r"[A-Za-z][A-Za-z'’\-]*"
 _WORD_RE = re.compile(_WORD)
-_PARTICLES = frozenset({"de", "da", "di", "del", "della", "van", "von", "der", "den", "la", "le", "du", "bin", "al", "el", "st", "o'", "mac", "ter"})
+_PARTICLES = frozenset(
+    {
+        "de",
+        "da",
+        "di",
+        "del",
+        "della",
+        "van",
+        "von",
+        "der",
+        "den",
+        "la",
+        "le",
+        "du",
+        "bin",
+        "al",
+        "el",
+        "st",
+        "o'",
+        "mac",
+        "ter",
+    }
+)
 _TITLES = r"(?:mr|mrs|ms|mx|dr|prof|mister|missus)"
 _TRAILERS = frozenset({"calling", "speaking", "here", "from", "with", "ringing", "phoning"})
 
@@ -53,26 +75,34 @@ _CUE_RE = re.compile(
     rf"(?P<strong>{_STRONG})|(?P<medium>{_MEDIUM})|(?P<weak>{_WEAK})|(?P<title>{_TITLE})", _F
 )
 # After a strong cue these still say the name is not being given.
-_NOT_AFTER_STRONG = STOP | frozenset(
+_NOT_AFTER_STRONG = STOP | word_set(
     "required correct incorrect wrong spelled misspelled spelt listed missing unusual common "
-    "long short hard different same written printed shown there mentioned".split()
+    "long short hard different same written printed shown there mentioned"
 )
 _NOT_NAME_ENDING = re.compile(r"(?:ing|ed|ly|ous|ful|ness)$", re.IGNORECASE)
 _STANDALONE_NEXT = frozenset({"and", "i", "i'm", "how", "what", "can", "please", "thanks", "thank"})
-_SPEAKING_RE = re.compile(
+# "Sarah speaking", "Hello, Dave here": searched backwards from "speaking" / "here".
+_SPEAKING_BEFORE_RE = re.compile(
     r"(?:^|[.!?,]\s*|\b(?:hello|hi|hey|morning|afternoon|evening)\s*,?\s*)"
-    r"(?P<name>[A-Z][a-z'’\-]+(?:\s+[A-Z][a-z'’\-]+)?)\s+(?:speaking|here)\b"
+    r"(?P<name>[A-Z][a-z'’\-]+(?:\s+[A-Z][a-z'’\-]+)?)\s+$"
 )
 _SPELL_CUE_RE = re.compile(
     r"\b(?:spelled|spelt|spelling|spells|that['’]s|that\s+is|it['’]s|as\s+in|letters?)\b\s*(?:it\s+)?(?:is\s+|as\s+)?:?\s*",
     _F,
 )
-_CUE_WORDS = frozenset(
+CUE_WORDS = word_set(
     "name name's names surname speak speaking talking chatting mr mrs ms mx dr prof mister missus "
     "miss sir madam dame lady lord this it's i'm am hi hello hey dear thanks regards sincerely "
-    "cheers ask addressed registered holder cardholder here under".split()
+    "cheers ask addressed registered holder cardholder here under"
 )
-_SPELL_WORDS = frozenset("spelled spelt spelling spells that's it's as letter letters".split())
+SPELL_WORDS = word_set("spelled spelt spelling spells that's it's as letter letters")
+# Words a cue can start with: the cue pattern is tried only where one of these stands.
+_ANCHORS = word_set(
+    "my name name's the first last full middle maiden family given surname account card "
+    "accountholder cardholder you you're speaking talking chatting speak mr mrs ms mx dr prof "
+    "mister missus ask addressed registered under this it's i'm i hi hello hey dear thanks "
+    "regards sincerely cheers miss sir madam dame lady lord"
+)
 
 
 def detect_names(scan: Scan) -> None:
@@ -80,9 +110,10 @@ def detect_names(scan: Scan) -> None:
     words = scan.words
     text = scan.text
     found: list[str] = []
-    if not words.isdisjoint(_CUE_WORDS):
-        for m in _CUE_RE.finditer(text):
-            if not scan.free(m.start(), m.end()):
+    if not words.isdisjoint(CUE_WORDS):
+        for pos in scan.positions(words & _ANCHORS):
+            m = _CUE_RE.match(text, pos)
+            if m is None or not scan.free(m.start(), m.end()):
                 continue  # "Dr" of "Elm Dr", already an address
             level = m.lastgroup or "weak"
             span = _name_after(text, m.end(), level, m.group(0))
@@ -92,11 +123,14 @@ def detect_names(scan: Scan) -> None:
             if scan.claim(span[0], span[1], "NAME", _norm(name)):
                 found.append(name)
         if "speaking" in words or "here" in words:
-            for m in _SPEAKING_RE.finditer(text):
+            for pos in scan.positions(words & {"speaking", "here"}):
+                m = _SPEAKING_BEFORE_RE.search(text, max(0, pos - 60), pos)
+                if m is None:
+                    continue
                 name = m.group("name")
-                if all(w.lower() not in COMMON for w in name.split()):
-                    if scan.claim(m.start("name"), m.end("name"), "NAME", _norm(name)):
-                        found.append(name)
+                plain = all(w.lower() not in COMMON for w in name.split())
+                if plain and scan.claim(m.start("name"), m.end("name"), "NAME", _norm(name)):
+                    found.append(name)
     _spelled_names(scan)
     for name in found:
         for w in _WORD_RE.findall(name):
@@ -144,14 +178,20 @@ def _name_after(text: str, pos: int, level: str, cue: str = "") -> tuple[int, in
     if level == "title" and not capitalised:
         return None
     if level == "weak":
-        if not capitalised and any(_NOT_NAME_ENDING.search(w) for w in _WORD_RE.findall(text[start:end])):
+        if not capitalised and any(
+            _NOT_NAME_ENDING.search(w) for w in _WORD_RE.findall(text[start:end])
+        ):
             return None
         rest = text[end:].lstrip()
         nxt = _WORD_RE.match(rest)
-        trailers = _TRAILERS if cue.lower().startswith(("this", "i")) else _TRAILERS - {"from", "with"}
+        trailers = (
+            _TRAILERS if cue.lower().startswith(("this", "i")) else _TRAILERS - {"from", "with"}
+        )
         trailer = nxt is not None and nxt.group(0).lower() in trailers
-        alone = not rest or not rest[0].isalpha() or (
-            nxt is not None and nxt.group(0).lower() in _STANDALONE_NEXT
+        alone = (
+            not rest
+            or not rest[0].isalpha()
+            or (nxt is not None and nxt.group(0).lower() in _STANDALONE_NEXT)
         )
         if not (trailer or (capitalised and alone)):
             return None
@@ -170,7 +210,7 @@ def _spelled_names(scan: Scan) -> None:
     if not runs:
         return
     cue_ends = set()
-    if not scan.words.isdisjoint(_SPELL_WORDS):
+    if not scan.words.isdisjoint(SPELL_WORDS):
         cue_ends = {m.end() for m in _SPELL_CUE_RE.finditer(scan.text)}
     for start, _, chars in runs:
         letters = []
@@ -188,4 +228,4 @@ def _norm(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-__all__ = ["detect_names"]
+__all__ = ["CUE_WORDS", "SPELL_WORDS", "detect_names"]

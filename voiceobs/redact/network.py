@@ -23,6 +23,8 @@ _SPOKEN_IPV4_RE = re.compile(
     re.IGNORECASE,
 )
 
+#: Words a spoken address needs.
+CUE_WORDS = frozenset({"dot", "point"})
 #: Strings in which a dotted quad never stands for a person's address.
 _KEEP_HOSTS = frozenset({"127.0.0.1", "0.0.0.0", "::1", "::"})
 
@@ -81,4 +83,4 @@ def _claim_ip(scan: Scan, start: int, end: int, raw: str) -> None:
     scan.claim(start, end, "IP", norm)
 
 
-__all__ = ["detect_ips", "detect_spoken_ips", "public_ip"]
+__all__ = ["CUE_WORDS", "detect_ips", "detect_spoken_ips", "public_ip"]

@@ -42,15 +42,15 @@ TENS_ALT = "|".join(TENS)
 NUMWORD_ALT = f"{TEEN_ALT}|{TENS_ALT}|one|two|three|four|five|six|seven|eight|nine"
 
 #: Every word that can stand for digits in a spoken run.
-NUMBER_WORDS: frozenset[str] = frozenset(
-    [*UNITS, *TEENS, *TENS, "hundred", "double", "triple"]
-)
+NUMBER_WORDS: frozenset[str] = frozenset([*UNITS, *TEENS, *TENS, "hundred", "double", "triple"])
 
 #: One spoken or written number token, as a regex fragment (case-insensitive use).
 SPOKEN_TOKEN = rf"(?:(?:double|triple)\s+)?(?:{UNIT_ALT}|{TEEN_ALT}|{TENS_ALT}|hundred|\d+)\b"
 #: Three or more such tokens, separated by spaces or by ", . -" as ASR writes pauses.
+#: A pause inside a run: punctuation, a space, or a filler ("four one five um five five five").
+RUN_SEP = r"(?:\s*[,.-]\s*|\s+)(?:(?:um+|uh+|er+m?|ah+|hmm+)\b[,.]?\s+)?"
 SPOKEN_RUN_RE = re.compile(
-    rf"(?<![\w'])(?:plus\s+)?{SPOKEN_TOKEN}(?:(?:\s*[,.-]\s*|\s+){SPOKEN_TOKEN}){{2,}}",
+    rf"(?<![\w'])(?:plus\s+)?{SPOKEN_TOKEN}(?:{RUN_SEP}{SPOKEN_TOKEN}){{2,}}",
     re.IGNORECASE,
 )
 RUN_TOKEN_RE = re.compile(r"[a-z]+|\d+|[,.!?]", re.IGNORECASE)

@@ -37,6 +37,13 @@ _SPOKEN_EXT_RE = re.compile(
     rf"\s*,?\s*(?:ext\.?|extension)\s+(?P<x>{SPOKEN_TOKEN}(?:\s+{SPOKEN_TOKEN}){{0,5}})",
     re.IGNORECASE,
 )
+_RUN_STARTS = NUMBER_WORDS | {"plus"}
+#: Everything but digits (``NON_DIGIT.sub("", s)`` keeps the digits of ``s``).
+NON_DIGIT = re.compile(r"\D")
+_DIGIT_GROUP = re.compile(r"\d+")
+_NOT_SEP = re.compile(r"[\d\s()+]")
+_OH_LEAD = re.compile(r"o(?:h)?\s*[,.!?]\s*", re.IGNORECASE)
+_DIGIT_START = re.compile(r"(?<![\w'])\d")
 _DATE_SHAPE = re.compile(r"\d{1,4}([/.-])\d{1,2}\1\d{1,4}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s?[-–/]\s?(?:19|20)\d{2}")
@@ -51,7 +58,13 @@ _SSN_CONTEXT_RE = re.compile(r"\b(?:ssn|social(?:\s+security)?(?:\s+number)?)\b"
 
 
 def classify_digits(
-    digits: str, region: str, *, international: bool = False, before: str = "", raw: str = ""
+    digits: str,
+    region: str,
+    *,
+    international: bool = False,
+    before: str = "",
+    raw: str = "",
+    cache: dict[tuple[str, str, bool, str], str | None] | None = None,
 ) -> tuple[str, str]:
     """Kind and normalised value of a digit run: CARD, SSN, PHONE or DIGITS.
 
@@ -65,14 +78,39 @@ def classify_digits(
     if n == 9 and _SSN_CONTEXT_RE.search(before[-40:]):
         return "SSN", digits
     if n <= 17:
-        e164 = phone_e164(digits, region, international=international, raw=raw)
+        e164 = phone_e164(digits, region, international=international, raw=raw, cache=cache)
         if e164 is not None:
             return "PHONE", e164
     return "DIGITS", digits
 
 
-def phone_e164(digits: str, region: str, *, international: bool = False, raw: str = "") -> str | None:
-    """E.164 form of a phone number, or None when no common region accepts it."""
+def phone_e164(
+    digits: str,
+    region: str,
+    *,
+    international: bool = False,
+    raw: str = "",
+    cache: dict[tuple[str, str, bool, str], str | None] | None = None,
+) -> str | None:
+    """E.164 form of a phone number, or None when no common region accepts it.
+
+    Parsing is the dearest step of redaction, and one caller's number recurs
+    in every span of a call, so answers are kept in ``cache`` when given.
+    """
+    if cache is None:
+        return _phone_e164(digits, region, international, raw)
+    key = (digits, region, international, raw)
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    if len(cache) >= 4096:
+        cache.clear()
+    found = cache[key] = _phone_e164(digits, region, international, raw)
+    return found
+
+
+def _phone_e164(digits: str, region: str, international: bool, raw: str) -> str | None:
     if digits.startswith("00") and len(digits) > 9:
         digits, international = digits[2:], True
     candidates: list[tuple[str, str | None]] = []
@@ -104,7 +142,7 @@ def detect_written_runs(scan: Scan) -> None:
     text = scan.text
     for m in _PHONE_RUN_RE.finditer(text):
         raw = m.group(0)
-        digits = re.sub(r"\D", "", raw)
+        digits = NON_DIGIT.sub("", raw)
         if len(digits) < MIN_DIGIT_RUN or not _is_identifier(text, m.start(), m.end(), raw):
             continue
         start, end = m.start(), m.end()
@@ -118,14 +156,19 @@ def detect_written_runs(scan: Scan) -> None:
             end = ext.end()
         international = raw.startswith("+") or raw.startswith("00")
         kind, norm = classify_digits(
-            digits, scan.region, international=international, before=text[:start], raw=raw
+            digits,
+            scan.region,
+            international=international,
+            before=text[:start],
+            raw=raw,
+            cache=scan.phone_cache,
         )
         scan.claim(start, end, kind, norm)
 
 
 def _claim_free_groups(scan: Scan, start: int, end: int) -> None:
     text = scan.text
-    for g in re.finditer(r"\d+", text[start:end]):
+    for g in _DIGIT_GROUP.finditer(text[start:end]):
         s, e = start + g.start(), start + g.end()
         if scan.free(s, e) and e - s >= 3:
             scan.claim(s, e, "DIGITS", g.group(0))
@@ -137,8 +180,8 @@ def _is_identifier(text: str, start: int, end: int, raw: str) -> bool:
         return False
     if raw.startswith(("+", "00")):
         return True  # an international prefix: a phone number whatever the grouping
-    seps = set(re.sub(r"[\d\s()+]", "", raw))
-    groups = re.findall(r"\d+", raw)
+    seps = set(_NOT_SEP.sub("", raw))
+    groups = _DIGIT_GROUP.findall(raw)
     if len(groups) == 3 and _DATE_SHAPE.fullmatch(raw):
         return False
     if _YEAR_RANGE.fullmatch(raw):
@@ -164,14 +207,25 @@ def _valid_in(digits: str, region: str) -> bool:
 
 def detect_spoken_runs(scan: Scan) -> None:
     """Digits said as words ("four one five, double five five, one two one two")."""
-    if scan.words.isdisjoint(NUMBER_WORDS):
+    words = scan.words
+    if words.isdisjoint(NUMBER_WORDS):
         return
     text = scan.text
-    for m in SPOKEN_RUN_RE.finditer(text):
+    anchors = scan.positions(words & _RUN_STARTS)
+    if scan.digits:
+        anchors = sorted(anchors + [m.start() for m in _DIGIT_START.finditer(text)])
+    last = -1
+    for pos in anchors:
+        if pos < last:
+            continue
+        m = SPOKEN_RUN_RE.match(text, pos)
+        if m is None:
+            continue
+        last = m.end()
         start, end = m.start(), m.end()
         raw = m.group(0)
         # A leading "oh," is an interjection, not a zero.
-        lead = re.match(r"(?i)o(?:h)?\s*[,.!?]\s*", raw)
+        lead = _OH_LEAD.match(raw)
         if lead:
             start += lead.end()
             raw = raw[lead.end() :]
@@ -183,7 +237,9 @@ def detect_spoken_runs(scan: Scan) -> None:
         ext = _SPOKEN_EXT_RE.match(text, end)
         if ext:
             end = ext.end()
-        kind, norm = classify_digits(digits, scan.region, international=plus, before=text[:start])
+        kind, norm = classify_digits(
+            digits, scan.region, international=plus, before=text[:start], cache=scan.phone_cache
+        )
         scan.claim(start, end, kind, norm)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from voiceobs.redact.numbers import NUMWORD_ALT, SPOKEN_TOKEN, run_digits
+from voiceobs.redact.numbers import NUMBER_WORDS, NUMWORD_ALT, SPOKEN_TOKEN, run_digits
 from voiceobs.redact.scan import Scan
 from voiceobs.redact.words import STOP
 
@@ -40,6 +40,8 @@ _ADDRESS_RE = re.compile(
     _F,
 )
 # "one way street", "two way traffic": a number and "way" are not an address.
+_ADDRESS_ANCHORS = NUMBER_WORDS | {"flat", "apartment", "apt", "unit", "suite", "and"}
+_DIGIT_START = re.compile(r"(?<![\w$€£.])\d")
 _NOT_ADDRESS = re.compile(r"(?:one|two|three|four|1|2|3|4)[\s-]+way\b", _F)
 _PO_BOX_RE = re.compile(r"\bp\.?\s?o\.?\s+box\s+\d{1,6}\b", _F)
 _GERMAN_RE = re.compile(
@@ -70,12 +72,13 @@ _STATE_NAMES = (
     "rhode island|south carolina|south dakota|tennessee|texas|utah|vermont|virginia|washington|"
     "west virginia|wisconsin|wyoming"
 )
-_STATE_ZIP_RE = re.compile(
-    rf"(?:\b(?:{_STATES})\.?|(?i:\b(?:{_STATE_NAMES})))\s*,?\s+(?P<zip>{_US_ZIP})\b"
-)
+_ZIP_RE = re.compile(rf"(?<![\w-]){_US_ZIP}(?![\w-])")
+# Searched backwards from a five-digit number: "IL 62704", "California, 94103".
+_STATE_BEFORE_RE = re.compile(rf"(?:\b(?:{_STATES})\.?|(?i:\b(?:{_STATE_NAMES})))\s*,?\s+$")
+_UPPER_DIGIT = re.compile(r"[A-Z]\d")
 _CUE_RE = re.compile(
     r"\b(?:zip(?:\s*code)?|post(?:al)?\s*code|postcode|post\s+code|plz|code\s+postal|eircode)"
-    r"(?:\s*(?:is|was|:|it's|would\s+be|=))?\s*",
+    r"(?:\s*(?:['’]s|is|was|:|it's|would\s+be|=))?\s*",
     _F,
 )
 _CUE_VALUE_RE = re.compile(
@@ -89,17 +92,26 @@ _AFTER_ADDRESS_RE = re.compile(
     _F,
 )
 _SPOKEN_CODE_RE = re.compile(rf"{SPOKEN_TOKEN}(?:(?:\s*[,.-]\s*|\s+){SPOKEN_TOKEN}){{3,8}}", _F)
-_CUE_WORDS = frozenset({"zip", "postcode", "postal", "post", "plz", "eircode", "postcodes"})
+_POSTCODE_ANCHORS = frozenset({"zip", "post", "postal", "postcode", "plz", "code", "eircode"})
+CUE_WORDS = frozenset({"zip", "postcode", "postal", "post", "plz", "eircode", "postcodes"})
 
 
 def detect_addresses(scan: Scan) -> None:
     """Number + street name + suffix, PO boxes, German and Romance street forms."""
     text = scan.text
     words = scan.words
-    if not words.isdisjoint(_SUFFIX_WORDS) and (scan.digits or _has_number_word(words)):
-        for m in _ADDRESS_RE.finditer(text):
-            if _NOT_ADDRESS.match(text, m.start()):
+    if not words.isdisjoint(_SUFFIX_WORDS) and (scan.digits or not words.isdisjoint(NUMBER_WORDS)):
+        anchors = scan.positions(words & _ADDRESS_ANCHORS)
+        if scan.digits:
+            anchors = sorted(anchors + [m.start() for m in _DIGIT_START.finditer(text)])
+        last = -1
+        for pos in anchors:
+            if pos < last:
                 continue
+            m = _ADDRESS_RE.match(text, pos)
+            if m is None or _NOT_ADDRESS.match(text, m.start()):
+                continue
+            last = m.end()
             norm = " ".join(m.group(0).lower().split())
             scan.claim(m.start(), m.end(), "ADDRESS", norm)
     if scan.digits:
@@ -109,35 +121,48 @@ def detect_addresses(scan: Scan) -> None:
         if "str" in scan.lower or "weg" in scan.lower or "platz" in scan.lower or "ß" in text:
             for m in _GERMAN_RE.finditer(text):
                 scan.claim(m.start(), m.end(), "ADDRESS", " ".join(m.group(0).lower().split()))
-        if words & {"rue", "via", "calle", "avenida", "piazza", "viale", "rua", "chemin", "corso", "paseo", "carrer", "plaza", "praça"}:
+        if words & {
+            "rue",
+            "via",
+            "calle",
+            "avenida",
+            "piazza",
+            "viale",
+            "rua",
+            "chemin",
+            "corso",
+            "paseo",
+            "carrer",
+            "plaza",
+            "praça",
+        }:
             for m in _ROMANCE_RE.finditer(text):
                 scan.claim(m.start(), m.end(), "ADDRESS", " ".join(m.group(0).lower().split()))
-
-
-def _has_number_word(words: frozenset[str]) -> bool:
-    from voiceobs.redact.numbers import NUMBER_WORDS
-
-    return not words.isdisjoint(NUMBER_WORDS)
 
 
 def detect_postcodes(scan: Scan) -> None:
     """Postcodes and ZIP codes near the words that introduce them, or in UK/Canadian capitals."""
     text = scan.text
     if scan.digits:
-        for m in _UK_CA_RE.finditer(text):
-            scan.claim(m.start(), m.end(), "POSTCODE", m.group(0).replace(" ", ""))
+        if _UPPER_DIGIT.search(text):
+            for m in _UK_CA_RE.finditer(text):
+                scan.claim(m.start(), m.end(), "POSTCODE", m.group(0).replace(" ", ""))
         if scan.digits >= 5:
-            for m in _STATE_ZIP_RE.finditer(text):
-                scan.claim(m.start("zip"), m.end("zip"), "POSTCODE", m.group("zip"))
-        for s, e, kind, _, _ in list(scan.taken):
+            for m in _ZIP_RE.finditer(text):
+                if _STATE_BEFORE_RE.search(text, max(0, m.start() - 30), m.start()):
+                    scan.claim(m.start(), m.end(), "POSTCODE", m.group(0))
+        for _, e, kind, _, _ in list(scan.taken):
             if kind == "ADDRESS":
                 after = _AFTER_ADDRESS_RE.match(text, e)
                 if after:
                     code = after.group("code")
                     scan.claim(after.start("code"), after.end("code"), "POSTCODE", code.upper())
-    if scan.words.isdisjoint(_CUE_WORDS):
+    if scan.words.isdisjoint(CUE_WORDS):
         return
-    for cue in _CUE_RE.finditer(text):
+    for anchor in scan.positions(scan.words & _POSTCODE_ANCHORS):
+        cue = _CUE_RE.match(text, anchor)
+        if cue is None:
+            continue
         pos = cue.end()
         value = _CUE_VALUE_RE.match(text, pos)
         spoken = _SPOKEN_CODE_RE.match(text, pos)
@@ -155,4 +180,4 @@ def detect_postcodes(scan: Scan) -> None:
             scan.claim(pos, best_end, "POSTCODE", norm)
 
 
-__all__ = ["SUFFIXES", "detect_addresses", "detect_postcodes"]
+__all__ = ["CUE_WORDS", "SUFFIXES", "detect_addresses", "detect_postcodes"]

@@ -25,9 +25,7 @@ DEFAULT_POLICY_PATH = Path(__file__).with_name("policy.yaml")
 
 ACTIONS = ("keep", "drop", "pseudonymise", "redact")
 _KIND_RE = re.compile(r"[A-Z][A-Z0-9_]{1,15}")
-_TOP_KEYS = frozenset(
-    {"version", "max_chars", "truncation_marker", "default", "attributes", "url"}
-)
+_TOP_KEYS = frozenset({"version", "max_chars", "truncation_marker", "default", "attributes", "url"})
 _RULE_KEYS = frozenset({"match", "action", "kind", "max_chars"})
 _URL_KEYS = frozenset({"secret_params", "secret_param_parts", "pii_params"})
 
@@ -111,7 +109,9 @@ def _line_of(text: str, path: list[Any]) -> int | None:
     for step in path:
         if isinstance(node, yaml.MappingNode):
             nxt = next((v for k, v in node.value if k.value == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
             nxt = node.value[step]
         else:
             nxt = None
@@ -143,7 +143,11 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SpecError("a redaction policy is a mapping (version, attributes, url, ...)", path=str(path), line=1)
+        raise SpecError(
+            "a redaction policy is a mapping (version, attributes, url, ...)",
+            path=str(path),
+            line=1,
+        )
     return data, text
 
 
@@ -161,18 +165,26 @@ class _Checker:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.fail(where, f"{what} must be a string or a list of strings", ".".join(map(str, where)))
+            self.fail(
+                where, f"{what} must be a string or a list of strings", ".".join(map(str, where))
+            )
         return list(value)
 
     def count(self, value: Any, where: list[Any]) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 64:
-            self.fail(where, "must be a whole number of characters, at least 64", ".".join(map(str, where)))
+            self.fail(
+                where,
+                "must be a whole number of characters, at least 64",
+                ".".join(map(str, where)),
+            )
         return int(value)
 
     def check(self, data: dict[str, Any]) -> dict[str, Any]:
         for key in data:
             if key not in _TOP_KEYS:
-                self.fail([key], f"unknown setting {key!r}; use one of {', '.join(sorted(_TOP_KEYS))}")
+                self.fail(
+                    [key], f"unknown setting {key!r}; use one of {', '.join(sorted(_TOP_KEYS))}"
+                )
         if "version" in data and data["version"] != 1:
             self.fail(["version"], "only version 1 exists", "version")
         out: dict[str, Any] = {}
@@ -203,20 +215,35 @@ class _Checker:
         out["rules"] = [self.rule(r, i) for i, r in enumerate(rules)]
         url = data.get("url", {}) or {}
         if not isinstance(url, dict):
-            self.fail(["url"], "must be a mapping (secret_params, secret_param_parts, pii_params)", "url")
+            self.fail(
+                ["url"], "must be a mapping (secret_params, secret_param_parts, pii_params)", "url"
+            )
         for key in url:
             if key not in _URL_KEYS:
-                self.fail(["url", key], f"unknown setting {key!r}; use one of {', '.join(sorted(_URL_KEYS))}")
-        out["secret_params"] = self.names(url.get("secret_params", []), ["url", "secret_params"], "secret_params")
+                self.fail(
+                    ["url", key],
+                    f"unknown setting {key!r}; use one of {', '.join(sorted(_URL_KEYS))}",
+                )
+        out["secret_params"] = self.names(
+            url.get("secret_params", []), ["url", "secret_params"], "secret_params"
+        )
         out["secret_param_parts"] = self.names(
             url.get("secret_param_parts", []), ["url", "secret_param_parts"], "secret_param_parts"
         )
         pii = url.get("pii_params", {}) or {}
         if not isinstance(pii, dict):
-            self.fail(["url", "pii_params"], "must map parameter names to kinds (email: EMAIL)", "url.pii_params")
+            self.fail(
+                ["url", "pii_params"],
+                "must map parameter names to kinds (email: EMAIL)",
+                "url.pii_params",
+            )
         for name, kind in pii.items():
             if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
-                self.fail(["url", "pii_params", name], "a kind is an upper-case name such as EMAIL", f"url.pii_params.{name}")
+                self.fail(
+                    ["url", "pii_params", name],
+                    "a kind is an upper-case name such as EMAIL",
+                    f"url.pii_params.{name}",
+                )
         out["pii_params"] = {str(k): v for k, v in pii.items()}
         return out
 
@@ -226,7 +253,9 @@ class _Checker:
             self.fail(where, "a rule is a mapping with match and action", f"attributes[{i}]")
         for key in raw:
             if key not in _RULE_KEYS:
-                self.fail([*where, key], f"unknown rule field {key!r}; use match, action, kind, max_chars")
+                self.fail(
+                    [*where, key], f"unknown rule field {key!r}; use match, action, kind, max_chars"
+                )
         if "match" not in raw or "action" not in raw:
             self.fail(where, "a rule needs both match and action", f"attributes[{i}]")
         patterns = self.names(raw["match"], [*where, "match"], "match")
@@ -234,12 +263,18 @@ class _Checker:
         if action == "pseudonymize":  # either spelling
             action = "pseudonymise"
         if action not in ACTIONS:
-            self.fail([*where, "action"], f"unknown action {action!r}; use one of {', '.join(ACTIONS)}", "action")
+            self.fail(
+                [*where, "action"],
+                f"unknown action {action!r}; use one of {', '.join(ACTIONS)}",
+                "action",
+            )
         kind = raw.get("kind")
         if action == "pseudonymise":
             kind = kind or "auto"
             if kind != "auto" and (not isinstance(kind, str) or not _KIND_RE.fullmatch(kind)):
-                self.fail([*where, "kind"], "kind is auto or an upper-case name such as PHONE", "kind")
+                self.fail(
+                    [*where, "kind"], "kind is auto or an upper-case name such as PHONE", "kind"
+                )
         elif kind is not None:
             self.fail([*where, "kind"], "kind applies only to action: pseudonymise", "kind")
         max_chars = raw.get("max_chars")
@@ -252,7 +287,11 @@ class _Checker:
 def _build(layers: list[dict[str, Any]], sources: tuple[str, ...]) -> Policy:
     """Merge validated layers, later (user) ones over earlier (default) ones."""
     rules: list[Rule] = []
-    merged: dict[str, Any] = {"max_chars": 8192, "truncation_marker": "…[{dropped} chars cut]", "default": "redact"}
+    merged: dict[str, Any] = {
+        "max_chars": 8192,
+        "truncation_marker": "…[{dropped} chars cut]",
+        "default": "redact",
+    }
     secret: set[str] = set()
     parts: list[str] = []
     pii: dict[str, str] = {}
@@ -262,7 +301,9 @@ def _build(layers: list[dict[str, Any]], sources: tuple[str, ...]) -> Policy:
             if key in layer:
                 merged[key] = layer[key]
         secret |= {_norm_param(n) for n in layer["secret_params"]}
-        parts += [_norm_param(n) for n in layer["secret_param_parts"] if _norm_param(n) not in parts]
+        parts += [
+            _norm_param(n) for n in layer["secret_param_parts"] if _norm_param(n) not in parts
+        ]
         pii.update({_norm_param(k): v for k, v in layer["pii_params"].items()})
     return Policy(
         rules=tuple(rules),

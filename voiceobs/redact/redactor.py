@@ -27,13 +27,25 @@ from typing import Any
 import phonenumbers
 
 from voiceobs.errors import ConfigError
+from voiceobs.redact import dates, emails, names, network, places, secrets
 from voiceobs.redact.dates import detect_dobs
 from voiceobs.redact.emails import EMAIL_RE, detect_spoken_emails, detect_written_emails
-from voiceobs.redact.financial import detect_spelled_ibans, detect_written_cards, detect_written_ibans
+from voiceobs.redact.financial import (
+    detect_spelled_ibans,
+    detect_written_cards,
+    detect_written_ibans,
+)
 from voiceobs.redact.ids import detect_ninos, detect_ssns
 from voiceobs.redact.names import detect_names
 from voiceobs.redact.network import detect_ips, detect_spoken_ips
-from voiceobs.redact.phones import classify_digits, detect_spoken_runs, detect_written_runs, phone_e164
+from voiceobs.redact.numbers import NUMBER_WORDS
+from voiceobs.redact.phones import (
+    NON_DIGIT,
+    classify_digits,
+    detect_spoken_runs,
+    detect_written_runs,
+    phone_e164,
+)
 from voiceobs.redact.places import detect_addresses, detect_postcodes
 from voiceobs.redact.policy import Policy, load_policy
 from voiceobs.redact.scan import Finding, Scan
@@ -59,23 +71,19 @@ _TOKEN_GATE = re.compile(r"[\d@:=]")
 # Trace, span and run ids: hex, long, no run of digits an identifier could hide in.
 _HEX_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F\-]{15,}")
 _DIGIT_RUN6 = re.compile(r"\d{6}")
-# Any word that some detector needs to see before it can find anything.
-_CUE_WORDS: frozenset[str] = frozenset(
-    """
-    zero oh o one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
-    ninety hundred double triple plus at dot period point born birth birthday birthdate dob
-    bday ssn social insurance nino iban name name's names surname speak speaking talking chatting
-    calling mr mrs ms mx dr prof mister missus miss sir madam dame lady lord this it's i'm am
-    hi hello hey dear thanks regards sincerely cheers ask addressed registered holder here
-    under spelled spelt spelling spells that's as letter letters pin passcode pass password
-    passphrase passwd pwd code otp cvv cvv2 cvc cvc2 csc security memorable account acct order
-    booking reservation confirmation reference ref case ticket claim policy member membership
-    customer client loyalty rewards flyer tracking invoice routing sort passport license
-    licence patient employee student medical tax vat ein tin national user subscriber contract
-    serial vin iccid imei ending last id zip postcode postal post plz eircode bearer basic
-    """.split()
-) | frozenset("bcdefghjklmnopqrstuvwxyz")
+# Any word that some detector needs to see before it can find anything in a text
+# without digits: spoken numbers, every detector's cue words, spelled letters.
+_CUE_WORDS: frozenset[str] = (
+    NUMBER_WORDS
+    | dates.CUE_WORDS
+    | emails.CUE_WORDS
+    | names.CUE_WORDS
+    | names.SPELL_WORDS
+    | network.CUE_WORDS
+    | places.CUE_WORDS
+    | secrets.CUE_WORDS
+    | frozenset("bcdefghjklmnopqrstuvwxyz")
+)
 
 
 def _load_key(key: bytes | str | None, use_env: bool) -> bytes | None:
@@ -135,6 +143,10 @@ class Redactor:
         # every call: remember the outcome for short texts. None means "unchanged".
         self._seen: dict[str, str | None] = {}
         self._memo_size = memo_size
+        # Phone numbers recur in every span of a call; parsing them is the dearest step.
+        self._phones: dict[tuple[str, str, bool, str], str | None] | None = (
+            {} if memo_size else None
+        )
 
     @property
     def keyed(self) -> bool:
@@ -202,19 +214,22 @@ class Redactor:
                 return []
             if _HEX_ID.fullmatch(text) and _DIGIT_RUN6.search(text) is None:
                 return []
-        scan = Scan(text, self.region)
+        scan = Scan(text, self.region, self._phones)
         if (
             not scan.digits
             and scan.words.isdisjoint(_CUE_WORDS)
             and "@" not in text
             and ":" not in text
             and "=" not in text
+            and "eyJ" not in text
         ):
             return []
         if "[" in text:
             for m in PLACEHOLDER_RE.finditer(text):
                 scan.protect(m.start(), m.end())
         detect_urls(scan, self.policy.url, self._find, self._normalise, depth)
+        if scan.taken and sum(e - s for s, e, _, _, _ in scan.taken) == len(text):
+            return scan.findings()  # all of it is one URL (a target attribute), already done
         detect_credentials(scan)
         detect_written_emails(scan)
         detect_spoken_emails(scan)
@@ -256,7 +271,9 @@ class Redactor:
         pass through, because measurements such as ``ttfb_ms`` must survive.
         """
         if isinstance(value, str):
-            return self._redact_string(value, self.policy.max_chars if max_chars is None else max_chars)
+            return self._redact_string(
+                value, self.policy.max_chars if max_chars is None else max_chars
+            )
         if isinstance(value, (bool, int, float, bytes)) or value is None:
             return value
         if isinstance(value, Mapping):
@@ -415,26 +432,30 @@ class Redactor:
         v = value.strip()
         if kind == "PHONE":
             core = _phone_core(v)
-            digits = re.sub(r"\D", "", core)
+            digits = NON_DIGIT.sub("", core)
             if digits:
                 international = core.startswith("+") or core.startswith("00")
-                e164 = phone_e164(digits, self.region, international=international, raw=core)
+                e164 = phone_e164(
+                    digits, self.region, international=international, raw=core, cache=self._phones
+                )
                 return e164 or digits
             return v
         if kind in ("EMAIL", "NAME", "ADDRESS", "POSTCODE"):
             return " ".join(v.lower().split())
         if kind in ("CARD", "IBAN", "SSN", "NINO", "ACCOUNT", "DIGITS"):
-            return re.sub(r"[\s\-]", "", v).upper()
+            return _SPACES_DASHES.sub("", v).upper()
         return v
 
     def _auto_kind(self, value: str) -> tuple[str, str]:
         """The kind a whole value is (a phone, an email, ...), or PII when it is none of them."""
         core = _phone_core(value)
-        if re.fullmatch(r"\+?[\d\s().\-/]{7,24}", core):
-            digits = re.sub(r"\D", "", core)
+        if _PHONE_LIKE.fullmatch(core):
+            digits = NON_DIGIT.sub("", core)
             if len(digits) >= 7:
                 international = core.startswith("+") or core.startswith("00")
-                return classify_digits(digits, self.region, international=international, raw=core)
+                return classify_digits(
+                    digits, self.region, international=international, raw=core, cache=self._phones
+                )
         if EMAIL_RE.fullmatch(value):
             return "EMAIL", value.lower()
         found = self._find(value, 0)
@@ -446,6 +467,8 @@ class Redactor:
 _NOT_JSON = object()
 #: How far past a cut the redactor looks, so a value straddling the cut is found whole.
 _MARGIN = 256
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]{7,24}")
+_SPACES_DASHES = re.compile(r"[\s\-]")
 _PHONE_PREFIX = re.compile(r"^(?:sips?:|tel:|sip_|phone_|\+?identity_)", re.IGNORECASE)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from voiceobs.redact.spelling import SPELLED_RUN_RE, SpelledChar, read_spelled
+from voiceobs.redact.words import word_set
 
 #: A finding: (start, end, kind, normalised value, replacement text or None).
 #: Kind "" protects a stretch (a placeholder already there, a URL part kept readable).
@@ -28,6 +29,8 @@ _SPELLED_GATE = re.compile(
     re.I,
 )
 _DIGITS = b"0123456789"
+_WORD_LETTERS = frozenset({"a", "i"})
+_DIGIT_WORDS = word_set("zero oh one two three four five six seven eight nine double triple")
 
 
 class Scan:
@@ -37,10 +40,16 @@ class Scan:
     "i'm" stay whole); detectors gate on it before running any pattern.
     """
 
-    __slots__ = ("_spelled", "digits", "lower", "region", "taken", "text", "words")
+    __slots__ = ("_spelled", "digits", "lower", "phone_cache", "region", "taken", "text", "words")
 
-    def __init__(self, text: str, region: str) -> None:
+    def __init__(
+        self,
+        text: str,
+        region: str,
+        phone_cache: dict[tuple[str, str, bool, str], str | None] | None = None,
+    ) -> None:
         self.text = text
+        self.phone_cache = phone_cache
         self.lower = text.lower()
         self.region = region
         raw = text.encode("utf-8", "surrogatepass")
@@ -53,15 +62,48 @@ class Scan:
         """Runs of spelled characters ("G B eight two W E S T"), read once per text."""
         if self._spelled is None:
             self._spelled = []
-            if _SPELLED_GATE.search(self.text):
+            # A spelled run needs a one-letter word; "a" and "I" alone are only words,
+            # unless digits are spelled beside them ("A one two three").
+            singles = {w for w in self.words if len(w) == 1}
+            if (
+                singles
+                and (singles - _WORD_LETTERS or not self.words.isdisjoint(_DIGIT_WORDS))
+                and _SPELLED_GATE.search(self.text)
+            ):
                 for m in SPELLED_RUN_RE.finditer(self.text):
                     chars = read_spelled(self.text, m.start(), m.end())
                     self._spelled.append((m.start(), m.end(), chars))
         return self._spelled
 
+    def positions(self, words: frozenset[str] | set[str]) -> list[int]:
+        """Where each of ``words`` (lower case) starts as a whole word, in text order.
+
+        Detectors anchor their patterns at these positions instead of
+        scanning the whole text with a long alternation, which is what an
+        ordinary sentence with a cue word in it would otherwise cost.
+        """
+        lower = self.lower
+        n = len(lower)
+        out: list[int] = []
+        for w in words:
+            size = len(w)
+            i = lower.find(w)
+            while i >= 0:
+                end = i + size
+                before = lower[i - 1] if i else " "
+                after = lower[end] if end < n else " "
+                if not (before.isalnum() or before in "'’") and not (
+                    after.isalnum() or (after in "'’" and end + 1 < n and lower[end + 1].isalpha())
+                ):
+                    out.append(i)
+                i = lower.find(w, i + 1)
+        out.sort()
+        return out
+
     def free(self, start: int, end: int) -> bool:
         """True when no claim overlaps ``[start, end)``."""
-        for s, e, _, _, _ in self.taken:
+        # A plain loop: called for every candidate, it is cheaper than all() over a generator.
+        for s, e, _, _, _ in self.taken:  # noqa: SIM110
             if start < e and s < end:
                 return False
         return True

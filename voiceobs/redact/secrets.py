@@ -17,7 +17,7 @@ import re
 
 from voiceobs.redact.numbers import SPOKEN_TOKEN, run_digits
 from voiceobs.redact.scan import Scan
-from voiceobs.redact.words import COMMON
+from voiceobs.redact.words import COMMON, STOP, word_set
 
 _F = re.IGNORECASE
 _DET = r"(?:(?:my|your|the|a|this|that|his|her|our|their)\s+)?"
@@ -35,7 +35,8 @@ _ACCOUNT_CUES = (
     r"|national\s+id|user|subscriber|contract|serial|vin|iccid|imei)\s*(?:number|no\.?|num|#|id|code|reference|ref)"
     r"|(?:booking|confirmation|reservation)\s+(?:code|reference|ref)"
     r"|(?:order|booking|reservation|confirmation|reference|case|ticket|policy|membership|member\s+id"
-    r"|customer\s+id|user\s+id|id)(?=\s+(?:is|was|:))"
+    r"|customer\s+id|user\s+id|id|username|user\s+name|login|handle|passport"
+    r"|(?:driver['’]?s\s+)?licen[cs]e)(?=\s+(?:is|was|:)|['’]s\b|:)"
     r"|card\s+ending\s+(?:in|with)|ending\s+(?:in|with)|last\s+(?:four|4)(?:\s+digits)?(?:\s+(?:are|is|of))?"
 )
 _CUE_RE = re.compile(
@@ -43,23 +44,36 @@ _CUE_RE = re.compile(
     _F,
 )
 _FILLER_RE = re.compile(
-    r"\s*(?:(?:number|no\.?|#)\s*)?(?:(?:is|was|=|:|-|would\s+be|will\s+be|it['’]s|should\s+be"
+    r"\s*(?:(?:number|no\.?|#)\s*)?(?:(?:is|was|['’]s|=|:|-|would\s+be|will\s+be|it['’]s|should\s+be"
     r"|reads|of|as\s+follows|here)\s*)*[:=#]?\s*",
     _F,
 )
-_LATER_IS_RE = re.compile(r"(?:\s+[\w'’]+){1,5}?\s+(?:is|was|are|=|:)\s*", _F)
+_LATER_IS_RE = re.compile(
+    r"(?:[\s,]+[\w'’]+){1,5}?[\s,]+(?:is|was|are|=|:|that['’]s|it['’]s)\s*", _F
+)
 _DIGIT_GROUPS_RE = re.compile(r"\d+(?:[ \-.]\d+)*(?![\w])")
 _CODE_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_/]*[A-Za-z0-9]|[A-Za-z0-9]")
-_SPOKEN_VALUE_RE = re.compile(
-    rf"{SPOKEN_TOKEN}(?:(?:\s*[,.-]\s*|\s+){SPOKEN_TOKEN}){{0,19}}", _F
-)
+_SPOKEN_VALUE_RE = re.compile(rf"{SPOKEN_TOKEN}(?:(?:\s*[,.-]\s*|\s+){SPOKEN_TOKEN}){{0,19}}", _F)
 _PASSWORD_TOKEN_RE = re.compile(r"[^\s]+")
-_CUE_WORDS = frozenset(
+_PASS_WORD_RE = re.compile(r"\s+([A-Za-z0-9][\w!@#$%^&*+\-]*)(?=[\s.,;!?]|$)")
+CUE_WORDS = word_set(
     "pin passcode pass password passphrase passwd pwd code otp cvv cvv2 cvc cvc2 csc security "
     "memorable account acct order booking reservation confirmation reference ref case ticket "
     "claim policy member membership customer client loyalty rewards flyer tracking invoice "
     "routing sort passport license licence patient employee student medical tax vat ein tin "
-    "national user subscriber contract serial vin iccid imei ending last id".split()
+    "national user subscriber contract serial vin iccid imei ending last id username login "
+    "handle driver's answer bearer basic"
+)
+# Words a cue can start with (its determiner or its first word).
+_ANCHORS = word_set(
+    "my your the a this that his her our their pin passcode pass password passphrase passwd "
+    "pwd security verification verify one otp auth authentication authorization access login "
+    "sign sms two mfa activation reset unlock cvv cvc csc memorable bank checking savings "
+    "account acct order booking reservation confirmation reference ref case ticket claim "
+    "policy member membership customer client loyalty rewards frequent tracking invoice "
+    "routing sort passport driver's driver license licence patient employee student medical "
+    "tax vat ein tin national user subscriber contract serial vin iccid imei id username "
+    "handle card ending last code"
 )
 # "the error code is 500": codes that identify nobody.
 _NOT_SECRET_CODE = re.compile(
@@ -75,6 +89,18 @@ _KV_RE = re.compile(
     r"(?P<value>(?:(?:bearer|basic|token|digest)\s+)?[^\s\"';,]+)",
     _F,
 )
+_KV_HINTS = (
+    "token",
+    "secret",
+    "pass",
+    "pwd",
+    "key",
+    "auth",
+    "signature",
+    "credential",
+    "session",
+    "cookie",
+)
 _BEARER_RE = re.compile(r"\b(?:bearer|basic)\s+(?P<v>[A-Za-z0-9\-._~+/]{8,}=*)", _F)
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 
@@ -82,7 +108,8 @@ _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*
 def detect_credentials(scan: Scan) -> None:
     """``key=value`` and header-style credentials, bearer tokens and JWTs in machine text."""
     text = scan.text
-    if "=" in text or ":" in text:
+    lower = scan.lower
+    if ("=" in text or ":" in text) and any(w in lower for w in _KV_HINTS):
         for m in _KV_RE.finditer(text):
             value_start = m.start("value")
             value = m.group("value")
@@ -91,7 +118,9 @@ def detect_credentials(scan: Scan) -> None:
                 value_start += scheme.end()
                 value = value[scheme.end() :]
             if m.group("op") == "=":
-                value = value.split("&", 1)[0]  # a query string: the next parameter is not the value
+                value = value.split("&", 1)[
+                    0
+                ]  # a query string: the next parameter is not the value
             elif value.lower() in COMMON:
                 continue  # "password: reset" in prose
             value = value.rstrip(".,)")
@@ -107,16 +136,21 @@ def detect_credentials(scan: Scan) -> None:
 
 def detect_cued_values(scan: Scan) -> None:
     """PINs, passwords, codes, account and order numbers after their cue words."""
-    if scan.words.isdisjoint(_CUE_WORDS):
+    if scan.words.isdisjoint(CUE_WORDS):
         return
     text = scan.text
-    for m in _CUE_RE.finditer(text):
-        if not scan.free(m.start(), m.end()):
+    for pos in scan.positions(scan.words & _ANCHORS):
+        m = _CUE_RE.match(text, pos)
+        if m is None or not scan.free(m.start(), m.end()):
             continue
-        if m.group("code") is not None and _NOT_SECRET_CODE.search(text[max(0, m.start() - 20) : m.start()]):
+        if m.group("code") is not None and _NOT_SECRET_CODE.search(
+            text[max(0, m.start() - 20) : m.start()]
+        ):
             continue
         kind = "ACCOUNT" if m.group("account") is not None else "SECRET"
-        password = m.group("secret") is not None and m.group("secret").lower().startswith("pass")
+        secret = (m.group("secret") or "").lower()
+        # Passwords and security answers are words; PINs and codes are digits or codes.
+        password = secret.startswith(("pass", "security a", "security w", "memorable"))
         pos = _FILLER_RE.match(text, m.end())
         start = pos.end() if pos else m.end()
         value = _value_at(scan, start, password=password, kind=kind)
@@ -162,11 +196,13 @@ def _value_at(scan: Scan, pos: int, *, password: bool, kind: str) -> tuple[int, 
                 word = raw.group(0).rstrip(".,;!?)\"'")
                 if word and (word.lower() not in COMMON or any(not c.isalpha() for c in word)):
                     end = pos + len(word)
-                    # "hunter two": digits said after the word belong to it.
-                    tail = re.match(rf"(?:\s+{SPOKEN_TOKEN})+", text[end:], _F)
-                    if tail:
-                        end += tail.end()
-                    offer(end, word)
+                    # "purple monkey seven": a passphrase goes on until the clause ends.
+                    for _ in range(3):
+                        nxt = _PASS_WORD_RE.match(text, end)
+                        if nxt is None or nxt.group(1).lower() in STOP:
+                            break
+                        end = nxt.end()
+                    offer(end, text[pos:end])
         elif (has_digit and len(tok) >= 4) or (
             kind == "ACCOUNT" and tok.isupper() and tok.isalpha() and 5 <= len(tok) <= 10
         ):
@@ -174,4 +210,4 @@ def _value_at(scan: Scan, pos: int, *, password: bool, kind: str) -> tuple[int, 
     return best
 
 
-__all__ = ["detect_credentials", "detect_cued_values"]
+__all__ = ["CUE_WORDS", "detect_credentials", "detect_cued_values"]

@@ -14,7 +14,10 @@ import re
 from voiceobs.redact.numbers import UNITS
 
 _DIGIT_WORDS = "zero|oh|one|two|three|four|five|six|seven|eight|nine"
-_TOKEN = rf"(?:double|triple|{_DIGIT_WORDS}|[a-z]|\d{{1,6}})(?![\w'’])"
+# "J as in juliet" / "B for Bravo" is one spelled letter.
+_TOKEN = (
+    rf"(?:[a-z]\s+(?:as\s+in|for)\s+[a-z]+|double|triple|{_DIGIT_WORDS}|[a-z]|\d{{1,6}})(?![\w'’])"
+)
 _SEP = r"(?:\s*[,.\-/]\s*|\s+)"
 #: At least three spelled tokens in a row (letters, digit words, short digit groups).
 SPELLED_RUN_RE = re.compile(rf"(?<![\w'’]){_TOKEN}(?:{_SEP}{_TOKEN}){{2,}}", re.IGNORECASE)
@@ -41,7 +44,9 @@ def read_spelled(text: str, start: int, end: int) -> list[SpelledChar]:
             rep_start = m.start()
             continue
         s = rep_start if repeat > 1 else m.start()
-        if lw in UNITS and lw != "o":
+        if " " in lw:
+            chars = w[0].upper()  # "J as in juliet"
+        elif lw in UNITS and lw != "o":
             chars = str(UNITS[lw])
         else:
             chars = w.upper()

@@ -26,7 +26,9 @@ FindFn = Callable[[str, int], list[Finding]]
 #: Normalises a value of a kind for its pseudonym: (kind, value) -> normalised.
 NormFn = Callable[[str, str], str]
 
-URL_RE = re.compile(r"(?<![\w@])(?:[a-z][a-z0-9+.\-]{1,15}://|www\.)[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
+URL_RE = re.compile(
+    r"(?<![\w@])(?:[a-z][a-z0-9+.\-]{1,15}://|www\.)[^\s<>\"'`{}|\\^]+", re.IGNORECASE
+)
 _TRAILING = ".,;:!?'\""
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.\-]*:(?=//)", re.IGNORECASE)
 _TOKENISH_RE = re.compile(r"(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_\-.~]{16,}")
@@ -42,7 +44,11 @@ def url_spans(text: str) -> list[tuple[int, int]]:
         start, end = m.start(), m.end()
         while end > start and text[end - 1] in _TRAILING:
             end -= 1
-        while end > start and text[end - 1] == ")" and text.count("(", start, end) < text.count(")", start, end):
+        while (
+            end > start
+            and text[end - 1] == ")"
+            and text.count("(", start, end) < text.count(")", start, end)
+        ):
             end -= 1
         spans.append((start, end))
     return spans
@@ -86,7 +92,9 @@ def decode(raw: str, *, plus: bool) -> tuple[str, list[int]]:
     return "".join(out), offsets
 
 
-def url_findings(url: str, rules: UrlRules, find: FindFn, norm: NormFn, depth: int = 0) -> list[Finding]:
+def url_findings(
+    url: str, rules: UrlRules, find: FindFn, norm: NormFn, depth: int = 0
+) -> list[Finding]:
     """Findings on ``url`` (offsets into it): credentials by name, personal data by content."""
     out: list[Finding] = []
     pos = 0
@@ -127,7 +135,9 @@ def _first_of(url: str, chars: str, start: int) -> int:
     return min(ends) if ends else len(url)
 
 
-def _authority(url: str, start: int, end: int, rules: UrlRules, find: FindFn, out: list[Finding], depth: int) -> None:
+def _authority(
+    url: str, start: int, end: int, rules: UrlRules, find: FindFn, out: list[Finding], depth: int
+) -> None:
     at = url.rfind("@", start, end)
     host_start = start
     if at >= 0:
@@ -159,7 +169,9 @@ def _authority(url: str, start: int, end: int, rules: UrlRules, find: FindFn, ou
         out.append((host_start, host_end, "IP", ip, None))
 
 
-def _content(url: str, start: int, end: int, find: FindFn, out: list[Finding], depth: int, *, plus: bool) -> bool:
+def _content(
+    url: str, start: int, end: int, find: FindFn, out: list[Finding], depth: int, *, plus: bool
+) -> bool:
     """Personal data inside ``url[start:end]`` found by content; True if any."""
     raw = url[start:end]
     if len(raw) < 6:
@@ -172,7 +184,14 @@ def _content(url: str, start: int, end: int, find: FindFn, out: list[Finding], d
 
 
 def _pairs(
-    url: str, start: int, end: int, rules: UrlRules, find: FindFn, norm: NormFn, out: list[Finding], depth: int
+    url: str,
+    start: int,
+    end: int,
+    rules: UrlRules,
+    find: FindFn,
+    norm: NormFn,
+    out: list[Finding],
+    depth: int,
 ) -> None:
     pos = start
     while pos < end:

@@ -7,8 +7,14 @@ password or a street only if it is not one of these.
 
 from __future__ import annotations
 
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text``: how word lists are written here."""
+    return frozenset(text.split())
+
+
 #: Function words and the usual continuations after a cue; never a name or a street.
-STOP: frozenset[str] = frozenset("""
+STOP: frozenset[str] = word_set("""
 a an the and or but so to of in on at by for from with without about as into onto over under
 near than then that this these those there here is are was were be been being am do does did
 done have has had would can could should might must shall not no yes also just only
@@ -16,14 +22,14 @@ still even very really too quite please thanks thank okay ok um uh er erm ah oh 
 actually basically calling speaking talking my your his her its our their me you him them us
 we they i it it's i'm im i've i'll i'd you're we're they're he's she's that's what's what which
 who whom whose when where why how if because while again already now today tomorrow yesterday
-tonight currently right sure sorry hi hello hey bye goodbye
+tonight currently right sure sorry hi hello hey bye goodbye don't dont do not can't won't
 down up out off through across along toward towards past around behind between after before
 all any some every each both either neither none more most less few many much one's
 someone somebody anyone anybody everyone everybody nobody noone people
-""".split())  # fmt: skip
+""")
 
 #: Words common enough that a capitalised one after a weak cue ("this is", "I'm") is not a name.
-COMMON: frozenset[str] = STOP | frozenset("""
+COMMON: frozenset[str] = STOP | word_set("""
 great good fine nice lovely wonderful excellent fantastic amazing awesome perfect terrible
 horrible awful bad worse worst best better ridiculous unacceptable frustrating annoying
 confusing urgent important serious strange weird crazy insane interesting funny hard easy
@@ -52,7 +58,7 @@ zero one two three four five six seven eight nine ten eleven twelve thirteen fou
 sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety
 hundred thousand million blocks block miles mile minutes minute hours hour days weeks years
 away walking driving field form box list screen page
-""".split())  # fmt: skip
+""")
 
 
-__all__ = ["COMMON", "STOP"]
+__all__ = ["COMMON", "STOP", "word_set"]

@@ -166,7 +166,13 @@ class Gen:
                 elif repeats and run >= 2 and rng.random() < 0.5:
                     words.append(f"double {word}")
                     i += 2
-                elif len(chunk) == 4 and i == 0 and chunk[0] != "0" and chunk[2] != "0" and rng.random() < 0.15:
+                elif (
+                    len(chunk) == 4
+                    and i == 0
+                    and chunk[0] != "0"
+                    and chunk[2] != "0"
+                    and rng.random() < 0.15
+                ):
                     words.append(f"{self.two_digit(chunk[:2])} {self.two_digit(chunk[2:])}")
                     i += 4
                 else:
@@ -202,10 +208,20 @@ class Gen:
 
     # -- phones -------------------------------------------------------------------------
 
+    def digits(self, n: int) -> str:
+        return "".join(self.rng.choice(string.digits) for _ in range(n))
+
+    def code(self, n: int) -> str:
+        return "".join(self.rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(n))
+
     def phone_number(self, region: str) -> phonenumbers.PhoneNumber:
         rng = self.rng
-        kind = rng.choice([phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE])
-        example = phonenumbers.example_number_for_type(region, kind) or phonenumbers.example_number(region)
+        kind = rng.choice(
+            [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
+        )
+        example = phonenumbers.example_number_for_type(region, kind) or phonenumbers.example_number(
+            region
+        )
         national = str(example.national_number)
         for _ in range(200):
             tail = "".join(rng.choice(string.digits) for _ in range(min(4, len(national) - 3)))
@@ -244,7 +260,9 @@ class Gen:
                 value = "00" + intl[1:]
             elif fmt == "dots":
                 src = intl if rng.random() < 0.4 else nat
-                value = ".".join(g for g in src.replace("-", " ").replace("(", "").replace(")", "").split() if g)
+                value = ".".join(
+                    g for g in src.replace("-", " ").replace("(", "").replace(")", "").split() if g
+                )
             elif fmt == "slash":
                 groups = nat.replace("-", " ").replace("(", "").replace(")", "").split()
                 value = groups[0] + "/" + "".join(groups[1:]) if len(groups) > 1 else nat
@@ -256,14 +274,20 @@ class Gen:
             elif fmt == "dashes":
                 value = "-".join(intl.replace("-", " ").split())
             else:
-                value = rng.choice([intl, nat]) + rng.choice([" ext. ", " x", " extension ", ", ext "]) + str(rng.randint(10, 9999))
+                value = (
+                    rng.choice([intl, nat])
+                    + rng.choice([" ext. ", " x", " extension ", ", ext "])
+                    + str(rng.randint(10, 9999))
+                )
             u = fill(rng.choice(ctx).replace("{}", prefix + "{}", 1), [(value, "PHONE")])
             self.emit("PHONE", "written", capitalise(u, rng), f"{region} {fmt}")
         for i in range(90):
             region = rng.choice(["US", "US", "US", "GB", "GB", "CA", "IE", "AU", "DE"])
             num = self.phone_number(region)
             nat = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
-            groups = [len(g) for g in nat.replace("(", "").replace(")", "").replace("-", " ").split()]
+            groups = [
+                len(g) for g in nat.replace("(", "").replace(")", "").replace("-", " ").split()
+            ]
             digits = "".join(c for c in nat if c.isdigit())
             style = i % 6
             if style == 0:
@@ -272,20 +296,43 @@ class Gen:
                 value = self.say_digits(digits, groups=groups, pauses=False, repeats=False)
             elif style == 2:
                 cc = str(num.country_code)
-                value = "plus " + " ".join(DIGIT_WORDS[int(c)] for c in cc) + " " + self.say_digits(str(num.national_number))
+                value = (
+                    "plus "
+                    + " ".join(DIGIT_WORDS[int(c)] for c in cc)
+                    + " "
+                    + self.say_digits(str(num.national_number))
+                )
             elif style == 3:
                 cc = str(num.country_code)
-                value = "zero zero " + " ".join(DIGIT_WORDS[int(c)] for c in cc) + " " + self.say_digits(str(num.national_number))
+                value = (
+                    "zero zero "
+                    + " ".join(DIGIT_WORDS[int(c)] for c in cc)
+                    + " "
+                    + self.say_digits(str(num.national_number))
+                )
             elif style == 4:
-                value = self.say_digits(digits, groups=groups) + " extension " + self.say_digits(str(rng.randint(100, 999)), pauses=False)
+                value = (
+                    self.say_digits(digits, groups=groups)
+                    + " extension "
+                    + self.say_digits(str(rng.randint(100, 999)), pauses=False)
+                )
             else:
                 # Mixed: some groups said, some written.
                 said = self.say_digits(digits[: groups[0]], pauses=False)
-                value = said + " " + " ".join(nat.replace("(", "").replace(")", "").replace("-", " ").split()[1:])
+                value = (
+                    said
+                    + " "
+                    + " ".join(nat.replace("(", "").replace(")", "").replace("-", " ").split()[1:])
+                )
             ctx = rng.choice(["my number is {}", "it's {}", "call me on {}", "you can reach me at {}",
                               "the best number is {}", "{} that's my cell", "uh my phone number is {}",
                               "ok so it's {}, got that?", "ring me on {} tomorrow"])  # fmt: skip
-            self.emit("PHONE", "spoken", capitalise(fill(ctx, [(value, "PHONE")]), rng), f"{region} style{style}")
+            self.emit(
+                "PHONE",
+                "spoken",
+                capitalise(fill(ctx, [(value, "PHONE")]), rng),
+                f"{region} style{style}",
+            )
 
     # -- cards --------------------------------------------------------------------------
 
@@ -331,12 +378,24 @@ class Gen:
                 value = "-".join(parts)
             else:
                 value = num
-            self.emit("CARD", "written", capitalise(fill(rng.choice(ctx), [(value, "CARD")]), rng), f"{prefix} {style}")
+            self.emit(
+                "CARD",
+                "written",
+                capitalise(fill(rng.choice(ctx), [(value, "CARD")]), rng),
+                f"{prefix} {style}",
+            )
         for i in range(25):
             prefix, length, groups = brands[i % len(brands)]
             num = self.card_number(prefix, length)
             value = self.say_digits(num, groups=groups, pauses=i % 2 == 0)
-            ctx = rng.choice(["the card number is {}", "ok it's {}", "my card is {}", "{} and the expiry is next year"])
+            ctx = rng.choice(
+                [
+                    "the card number is {}",
+                    "ok it's {}",
+                    "my card is {}",
+                    "{} and the expiry is next year",
+                ]
+            )
             self.emit("CARD", "spoken", capitalise(fill(ctx, [(value, "CARD")]), rng))
 
     # -- IBAN ---------------------------------------------------------------------------
@@ -364,11 +423,18 @@ class Gen:
             style = i % 4
             grouped = " ".join(iban[j : j + 4] for j in range(0, len(iban), 4))
             value = [grouped, iban, iban.lower(), grouped.lower()][style]
-            self.emit("IBAN", "written", capitalise(fill(rng.choice(ctx), [(value, "IBAN")]), rng), f"{country} {style}")
+            self.emit(
+                "IBAN",
+                "written",
+                capitalise(fill(rng.choice(ctx), [(value, "IBAN")]), rng),
+                f"{country} {style}",
+            )
         for _ in range(20):
             iban = self.iban(rng.choice(["GB", "DE", "FR", "NL", "IE", "ES", "BE", "IT"]))
             value = self.spell(iban)
-            ctx = rng.choice(["my iban is {}", "it's {}", "the IBAN is {}, did you get that?", "{}"])
+            ctx = rng.choice(
+                ["my iban is {}", "it's {}", "the IBAN is {}, did you get that?", "{}"]
+            )
             self.emit("IBAN", "spoken", fill(ctx, [(value, "IBAN")]))
 
     # -- email --------------------------------------------------------------------------
@@ -424,7 +490,9 @@ class Gen:
             ssn = f"{area:03d}{rng.randint(1, 99):02d}{rng.randint(1, 9999):04d}"
             if i < 20:
                 style = i % 3
-                value = [f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}", f"{ssn[:3]} {ssn[3:5]} {ssn[5:]}", ssn][style]
+                value = [f"{ssn[:3]}-{ssn[3:5]}-{ssn[5:]}", f"{ssn[:3]} {ssn[3:5]} {ssn[5:]}", ssn][
+                    style
+                ]
                 ctx = rng.choice(["my SSN is {}", "social security number {}", "SSN: {}", "my social is {}",
                                   "it's {} for the social"])  # fmt: skip
                 self.emit("SSN", "written", capitalise(fill(ctx, [(value, "SSN")]), rng))
@@ -449,11 +517,15 @@ class Gen:
                 value = [f"{prefix} {digits[:2]} {digits[2:4]} {digits[4:]} {suffix}",
                          f"{prefix}{digits}{suffix}", f"{prefix}{digits}{suffix}".lower(),
                          f"{prefix} {digits} {suffix}"][style]  # fmt: skip
-                ctx = rng.choice(["my national insurance number is {}", "NI number {}", "NINO: {}", "it's {}"])
+                ctx = rng.choice(
+                    ["my national insurance number is {}", "NI number {}", "NINO: {}", "it's {}"]
+                )
                 self.emit("NINO", "written", capitalise(fill(ctx, [(value, "NINO")]), rng))
             else:
                 value = self.spell(prefix + digits + suffix, sep=" ")
-                ctx = rng.choice(["my national insurance number is {}", "NI number is {}", "it's {}"])
+                ctx = rng.choice(
+                    ["my national insurance number is {}", "NI number is {}", "it's {}"]
+                )
                 self.emit("NINO", "spoken", fill(ctx, [(value, "NINO")]))
 
     # -- dates of birth -----------------------------------------------------------------
@@ -472,7 +544,9 @@ class Gen:
             cue = rng.choice(cues)
             if style == 6:
                 cue = cue.replace("{}", "the {}")
-            self.emit("DOB", "written", capitalise(fill(cue, [(value, "DOB")]), rng), f"style{style}")
+            self.emit(
+                "DOB", "written", capitalise(fill(cue, [(value, "DOB")]), rng), f"style{style}"
+            )
         for i in range(40):
             y, m, d = rng.randint(1930, 2008), rng.randint(1, 12), rng.randint(1, 28)
             style = i % 6
@@ -484,7 +558,9 @@ class Gen:
             elif style == 2:
                 value = f"{ORDINALS[d]} of {month}, {self.say_year(y)}"
             elif style == 3:
-                value = self.say_digits(f"{m:02d}{d:02d}{y}", groups=[2, 2, 4], zero="oh", repeats=False, pauses=False)
+                value = self.say_digits(
+                    f"{m:02d}{d:02d}{y}", groups=[2, 2, 4], zero="oh", repeats=False, pauses=False
+                )
             elif style == 4:
                 value = self.say_year(y)
             else:
@@ -515,10 +591,17 @@ class Gen:
             full = ":".join(groups)
             short = ":".join(groups[:3]) + "::" + ":".join(groups[6:])
             value = [full, short, full.upper()][i % 3]
-            ctx = rng.choice(["my IPv6 address is {}", "peer {} left", "from {} at 10:42", "client={}"])
+            ctx = rng.choice(
+                ["my IPv6 address is {}", "peer {} left", "from {} at 10:42", "client={}"]
+            )
             self.emit("IP", "written", fill(ctx, [(value, "IP")]), "v6")
         for _ in range(6):
-            octets = [rng.randint(11, 223), rng.randint(0, 255), rng.randint(0, 255), rng.randint(1, 254)]
+            octets = [
+                rng.randint(11, 223),
+                rng.randint(0, 255),
+                rng.randint(0, 255),
+                rng.randint(1, 254),
+            ]
             value = " dot ".join(" ".join(DIGIT_WORDS[int(c)] for c in str(o)) for o in octets)
             self.emit("IP", "spoken", fill("my IP address is {}", [(value, "IP")]))
 
@@ -529,7 +612,9 @@ class Gen:
         ctx = ["I live at {}", "my address is {}", "ship it to {}", "send the card to {}", "we moved to {}",
                "the delivery address is {}", "it's {}", "deliver to {} please"]  # fmt: skip
         for i in range(48):
-            num = rng.choice([str(rng.randint(1, 9999)), f"{rng.randint(1, 300)}B", f"{rng.randint(1, 99)}"])
+            num = rng.choice(
+                [str(rng.randint(1, 9999)), f"{rng.randint(1, 300)}B", f"{rng.randint(1, 99)}"]
+            )
             street = f"{rng.choice(STREETS)} {rng.choice(SUFFIXES)}"
             style = i % 6
             if style == 0:
@@ -564,7 +649,9 @@ class Gen:
 
     def uk_postcode(self) -> str:
         rng = self.rng
-        area = rng.choice(["SW1A", "EC1A", "M1", "B33", "CR2", "DN55", "W1A", "LS1", "G2", "BS8", "NW1", "E14"])
+        area = rng.choice(
+            ["SW1A", "EC1A", "M1", "B33", "CR2", "DN55", "W1A", "LS1", "G2", "BS8", "NW1", "E14"]
+        )
         return f"{area} {rng.randint(0, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
 
     def postcodes(self) -> None:
@@ -572,36 +659,60 @@ class Gen:
         for i in range(48):
             style = i % 8
             if style == 0:
-                u = fill(rng.choice(["my postcode is {}", "post code {}", "postcode: {}"]), [(self.uk_postcode(), "POSTCODE")])
+                u = fill(
+                    rng.choice(["my postcode is {}", "post code {}", "postcode: {}"]),
+                    [(self.uk_postcode(), "POSTCODE")],
+                )
             elif style == 1:
-                u = fill(rng.choice(["my zip code is {}", "zip {}", "the zip is {}", "ZIP code: {}"]),
-                         [(str(rng.randint(10000, 99999)), "POSTCODE")])
+                u = fill(
+                    rng.choice(["my zip code is {}", "zip {}", "the zip is {}", "ZIP code: {}"]),
+                    [(str(rng.randint(10000, 99999)), "POSTCODE")],
+                )
             elif style == 2:
                 zipc = f"{rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}"
                 u = fill("zip code {} please", [(zipc, "POSTCODE")])
             elif style == 3:
                 addr = f"{rng.randint(1, 999)} {rng.choice(STREETS)} {rng.choice(SUFFIXES)}"
-                u = fill("I live at {}, " + rng.choice(CITIES) + ", " + rng.choice(STATES) + " {}",
-                         [(addr, "ADDRESS"), (str(rng.randint(10000, 99999)), "POSTCODE")])
+                u = fill(
+                    "I live at {}, " + rng.choice(CITIES) + ", " + rng.choice(STATES) + " {}",
+                    [(addr, "ADDRESS"), (str(rng.randint(10000, 99999)), "POSTCODE")],
+                )
             elif style == 4:
                 addr = f"{rng.randint(1, 200)} {rng.choice(STREETS)} {rng.choice(['Road', 'Street', 'Lane'])}"
-                u = fill("my address is {}, " + rng.choice(CITIES) + " {}", [(addr, "ADDRESS"), (self.uk_postcode(), "POSTCODE")])
+                u = fill(
+                    "my address is {}, " + rng.choice(CITIES) + " {}",
+                    [(addr, "ADDRESS"), (self.uk_postcode(), "POSTCODE")],
+                )
             elif style == 5:
                 u = fill("my post code is {}", [(self.uk_postcode().lower(), "POSTCODE")])
             elif style == 6:
-                code = rng.choice("ABCEGHJKLMNPRSTVXY") + str(rng.randint(0, 9)) + rng.choice(string.ascii_uppercase) + \
-                    " " + str(rng.randint(0, 9)) + rng.choice(string.ascii_uppercase) + str(rng.randint(0, 9))
+                code = (
+                    rng.choice("ABCEGHJKLMNPRSTVXY")
+                    + str(rng.randint(0, 9))
+                    + rng.choice(string.ascii_uppercase)
+                    + " "
+                    + str(rng.randint(0, 9))
+                    + rng.choice(string.ascii_uppercase)
+                    + str(rng.randint(0, 9))
+                )
                 u = fill("my postal code is {}", [(code, "POSTCODE")])
             else:
                 u = fill("we're in {} now", [(self.uk_postcode(), "POSTCODE")])
             self.emit("POSTCODE", "written", capitalise(u, rng), f"style{style}")
         for i in range(16):
             if i % 2:
-                value = self.say_digits(str(rng.randint(10000, 99999)), pauses=False, repeats=False, zero="oh")
-                u = fill(rng.choice(["my zip code is {}", "zip is {}", "the zip code is {}"]), [(value, "POSTCODE")])
+                value = self.say_digits(
+                    str(rng.randint(10000, 99999)), pauses=False, repeats=False, zero="oh"
+                )
+                u = fill(
+                    rng.choice(["my zip code is {}", "zip is {}", "the zip code is {}"]),
+                    [(value, "POSTCODE")],
+                )
             else:
                 value = self.spell(self.uk_postcode().replace(" ", ""), sep=" ")
-                u = fill(rng.choice(["my postcode is {}", "the post code is {}"]), [(value, "POSTCODE")])
+                u = fill(
+                    rng.choice(["my postcode is {}", "the post code is {}"]), [(value, "POSTCODE")]
+                )
             self.emit("POSTCODE", "spoken", u)
 
     # -- names --------------------------------------------------------------------------
@@ -628,11 +739,27 @@ class Gen:
             elif style == 5:
                 u = fill("you are speaking with agent {}", [(f_, "NAME")])
             elif style == 6:
-                u = fill(rng.choice(["Mr. {}", "Mrs {} is here", "Ms. {}, your table is ready", "Dr. {} will call you"]), [(last, "NAME")])
+                u = fill(
+                    rng.choice(
+                        [
+                            "Mr. {}",
+                            "Mrs {} is here",
+                            "Ms. {}, your table is ready",
+                            "Dr. {} will call you",
+                        ]
+                    ),
+                    [(last, "NAME")],
+                )
             elif style == 7:
-                u = fill("my last name is {}, spelled {}", [(last, "NAME"), (self.spell(last, sep=rng.choice([" ", "-", ", "])), "NAME")])
+                u = fill(
+                    "my last name is {}, spelled {}",
+                    [(last, "NAME"), (self.spell(last, sep=rng.choice([" ", "-", ", "])), "NAME")],
+                )
             elif style == 8:
-                u = fill("first name {}, last name {}", [(f_, "NAME"), (last.lower() if lower else last, "NAME")])
+                u = fill(
+                    "first name {}, last name {}",
+                    [(f_, "NAME"), (last.lower() if lower else last, "NAME")],
+                )
             elif style == 9:
                 u = fill("{} speaking, how can I help you?", [(first, "NAME")])
             elif style == 10:
@@ -646,8 +773,12 @@ class Gen:
             elif style == 14:
                 u = fill("it's spelled {}", [(self.spell(first, sep=" "), "NAME")])
             else:
-                u = fill("my name is {}, that's {}", [(f_, "NAME"), (self.spell(first, sep=" "), "NAME")])
-            self.emit("NAME", "spoken" if lower or style in (7, 14, 15) else "written", u, f"style{style}")
+                u = fill(
+                    "my name is {}, that's {}", [(f_, "NAME"), (self.spell(first, sep=" "), "NAME")]
+                )
+            self.emit(
+                "NAME", "spoken" if lower or style in (7, 14, 15) else "written", u, f"style{style}"
+            )
 
     # -- accounts and secrets ----------------------------------------------------------
 
@@ -655,41 +786,61 @@ class Gen:
         rng = self.rng
         for i in range(56):
             style = i % 14
-            d = lambda n: "".join(rng.choice(string.digits) for _ in range(n))  # noqa: E731
-            code = lambda n: "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(n))  # noqa: E731
             form = "written"
             if style == 0:
-                u = fill("my account number is {}", [(d(8), "ACCOUNT")])
+                u = fill("my account number is {}", [(self.digits(8), "ACCOUNT")])
             elif style == 1:
-                u = fill("account number {}", [(f"{d(4)} {d(4)} {d(2)}", "ACCOUNT")])
+                u = fill(
+                    "account number {}",
+                    [(f"{self.digits(4)} {self.digits(4)} {self.digits(2)}", "ACCOUNT")],
+                )
             elif style == 2:
-                u = fill("my order number is {}", [(d(5), "ACCOUNT")])
+                u = fill("my order number is {}", [(self.digits(5), "ACCOUNT")])
             elif style == 3:
                 form = "spoken"
-                u = fill("my order number is {}", [(self.spell("AB" + d(5), sep=" "), "ACCOUNT")])
+                u = fill(
+                    "my order number is {}",
+                    [(self.spell("AB" + self.digits(5), sep=" "), "ACCOUNT")],
+                )
             elif style == 4:
-                u = fill("booking reference {}", [(code(6), "ACCOUNT")])
+                u = fill("booking reference {}", [(self.code(6), "ACCOUNT")])
             elif style == 5:
-                u = fill("the confirmation number is {}", [(code(3) + d(3), "ACCOUNT")])
+                u = fill(
+                    "the confirmation number is {}", [(self.code(3) + self.digits(3), "ACCOUNT")]
+                )
             elif style == 6:
-                u = fill("member ID {}", [(d(5), "ACCOUNT")])
+                u = fill("member ID {}", [(self.digits(5), "ACCOUNT")])
             elif style == 7:
-                u = fill("policy number {}", [(f"POL-{d(6)}", "ACCOUNT")])
+                u = fill("policy number {}", [(f"POL-{self.digits(6)}", "ACCOUNT")])
             elif style == 8:
-                u = fill("sort code {}", [(f"{d(2)}-{d(2)}-{d(2)}", "ACCOUNT")])
+                u = fill(
+                    "sort code {}",
+                    [(f"{self.digits(2)}-{self.digits(2)}-{self.digits(2)}", "ACCOUNT")],
+                )
             elif style == 9:
-                u = fill("the card ending in {}", [(d(4), "ACCOUNT")])
+                u = fill("the card ending in {}", [(self.digits(4), "ACCOUNT")])
             elif style == 10:
                 form = "spoken"
-                u = fill("account number is {}", [(self.say_digits(d(6), pauses=False), "ACCOUNT")])
+                u = fill(
+                    "account number is {}",
+                    [(self.say_digits(self.digits(6), pauses=False), "ACCOUNT")],
+                )
             elif style == 11:
                 form = "spoken"
-                u = fill("order number {}", [(self.say_digits(d(5), pauses=False, repeats=False), "ACCOUNT")])
+                u = fill(
+                    "order number {}",
+                    [(self.say_digits(self.digits(5), pauses=False, repeats=False), "ACCOUNT")],
+                )
             elif style == 12:
                 form = "spoken"
-                u = fill("reference number is {}", [(self.spell("XY" + d(4), sep=" "), "ACCOUNT")])
+                u = fill(
+                    "reference number is {}",
+                    [(self.spell("XY" + self.digits(4), sep=" "), "ACCOUNT")],
+                )
             else:
-                u = fill("my customer ID is {}", [(f"C-{d(4)}-{d(2)}", "ACCOUNT")])
+                u = fill(
+                    "my customer ID is {}", [(f"C-{self.digits(4)}-{self.digits(2)}", "ACCOUNT")]
+                )
             self.emit("ACCOUNT", form, capitalise(u, rng), f"style{style}")
 
     def secrets(self) -> None:
@@ -697,73 +848,154 @@ class Gen:
         words = ["hunter", "dragon", "sunshine", "monkey", "falcon", "kitten", "purple"]
         for i in range(70):
             style = i % 14
-            d = lambda n: "".join(rng.choice(string.digits) for _ in range(n))  # noqa: E731
             form = "written"
             if style == 0:
                 form = "spoken"
-                u = fill("my pin is {}", [(self.say_digits(d(4), pauses=False), "SECRET")])
+                u = fill(
+                    "my pin is {}", [(self.say_digits(self.digits(4), pauses=False), "SECRET")]
+                )
             elif style == 1:
-                u = fill(rng.choice(["pin {}", "my PIN is {}", "PIN: {}"]), [(d(4), "SECRET")])
+                u = fill(
+                    rng.choice(["pin {}", "my PIN is {}", "PIN: {}"]), [(self.digits(4), "SECRET")]
+                )
             elif style == 2:
-                u = fill("the code is {}", [(d(6), "SECRET")])
+                u = fill("the code is {}", [(self.digits(6), "SECRET")])
             elif style == 3:
-                u = fill("your verification code is {}", [(" ".join(d(6)), "SECRET")])
+                u = fill("your verification code is {}", [(" ".join(self.digits(6)), "SECRET")])
             elif style == 4:
                 form = "spoken"
-                u = fill("the code is {}", [(self.say_digits(d(6), pauses=False, repeats=False), "SECRET")])
+                u = fill(
+                    "the code is {}",
+                    [(self.say_digits(self.digits(6), pauses=False, repeats=False), "SECRET")],
+                )
             elif style == 5:
-                u = fill("one-time passcode {}", [(d(6), "SECRET")])
+                u = fill("one-time passcode {}", [(self.digits(6), "SECRET")])
             elif style == 6:
-                u = fill("the security code on the back is {}", [(d(3), "SECRET")])
+                u = fill("the security code on the back is {}", [(self.digits(3), "SECRET")])
             elif style == 7:
-                u = fill("my password is {}", [(rng.choice(words) + d(rng.randint(1, 3)), "SECRET")])
+                u = fill(
+                    "my password is {}",
+                    [(rng.choice(words) + self.digits(rng.randint(1, 3)), "SECRET")],
+                )
             elif style == 8:
-                u = fill("password: {}", [(rng.choice(["Tr0ub4dor&3", "blue-moon-77", "S3cure!pass", "qwerty123", "Pa55word"]), "SECRET")])
+                u = fill(
+                    "password: {}",
+                    [
+                        (
+                            rng.choice(
+                                [
+                                    "Tr0ub4dor&3",
+                                    "blue-moon-77",
+                                    "S3cure!pass",
+                                    "qwerty123",
+                                    "Pa55word",
+                                ]
+                            ),
+                            "SECRET",
+                        )
+                    ],
+                )
             elif style == 9:
                 form = "spoken"
                 w = rng.choice(words)
-                u = fill("my password is {}", [(f"{w} {' '.join(DIGIT_WORDS[int(c)] for c in d(2))}", "SECRET")])
+                u = fill(
+                    "my password is {}",
+                    [(f"{w} {' '.join(DIGIT_WORDS[int(c)] for c in self.digits(2))}", "SECRET")],
+                )
             elif style == 10:
-                u = fill("api_key={}", [("sk_live_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(24)), "SECRET")])
+                u = fill(
+                    "api_key={}",
+                    [
+                        (
+                            "sk_live_"
+                            + "".join(
+                                rng.choice(string.ascii_letters + string.digits) for _ in range(24)
+                            ),
+                            "SECRET",
+                        )
+                    ],
+                )
             elif style == 11:
-                tok = "eyJ" + "".join(rng.choice(string.ascii_letters) for _ in range(20)) + "." + \
-                    "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(30)) + "." + \
-                    "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(20))
+                tok = (
+                    "eyJ"
+                    + "".join(rng.choice(string.ascii_letters) for _ in range(20))
+                    + "."
+                    + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(30))
+                    + "."
+                    + "".join(
+                        rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(20)
+                    )
+                )
                 u = fill("Authorization: Bearer {}", [(tok, "SECRET")])
             elif style == 12:
-                u = fill("retrying with token={} failed", [("".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(16)), "SECRET")])
+                u = fill(
+                    "retrying with token={} failed",
+                    [
+                        (
+                            "".join(
+                                rng.choice(string.ascii_uppercase + string.digits)
+                                for _ in range(16)
+                            ),
+                            "SECRET",
+                        )
+                    ],
+                )
             else:
                 form = "spoken"
-                u = fill("cvv is {}", [(self.say_digits(d(3), pauses=False, repeats=False), "SECRET")])
+                u = fill(
+                    "cvv is {}",
+                    [(self.say_digits(self.digits(3), pauses=False, repeats=False), "SECRET")],
+                )
             self.emit("SECRET", form, capitalise(u, rng), f"style{style}")
 
     def urls(self) -> None:
         rng = self.rng
-        hosts = ["api.example.com", "bot.example.com", "127.0.0.1:8765", "voice.acme.io", "localhost:8080"]
+        hosts = [
+            "api.example.com",
+            "bot.example.com",
+            "127.0.0.1:8765",
+            "voice.acme.io",
+            "localhost:8080",
+        ]
         for i in range(48):
             host = rng.choice(hosts)
             scheme = rng.choice(["https", "wss", "ws", "http"])
             first, last = rng.choice(FIRST).lower(), rng.choice(LAST).lower().replace("'", "")
-            tok = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(12, 32)))
+            tok = "".join(
+                rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(12, 32))
+            )
             style = i % 8
             u = Utt()
             if style == 0:
-                u.add(f"{scheme}://{host}/v1/calls?email=").pii_(f"{first}.{last}%40example.com", "EMAIL") \
-                    .add("&card=").pii_(self.card_number("4", 16), "CARD").add("&token=").pii_(tok, "SECRET")
+                u.add(f"{scheme}://{host}/v1/calls?email=").pii_(
+                    f"{first}.{last}%40example.com", "EMAIL"
+                ).add("&card=").pii_(self.card_number("4", 16), "CARD").add("&token=").pii_(
+                    tok, "SECRET"
+                )
             elif style == 1:
                 u.add(f"{scheme}://{first}:").pii_(tok, "SECRET").add(f"@{host}/stream")
             elif style == 2:
                 u.add(f"{scheme}://{host}/twilio?api_key=").pii_(tok, "SECRET").add("&lang=en")
             elif style == 3:
-                u.add(f"target {scheme}://{host}/cb?code=").pii_(tok, "SECRET").add("&state=xyz failed")
+                u.add(f"target {scheme}://{host}/cb?code=").pii_(tok, "SECRET").add(
+                    "&state=xyz failed"
+                )
             elif style == 4:
-                u.add(f"{scheme}://{host}/stream?phone=").pii_("%2B1415555" + f"{rng.randint(1000, 9999)}", "PHONE")
+                u.add(f"{scheme}://{host}/stream?phone=").pii_(
+                    "%2B1415555" + f"{rng.randint(1000, 9999)}", "PHONE"
+                )
             elif style == 5:
-                u.add(f"connecting to {scheme}://{host}/ws?session=").pii_(tok, "SECRET").add(" now")
+                u.add(f"connecting to {scheme}://{host}/ws?session=").pii_(tok, "SECRET").add(
+                    " now"
+                )
             elif style == 6:
-                u.add(f"{scheme}://{host}/media?X-Amz-Signature=").pii_(tok.lower(), "SECRET").add("&X-Amz-Expires=300")
+                u.add(f"{scheme}://{host}/media?X-Amz-Signature=").pii_(tok.lower(), "SECRET").add(
+                    "&X-Amz-Expires=300"
+                )
             else:
-                u.add(f"{scheme}://{host}/v1/users/").pii_(f"{first}.{last}@example.com", "EMAIL").add("/calls")
+                u.add(f"{scheme}://{host}/v1/users/").pii_(
+                    f"{first}.{last}@example.com", "EMAIL"
+                ).add("/calls")
             self.emit("URL", "written", u, f"style{style}")
 
     # -- mixed --------------------------------------------------------------------------
@@ -774,13 +1006,30 @@ class Gen:
             first, last = rng.choice(FIRST), rng.choice(LAST)
             num = self.phone_number("US")
             phone = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.NATIONAL)
-            u = Utt().add("Hi, my name is ").pii_(f"{first} {last}", "NAME").add(" and my number is ") \
-                .pii_(phone, "PHONE").add(". I need 2 tickets for flight 370 at 5:30.")
+            u = (
+                Utt()
+                .add("Hi, my name is ")
+                .pii_(f"{first} {last}", "NAME")
+                .add(" and my number is ")
+                .pii_(phone, "PHONE")
+                .add(". I need 2 tickets for flight 370 at 5:30.")
+            )
             self.emit("MIXED", "written", u)
         for _ in range(20):
             y = rng.randint(1940, 2005)
-            u = Utt().add("ok my pin is ").pii_(self.say_digits("".join(rng.choice(string.digits) for _ in range(4)), pauses=False), "SECRET") \
-                .add(" and I was born in ").pii_(self.say_year(y), "DOB").add(", press one to confirm")
+            u = (
+                Utt()
+                .add("ok my pin is ")
+                .pii_(
+                    self.say_digits(
+                        "".join(rng.choice(string.digits) for _ in range(4)), pauses=False
+                    ),
+                    "SECRET",
+                )
+                .add(" and I was born in ")
+                .pii_(self.say_year(y), "DOB")
+                .add(", press one to confirm")
+            )
             self.emit("MIXED", "spoken", u)
 
     # -- hard negatives -----------------------------------------------------------------
@@ -791,16 +1040,28 @@ class Gen:
         tmpl = [
             lambda: f"the meeting is at {r(1, 12)}:{r(0, 5)}{r(0, 9)}",
             lambda: f"see you at half past {rng.choice(['nine', 'ten', 'two', 'four'])}",
-            lambda: f"can we do {rng.choice(['five thirty', 'six fifteen', 'ten forty five', 'noon'])} tomorrow?",
-            lambda: f"the train leaves at {r(1, 12)}:{r(10, 59)} {rng.choice(['am', 'pm'])} from platform {r(1, 14)}",
-            lambda: f"we're open from {rng.choice(['nine', '9'])} to {rng.choice(['five', '5', 'five thirty'])}",
+            lambda: (
+                f"can we do {rng.choice(['five thirty', 'six fifteen', 'ten forty five', 'noon'])} tomorrow?"
+            ),
+            lambda: (
+                f"the train leaves at {r(1, 12)}:{r(10, 59)} {rng.choice(['am', 'pm'])} from platform {r(1, 14)}"
+            ),
+            lambda: (
+                f"we're open from {rng.choice(['nine', '9'])} to {rng.choice(['five', '5', 'five thirty'])}"
+            ),
             lambda: f"it costs ${r(1, 999)}.{r(10, 99)}",
-            lambda: f"that'll be {rng.choice(['nineteen ninety nine', 'twenty four fifty', 'three hundred dollars', 'two hundred and fifty pounds'])}",
+            lambda: (
+                f"that'll be {rng.choice(['nineteen ninety nine', 'twenty four fifty', 'three hundred dollars', 'two hundred and fifty pounds'])}"
+            ),
             lambda: f"the total is ${r(1, 9)},{r(100, 999)}.{r(10, 99)} including tax",
             lambda: f"the house sold for ${r(1, 9)},{r(100, 999)},{r(100, 999)}",
             lambda: f"about €{r(10, 999)} or £{r(1, 99)}.{r(10, 99)}",
-            lambda: f"I'd like {rng.choice(['two', 'three', '2', '4'])} tickets for flight {r(100, 999)}",
-            lambda: f"flight {rng.choice(['BA', 'UA', 'LH', 'AF', 'DL'])} {r(100, 2999)} is delayed",
+            lambda: (
+                f"I'd like {rng.choice(['two', 'three', '2', '4'])} tickets for flight {r(100, 999)}"
+            ),
+            lambda: (
+                f"flight {rng.choice(['BA', 'UA', 'LH', 'AF', 'DL'])} {r(100, 2999)} is delayed"
+            ),
             lambda: f"is flight {rng.choice(['BA', 'UA', 'LH'])}{r(100, 2999)} on time?",
             lambda: f"your order {r(1000, 99999)} has shipped",
             lambda: f"order {r(100, 99999)} is out for delivery",
@@ -808,7 +1069,9 @@ class Gen:
             lambda: f"gate {rng.choice('ABCD')}{r(1, 40)}, seat {r(1, 40)}{rng.choice('ABCDEF')}",
             lambda: f"room {r(100, 1299)} on floor {r(1, 12)}",
             lambda: f"in {r(1990, 2025)} we moved",
-            lambda: f"back in {rng.choice(['nineteen ninety nine', 'twenty twenty', 'two thousand and eight'])} it was different",
+            lambda: (
+                f"back in {rng.choice(['nineteen ninety nine', 'twenty twenty', 'two thousand and eight'])} it was different"
+            ),
             lambda: f"the {rng.choice(['1990s', '80s', '2010s'])} were great",
             lambda: f"the {r(2010, 2023)}-{r(2011, 2024)} season",
             lambda: f"press {rng.choice(['one', 'two', 'three', '1', '2', 'nine'])} to continue",
@@ -818,9 +1081,13 @@ class Gen:
             lambda: f"{r(1, 99)}% of callers hang up",
             lambda: f"{r(1, 99)}.{r(1, 9)} percent interest",
             lambda: f"{rng.choice(['fifty', 'twenty', 'ten'])} percent off",
-            lambda: f"turn latency {r(100, 900)}.{r(0, 9)} ms, pesq {r(1, 4)}.{r(0, 9)}, stoi 0.{r(80, 99)}",
+            lambda: (
+                f"turn latency {r(100, 900)}.{r(0, 9)} ms, pesq {r(1, 4)}.{r(0, 9)}, stoi 0.{r(80, 99)}"
+            ),
             lambda: f"version {r(1, 9)}.{r(0, 40)}.{r(0, 20)} build {r(1, 999)}",
-            lambda: f"HTTP/1.1 {rng.choice(['200 OK', '404 Not Found', '503 Service Unavailable'])}",
+            lambda: (
+                f"HTTP/1.1 {rng.choice(['200 OK', '404 Not Found', '503 Service Unavailable'])}"
+            ),
             lambda: f"the error code is {rng.choice(['500', '404', 'E42'])}",
             lambda: f"status code {rng.choice(['200', '301', '429'])}",
             lambda: f"ws://127.0.0.1:{r(1024, 65000)}/{rng.choice(['stream', 'twilio', 'raw'])}",
@@ -829,39 +1096,83 @@ class Gen:
             lambda: f"https://docs.example.com/guide?page={r(1, 30)}&lang=en",
             lambda: f"run {''.join(rng.choice('0123456789abcdef') for _ in range(32))}",
             lambda: f"trace_id={''.join(rng.choice('0123456789abcdef') for _ in range(32))}",
-            lambda: rng.choice(["my name is on the list", "the code is broken", "this is great",
-                                "this is a test call", "speaking of which", "the password reset link was sent",
-                                "pin the post to the top", "open the account settings", "I forgot my password",
-                                "what's your name?", "the account is closed", "zip line tours",
-                                "I was born ready", "born in the USA", "the birthday party is on Saturday",
-                                "I'm fine thanks", "I'm calling about my bill", "this is the billing department",
-                                "you're speaking with customer service", "Main Street is closed today",
-                                "two main reasons", "it's a one way street", "set up a 3 way call",
-                                "can I speak to a manager", "I'd like to speak with someone",
-                                "the name field is required", "your password must be at least 8 characters",
-                                "enter the promo code at checkout", "the dress code is casual",
-                                "I live in a small town", "my address changed last year",
-                                "what's the zip code for downtown?", "I'll email you later",
-                                "look at the screen", "meet me at the lobby", "a dot at the end"])
-            ,  # fmt: skip
+            lambda: rng.choice(
+                [
+                    "my name is on the list",
+                    "the code is broken",
+                    "this is great",
+                    "this is a test call",
+                    "speaking of which",
+                    "the password reset link was sent",
+                    "pin the post to the top",
+                    "open the account settings",
+                    "I forgot my password",
+                    "what's your name?",
+                    "the account is closed",
+                    "zip line tours",
+                    "I was born ready",
+                    "born in the USA",
+                    "the birthday party is on Saturday",
+                    "I'm fine thanks",
+                    "I'm calling about my bill",
+                    "this is the billing department",
+                    "you're speaking with customer service",
+                    "Main Street is closed today",
+                    "two main reasons",
+                    "it's a one way street",
+                    "set up a 3 way call",
+                    "can I speak to a manager",
+                    "I'd like to speak with someone",
+                    "the name field is required",
+                    "your password must be at least 8 characters",
+                    "enter the promo code at checkout",
+                    "the dress code is casual",
+                    "I live in a small town",
+                    "my address changed last year",
+                    "what's the zip code for downtown?",
+                    "I'll email you later",
+                    "look at the screen",
+                    "meet me at the lobby",
+                    "a dot at the end",
+                ]
+            ),
             lambda: f"drive {r(2, 30)} miles down the road and turn left",
             lambda: f"it's {rng.choice(['one', 'two', 'three', '5'])} blocks from Main Street",
             lambda: f"take exit {r(1, 60)} toward {rng.choice(STREETS)} Avenue",
-            lambda: f"I need {rng.choice(['two', 'three', 'four'])} tickets at {rng.choice(['eight', 'seven'])} for {rng.choice(['five', 'six'])} people",
+            lambda: (
+                f"I need {rng.choice(['two', 'three', 'four'])} tickets at {rng.choice(['eight', 'seven'])} for {rng.choice(['five', 'six'])} people"
+            ),
             lambda: f"the time is {rng.choice(['five', 'six', 'nine'])} o'clock",
-            lambda: rng.choice(["one two three", "one, two, three, go", "a one in a million chance",
-                                "top ten songs", "twenty twenty four", "count to five", "I'm number one"]),
-            lambda: f"the appointment is on {rng.choice(MONTHS)} {r(1, 28)}{rng.choice(['', 'th'])}, {r(2024, 2027)}",
+            lambda: rng.choice(
+                [
+                    "one two three",
+                    "one, two, three, go",
+                    "a one in a million chance",
+                    "top ten songs",
+                    "twenty twenty four",
+                    "count to five",
+                    "I'm number one",
+                ]
+            ),
+            lambda: (
+                f"the appointment is on {rng.choice(MONTHS)} {r(1, 28)}{rng.choice(['', 'th'])}, {r(2024, 2027)}"
+            ),
             lambda: f"the invoice is dated {r(1, 12):02d}/{r(1, 28):02d}/{r(2020, 2026)}",
             lambda: f"due {r(2024, 2027)}-{r(1, 12):02d}-{r(1, 28):02d}",
-            lambda: f"started {r(2024, 2026)}-{r(1, 12):02d}-{r(1, 28):02d} at {r(10, 23)}:{r(10, 59)}:{r(10, 59)}",
-            lambda: f"I have an iPhone {r(8, 16)} and a {rng.choice(['PS5', 'Windows 11 laptop', '4K TV', 'Boeing 737 model'])}",
+            lambda: (
+                f"started {r(2024, 2026)}-{r(1, 12):02d}-{r(1, 28):02d} at {r(10, 23)}:{r(10, 59)}:{r(10, 59)}"
+            ),
+            lambda: (
+                f"I have an iPhone {r(8, 16)} and a {rng.choice(['PS5', 'Windows 11 laptop', '4K TV', 'Boeing 737 model'])}"
+            ),
             lambda: f"{r(2, 12)} kg of rice and {r(100, 900)} ml of milk",
             lambda: f"it weighs {r(1, 9)}.{r(1, 9)} kg",
             lambda: f"about {r(2, 9)},{r(100, 999)} people attended",
             lambda: f"route {r(1, 99)} then highway {r(1, 299)}",
             lambda: f"call me back at {rng.choice(['five', 'noon', '3'])}",
-            lambda: f"{rng.choice(['the Main Street branch', 'park at the back', 'I am on the highway', 'turn left on Oak'])}",
+            lambda: (
+                f"{rng.choice(['the Main Street branch', 'park at the back', 'I am on the highway', 'turn left on Oak'])}"
+            ),
             lambda: f"chapter {r(1, 30)}, page {r(1, 400)}",
             lambda: f"the score was {r(0, 5)} to {r(0, 5)}",
             lambda: f"the temperature is {r(-5, 35)} degrees",
@@ -876,7 +1187,10 @@ class Gen:
                 continue
             seen.add(text)
             u = capitalise(Utt().add(text), rng)
-            spoken = any(w in text for w in ("one", "two", "three", "five", "nine", "twenty", "thirty", "hundred"))
+            spoken = any(
+                w in text
+                for w in ("one", "two", "three", "five", "nine", "twenty", "thirty", "hundred")
+            )
             self.emit("NEGATIVE", "spoken" if spoken else "written", u)
 
 
@@ -912,12 +1226,18 @@ def render(records: list[dict[str, object]]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="compare with the committed file, write nothing")
+    ap.add_argument(
+        "--check", action="store_true", help="compare with the committed file, write nothing"
+    )
     args = ap.parse_args()
     text = render(generate())
     if args.check:
         same = OUT.exists() and OUT.read_text(encoding="utf-8") == text
-        print("generated.jsonl is up to date" if same else "generated.jsonl differs from the generator")
+        print(
+            "generated.jsonl is up to date"
+            if same
+            else "generated.jsonl differs from the generator"
+        )
         return 0 if same else 1
     OUT.write_text(text, encoding="utf-8")
     records = text.count("\n") - 1

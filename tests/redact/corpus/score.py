@@ -189,4 +189,13 @@ def score(records: Iterable[Record], redact: Callable[[str], str]) -> Report:
     return rep
 
 
-__all__ = ["KEPT_TARGET", "RECALL_TARGET", "Record", "Report", "load_corpus", "parse_marked", "removed_regions", "score"]
+__all__ = [
+    "KEPT_TARGET",
+    "RECALL_TARGET",
+    "Record",
+    "Report",
+    "load_corpus",
+    "parse_marked",
+    "removed_regions",
+    "score",
+]
