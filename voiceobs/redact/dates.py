@@ -45,7 +45,7 @@ _YEAR = rf"(?:\d{{4}}\b|['’]\d{{2}}\b|\d{{2}}\b|{_SPOKEN_YEAR})"
 _MONTH = rf"(?:{MONTH_NAMES})\b\.?"
 _CUE_RE = re.compile(
     r"\b(?:born|date\s+of\s+birth|birth\s*date|birth\s+year|year\s+of\s+birth|birthday|b-?day|d\.?o\.?b\b\.?)"
-    r"(?:\s*[:,=-]\s*|\s+)(?:(?:is|was|on|in|it's|its|of|the)\s+)*",
+    r"(?:['’]s\s+|\s*[:,=-]\s*|\s+)(?:(?:is|was|on|in|it's|its|of|the)\s+)*",
     _F,
 )
 _DATE_RE = re.compile(

@@ -158,9 +158,7 @@ def _name_after(text: str, pos: int, level: str, cue: str = "") -> tuple[int, in
             break
         w = m.group(0)
         lw = w.lower().rstrip("'’-")
-        if lw in (STOP if count else block):
-            break
-        if count and level != "strong" and lw in COMMON:
+        if lw in (STOP if count else block) or (level != "strong" and _common(lw)):
             break
         if lw in _PARTICLES and count:
             nxt = _WORD_RE.match(text, _skip_space(text, m.end()))
@@ -196,6 +194,11 @@ def _name_after(text: str, pos: int, level: str, cue: str = "") -> tuple[int, in
         if not (trailer or (capitalised and alone)):
             return None
     return start, end
+
+
+def _common(word: str) -> bool:
+    """A common word, or the plural of one ("appointments")."""
+    return word in COMMON or (word.endswith("s") and word[:-1] in COMMON)
 
 
 def _skip_space(text: str, pos: int) -> int:

@@ -33,6 +33,13 @@ _WORD_LETTERS = frozenset({"a", "i"})
 _DIGIT_WORDS = word_set("zero oh one two three four five six seven eight nine double triple")
 
 
+def _contraction(lower: str, i: int) -> bool:
+    """True when an apostrophe before ``lower[i]`` joins a word ("i'm"), not a possessive 's."""
+    if i >= len(lower) or not lower[i].isalpha():
+        return False
+    return not (lower[i] == "s" and (i + 1 >= len(lower) or not lower[i + 1].isalnum()))
+
+
 class Scan:
     """Features of ``text`` and the findings claimed on it.
 
@@ -54,7 +61,11 @@ class Scan:
         self.region = region
         raw = text.encode("utf-8", "surrogatepass")
         self.digits = len(raw) - len(raw.translate(None, _DIGITS))
-        self.words: frozenset[str] = frozenset(_WORD_RE.findall(self.lower))
+        words = _WORD_RE.findall(self.lower)
+        if "'" in self.lower or "’" in self.lower:
+            # "pin's", "name's": the word itself is a cue too.
+            words += [w[:-2] for w in words if w.endswith(("'s", "’s"))]
+        self.words: frozenset[str] = frozenset(words)
         self.taken: list[Finding] = []
         self._spelled: list[tuple[int, int, list[SpelledChar]]] | None = None
 
@@ -93,7 +104,7 @@ class Scan:
                 before = lower[i - 1] if i else " "
                 after = lower[end] if end < n else " "
                 if not (before.isalnum() or before in "'’") and not (
-                    after.isalnum() or (after in "'’" and end + 1 < n and lower[end + 1].isalpha())
+                    after.isalnum() or (after in "'’" and _contraction(lower, end + 1))
                 ):
                     out.append(i)
                 i = lower.find(w, i + 1)

@@ -151,8 +151,8 @@ def detect_cued_values(scan: Scan) -> None:
         secret = (m.group("secret") or "").lower()
         # Passwords and security answers are words; PINs and codes are digits or codes.
         password = secret.startswith(("pass", "security a", "security w", "memorable"))
-        pos = _FILLER_RE.match(text, m.end())
-        start = pos.end() if pos else m.end()
+        filler = _FILLER_RE.match(text, m.end())
+        start = filler.end() if filler else m.end()
         value = _value_at(scan, start, password=password, kind=kind)
         if value is None:
             # "the security code on the back is 135": a few words, then the value.

@@ -3,8 +3,9 @@
 A target URL is stored with every probe result and exported with every
 span, so whatever it carries is stored too: ``?token=...`` and
 ``user:password@`` are credentials whatever they look like (found by
-name), while ``?email=jane.doe%40example.com`` or ``/calls/+14155551212``
-are personal data found by content after percent-decoding. Scheme, host
+name), ``?phone=...`` is a phone number because its name says so, and
+``?q=call+me+on+415...`` or ``/calls/+14155551212`` hold personal data
+found by content after percent-decoding. Scheme, host
 names, loopback addresses, ports and ordinary paths stay as they were, so
 the URL still says which target it was. Findings are placed on the raw
 (encoded) URL, so the result is the same URL with values replaced, e.g.
@@ -202,12 +203,14 @@ def _pairs(
         elif amp > eq + 1:
             name, _ = decode(url[pos:eq], plus=True)
             value, _ = decode(url[eq + 1 : amp], plus=True)
-            if rules.secret(name):
-                out.append((eq + 1, amp, "SECRET", value, None))
-            elif not _content(url, eq + 1, amp, find, out, depth, plus=True):
-                kind = rules.pii_kind(name)
-                if kind is not None and value.strip():
-                    out.append((eq + 1, amp, kind, norm(kind, value), None))
+            kind = "SECRET" if rules.secret(name) else rules.pii_kind(name)
+            if kind is not None and value.strip():
+                # Named for what it holds: the whole value is that, whatever it looks like.
+                out.append(
+                    (eq + 1, amp, kind, value if kind == "SECRET" else norm(kind, value), None)
+                )
+            else:
+                _content(url, eq + 1, amp, find, out, depth, plus=True)
         pos = amp + 1
 
 
