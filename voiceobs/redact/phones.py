@@ -47,8 +47,10 @@ _DIGIT_START = re.compile(r"(?<![\w'])\d")
 _DATE_SHAPE = re.compile(r"\d{1,4}([/.-])\d{1,2}\1\d{1,4}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:\.\d{3})+")
 _YEAR_RANGE = re.compile(r"(?:19|20)\d{2}\s?[-–/]\s?(?:19|20)\d{2}")
-_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|inr|aud|cad))\s?$", re.I)
-_UNIT_AFTER = re.compile(
+#: Money just before a run ("$", "EUR "): an amount, not an identifier.
+CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:usd|eur|gbp|chf|jpy|inr|aud|cad))\s?$", re.I)
+#: A unit or currency just after a run ("%", " dollars", " ms"): a quantity, not an identifier.
+UNIT_AFTER = re.compile(
     r"\s?(?:%|percent\b|per\s+cent\b|dollars?\b|euros?\b|pounds?\b|bucks\b|usd\b|eur\b|gbp\b|"
     r"k?m\b|km\b|kg\b|mb\b|gb\b|kb\b|bytes?\b|ms\b|seconds?\b|miles?\b|meters?\b|people\b|"
     r"users?\b|views?\b|downloads?\b|copies\b|units\b|items\b|steps\b|calories\b)",
@@ -176,7 +178,7 @@ def _claim_free_groups(scan: Scan, start: int, end: int) -> None:
 
 def _is_identifier(text: str, start: int, end: int, raw: str) -> bool:
     """False for runs that are dates, decimals, amounts, versions or measurements."""
-    if _CURRENCY_BEFORE.search(text[max(0, start - 5) : start]) or _UNIT_AFTER.match(text, end):
+    if CURRENCY_BEFORE.search(text[max(0, start - 5) : start]) or UNIT_AFTER.match(text, end):
         return False
     if raw.startswith(("+", "00")):
         return True  # an international prefix: a phone number whatever the grouping
@@ -244,8 +246,11 @@ def detect_spoken_runs(scan: Scan) -> None:
 
 
 __all__ = [
+    "CURRENCY_BEFORE",
     "FALLBACK_REGIONS",
     "MIN_DIGIT_RUN",
+    "NON_DIGIT",
+    "UNIT_AFTER",
     "classify_digits",
     "detect_spoken_runs",
     "detect_written_runs",

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 
 from voiceobs.redact.numbers import SPOKEN_TOKEN, run_digits
+from voiceobs.redact.phones import CURRENCY_BEFORE as _CURRENCY_BEFORE
+from voiceobs.redact.phones import UNIT_AFTER as _UNIT_AFTER
 from voiceobs.redact.scan import Scan
 from voiceobs.redact.words import COMMON, STOP, word_set
 
@@ -47,6 +49,9 @@ _FILLER_RE = re.compile(
     r"\s*(?:(?:number|no\.?|#)\s*)?(?:(?:is|was|['’]s|=|:|-|would\s+be|will\s+be|it['’]s|should\s+be"
     r"|reads|of|as\s+follows|here)\s*)*[:=#]?\s*",
     _F,
+)
+_MONEY_WORDS = word_set(
+    "balance total amount limit fee fees charge cost price due payment owed credit"
 )
 _LATER_IS_RE = re.compile(
     r"(?:[\s,]+[\w'’]+){1,5}?[\s,]+(?:is|was|are|=|:|that['’]s|it['’]s)\s*", _F
@@ -157,11 +162,15 @@ def detect_cued_values(scan: Scan) -> None:
         if value is None:
             # "the security code on the back is 135": a few words, then the value.
             later = _LATER_IS_RE.match(text, m.end())
-            if later:
+            if later and _MONEY_WORDS.isdisjoint(later.group(0).lower().split()):
                 start = later.end()
                 value = _value_at(scan, start, password=password, kind=kind)
         if value is not None:
             end, norm = value
+            if _CURRENCY_BEFORE.search(text[max(0, start - 5) : start]) or _UNIT_AFTER.match(
+                text, end
+            ):
+                continue  # "my account balance is 250 dollars": an amount, not an identifier
             scan.claim(start, end, kind, norm)
 
 

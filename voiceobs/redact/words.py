@@ -54,6 +54,10 @@ mister miss missus sir madam ma'am dear mom mum dad wife husband son daughter fr
 must need needs expires expired contains requires cannot can't isn't doesn't won't didn't wasn't
 field policy strength change changes protected hint hints recovery requirements manager
 entered typed saved stored sent shared
+will see sees call calls called say says said tell told know knows want wants like likes get
+gets got go goes went come comes came take takes took make makes made give gives gave think
+thinks look looks help helps speak speaks talk talks ask asks wait waits arrive arrives left
+leaves join joins joined be been
 zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
 sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety
 hundred thousand million blocks block miles mile minutes minute hours hour days weeks years
