@@ -235,6 +235,8 @@ def main() -> None:
 
         contenders["presidio patterns (detect only)"] = presidio_attrs
         print(presidio[1])
+    elif args.no_presidio:
+        print("presidio baseline left out (--no-presidio)")
     else:
         print("presidio-analyzer not installed: `pip install 'voiceobs[bench]'` adds that baseline")
 

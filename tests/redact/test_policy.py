@@ -146,3 +146,14 @@ def test_an_edited_policy_file_is_read_again(tmp_path: Path) -> None:
 
     os.utime(path, ns=(1, 10**18))  # a different mtime, whatever the clock's resolution
     assert load_policy(path).action_for("a")[0] == "keep"
+
+
+def test_the_readme_example_policy_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Redaction", 1)[1]
+    example = section.split("```yaml", 1)[1].split("```", 1)[0]
+    policy = load_policy(_write(tmp_path, example))
+    assert policy.max_chars == 4096
+    assert policy.action_for("crm.customer_id")[:2] == ("pseudonymise", "ACCOUNT")
+    assert policy.action_for("lk.pii.user_transcript")[0] == "drop"
+    assert policy.url.secret("magic_link") and policy.url.pii_kind("member") == "ACCOUNT"

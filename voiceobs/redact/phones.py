@@ -31,7 +31,11 @@ FALLBACK_REGIONS = ("GB", "DE", "FR", "ES", "IT", "NL", "IE", "AU", "IN", "CA", 
 
 _GROUP = r"(?:\(\s?\+?\d{1,5}\s?\)|\d+)"
 _SEP = r"(?:[ \t]?[-./][ \t]?|[ \t]{1,2}|(?<=\))|(?=\())"
-_PHONE_RUN_RE = re.compile(rf"(?<![\w+.,@\-])(?<!\d:)(?:\+\s?|\b00\s?)?{_GROUP}(?:{_SEP}{_GROUP})*")
+# A run starts and ends at a word's edge: digits inside an id ("9f41234567ab") are not taken.
+_PHONE_RUN_RE = re.compile(
+    rf"(?<![\w+.,@\-])(?<!\d:)(?:\+\s?|\b00\s?)?{_GROUP}(?:{_SEP}{_GROUP})*"
+    r"(?:(?![A-Za-z0-9_])|(?=(?:x|ext)\.?\d))"
+)
 _EXT_RE = re.compile(r"\s*,?\s*(?:ext\.?|extension|x|#)\s*(\d{1,6})\b", re.IGNORECASE)
 _SPOKEN_EXT_RE = re.compile(
     rf"\s*,?\s*(?:ext\.?|extension)\s+(?P<x>{SPOKEN_TOKEN}(?:\s+{SPOKEN_TOKEN}){{0,5}})",
