@@ -96,3 +96,11 @@ def test_recall_and_kept_rate_meet_targets(corpus: list[Record], keyed: bool) ->
     assert not report.unaligned, f"output is not the input with placeholders:\n{detail}"
     assert report.recall >= RECALL_TARGET and not weak, f"{table}\nbelow target: {weak}\n{detail}"
     assert report.kept >= KEPT_TARGET, f"{table}\n{detail}"
+
+
+def test_redaction_is_idempotent_on_the_corpus(corpus: list[Record]) -> None:
+    """Spans are redacted when they start and again when they end: the second pass must agree."""
+    for redactor in (Redactor(use_env=False), Redactor(b"k", use_env=False)):
+        for rec in corpus:
+            once = redactor.redact_text(rec.text)
+            assert redactor.redact_text(once) == once, (rec.id, once)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -419,3 +420,47 @@ def test_long_json_stays_redacted_when_cut(plain: Redactor) -> None:
 def test_redact_mapping_is_redact_attributes(plain: Redactor) -> None:
     attrs = {"password": "x", "note": "jane@example.com"}
     assert plain.redact_mapping(attrs) == plain.redact_attributes(attrs) == {"note": "[EMAIL]"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("4111-1111-1111-1111", "[CARD]"),
+        ("4111111111111111", "[CARD]"),
+        ("DE89370400440532013000", "[IBAN]"),
+        ("+14155551212", "[PHONE]"),
+        ("4f3a9b2c1d0e4f5a6b7c8d9e01234567", None),
+        ("123e4567-e89b-12d3-a456-426614174000", None),
+    ],
+)
+def test_one_word_values(plain: Redactor, value: str, expected: str | None) -> None:
+    """Ids are skipped quickly; a card, IBAN or phone that is the whole value is not."""
+    assert plain.redact_value(value) == (value if expected is None else expected)
+
+
+_SALAD_TEXT = (
+    "my name is|this is|calling|speaking with|Mr.|spelled|J|O|H|N|pin|code|password|is|account|"
+    "number|order|one|two|oh|double|triple|five|twenty|hundred|at|dot|com|underscore|born|March|"
+    "1985|03/04/1985|415-555-1212|+44|(0)20|7946|4111|1111|GB82|WEST|123-45-6789|AB123456C|"
+    "203.0.113.7|::1|2001:db8::1|127.0.0.1:8765|https://x.example.com/?token=abc&email=a%40b.com|"
+    "Baker|Street|221B|St|Apt|SW1A|1AA|zip|94103|IL|[PHONE]|[NAME:abcdef12]|:|=|&|%|#|@|.|,|-|/|(|)|"
+    "é|中|api_key=x|Bearer|eyJabc.eyJdef.ghi|the|a|I|and|ms|500|$|12.50|one-way|x204|\n"
+)
+_SALAD = _SALAD_TEXT.split("|")
+
+
+def test_word_salad_never_raises_and_only_replaces_stretches() -> None:
+    """Monitoring never breaks what it watches: any text gives an answer, quickly."""
+    from tests.redact.corpus.score import removed_regions
+
+    rng = random.Random(17)
+    redactors = [Redactor(use_env=False), Redactor(b"k", use_env=False, region="GB")]
+    for _ in range(1500):
+        text = rng.choice([" ", ", ", ""]).join(
+            rng.choice(_SALAD) for _ in range(rng.randint(1, 25))
+        )
+        for r in redactors:
+            out = r.redact_text(text)
+            assert removed_regions(text, out) is not None, (text, out)
+            r.redact_url(text)
+            r.redact_attributes({"sip.phoneNumber": text, "lk.pii.chat_ctx": text, "x": text})

@@ -17,7 +17,8 @@ from voiceobs.redact.scan import Scan
 from voiceobs.redact.words import COMMON, STOP, word_set
 
 _F = re.IGNORECASE
-_WORD = r"[A-Za-z][A-Za-z'’\-]*"
+# A whole word: "AB" of "AB123456C" or "api" of "api_key" is not a name.
+_WORD = r"[A-Za-z][A-Za-z'’\-]*(?![\w])"
 _WORD_RE = re.compile(_WORD)
 _PARTICLES = frozenset(
     {
@@ -119,8 +120,14 @@ def detect_names(scan: Scan) -> None:
             span = _name_after(text, m.end(), level, m.group(0))
             if span is None:
                 continue
-            name = text[span[0] : span[1]]
-            if scan.claim(span[0], span[1], "NAME", _norm(name)):
+            start, end = span
+            for s, e, _, _, _ in scan.taken:
+                if start < e and s < end:
+                    end = min(end, s)  # keep the words before something already claimed
+            while end > start and not text[end - 1].isalpha():
+                end -= 1
+            name = text[start:end]
+            if end > start and scan.claim(start, end, "NAME", _norm(name)):
                 found.append(name)
         if "speaking" in words or "here" in words:
             for pos in scan.positions(words & {"speaking", "here"}):

@@ -50,7 +50,7 @@ SPOKEN_TOKEN = rf"(?:(?:double|triple)\s+)?(?:{UNIT_ALT}|{TEEN_ALT}|{TENS_ALT}|h
 #: A pause inside a run: punctuation, a space, or a filler ("four one five um five five five").
 RUN_SEP = r"(?:\s*[,.-]\s*|\s+)(?:(?:um+|uh+|er+m?|ah+|hmm+)\b[,.]?\s+)?"
 SPOKEN_RUN_RE = re.compile(
-    rf"(?<![\w'])(?:plus\s+)?{SPOKEN_TOKEN}(?:{RUN_SEP}{SPOKEN_TOKEN}){{2,}}",
+    rf"(?<![\w'/.:-])(?:plus\s+)?{SPOKEN_TOKEN}(?:{RUN_SEP}{SPOKEN_TOKEN}){{2,}}",
     re.IGNORECASE,
 )
 RUN_TOKEN_RE = re.compile(r"[a-z]+|\d+|[,.!?]", re.IGNORECASE)

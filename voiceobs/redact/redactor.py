@@ -68,10 +68,12 @@ PLACEHOLDER_RE = re.compile(r"\[[A-Z][A-Z0-9_]{1,15}(?::[0-9a-f]{8})?\]")
 _SEEN_MAX_CHARS = 256
 # Nothing in a one-word value can be personal without one of these characters.
 _TOKEN_GATE = re.compile(r"[\d@:=]")
-# Trace, span and run ids: one long hex word. Digit runs inside a word are never taken
-# (a phone number or card is a word of its own), so only an all-digit word or an IBAN
-# (two letters, two digits, the rest) could be personal.
+# Trace, span and run ids: one long hex word with a letter in it. Digit runs inside a
+# word are never taken (a phone number or card is a word of its own), so only digits
+# and dashes ("4111-1111-1111-1111") or an IBAN (two letters, two digits, ...) could be
+# personal.
 _HEX_ID = re.compile(r"[0-9a-fA-F][0-9a-fA-F\-]{15,}")
+_HEX_LETTER = re.compile(r"[a-fA-F]")
 _IBAN_START = re.compile(r"[A-Za-z]{2}\d{2}")
 # Any word that some detector needs to see before it can find anything in a text
 # without digits: spoken numbers, every detector's cue words, spelled letters.
@@ -214,7 +216,7 @@ class Redactor:
             # One word: only written forms are possible, and they need one of these.
             if _TOKEN_GATE.search(text) is None:
                 return []
-            if _HEX_ID.fullmatch(text) and not text.isdigit() and not _IBAN_START.match(text):
+            if _HEX_ID.fullmatch(text) and _HEX_LETTER.search(text) and not _IBAN_START.match(text):
                 return []
         scan = Scan(text, self.region, self._phones)
         if (

@@ -132,6 +132,18 @@ class Scan:
         """Keep ``[start, end)`` as it is: later detectors may not claim it."""
         self.claim(start, end, "", "")
 
+    def protect_free(self, start: int, end: int) -> None:
+        """Protect every part of ``[start, end)`` that no claim covers yet."""
+        pos = start
+        for s, e, _, _, _ in sorted(self.taken):
+            if e <= pos or s >= end:
+                continue
+            if s > pos:
+                self.taken.append((pos, s, "", "", None))
+            pos = max(pos, e)
+        if pos < end:
+            self.taken.append((pos, end, "", "", None))
+
     def findings(self) -> list[Finding]:
         """The claims that change text, in text order."""
         return sorted(t for t in self.taken if t[2] or t[4] is not None)

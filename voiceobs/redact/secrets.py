@@ -56,6 +56,7 @@ _MONEY_WORDS = word_set(
 _LATER_IS_RE = re.compile(
     r"(?:[\s,]+[\w'’]+){1,5}?[\s,]+(?:is|was|are|=|:|that['’]s|it['’]s)\s*", _F
 )
+_DECIMAL_RE = re.compile(r"\d+[.,]\d{1,2}")
 _DIGIT_GROUPS_RE = re.compile(r"\d+(?:[ \-.]\d+)*(?![\w])")
 _CODE_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_/]*[A-Za-z0-9]|[A-Za-z0-9]")
 _SPOKEN_VALUE_RE = re.compile(rf"{SPOKEN_TOKEN}(?:(?:\s*[,.-]\s*|\s+){SPOKEN_TOKEN}){{0,19}}", _F)
@@ -171,7 +172,15 @@ def detect_cued_values(scan: Scan) -> None:
                 text, end
             ):
                 continue  # "my account balance is 250 dollars": an amount, not an identifier
-            scan.claim(start, end, kind, norm)
+            taken = [s for s, e, _, _, _ in scan.taken if start < e and s < end]
+            if taken:
+                # Something in the value's reach is already claimed: keep what comes before it.
+                end = min(taken)
+                while end > start and not text[end - 1].isalnum():
+                    end -= 1
+                norm = text[start:end]
+            if end > start:
+                scan.claim(start, end, kind, norm)
 
 
 def _value_at(scan: Scan, pos: int, *, password: bool, kind: str) -> tuple[int, str] | None:
@@ -181,10 +190,14 @@ def _value_at(scan: Scan, pos: int, *, password: bool, kind: str) -> tuple[int, 
 
     def offer(end: int, norm: str) -> None:
         nonlocal best
+        if text[end : end + 1] == "-" and text[end + 1 : end + 2].isalpha():
+            return  # "12 one-way": the value would end inside a word
         if best is None or end > best[0]:
             best = (end, norm)
 
     m = _DIGIT_GROUPS_RE.match(text, pos)
+    if m and _DECIMAL_RE.fullmatch(m.group(0)):
+        return None  # "12.50": an amount
     if m and sum(c.isdigit() for c in m.group(0)) >= 3:
         offer(m.end(), re.sub(r"\D", "", m.group(0)))
     m = _SPOKEN_VALUE_RE.match(text, pos)

@@ -220,20 +220,12 @@ def detect_urls(scan: Scan, rules: UrlRules, find: FindFn, norm: NormFn, depth: 
     if "://" not in text and "www." not in scan.lower:
         return
     for start, end in url_spans(text):
-        if not scan.free(start, end):
-            continue
         url = text[start:end]
         found = url_findings(url, rules, find, norm, depth) if depth < MAX_DEPTH else []
-        pos = start
         for s, e, kind, value, repl in sorted(found):
-            if s + start < pos:
-                continue  # overlapping findings inside one component: keep the first
-            if s + start > pos:
-                scan.protect(pos, s + start)
-            scan.claim(s + start, e + start, kind, value, repl)
-            pos = e + start
-        if pos < end:
-            scan.protect(pos, end)
+            scan.claim(s + start, e + start, kind, value, repl)  # refused where already claimed
+        # The rest of the URL (host, port, path) is kept from every later detector.
+        scan.protect_free(start, end)
 
 
 __all__ = ["MAX_DEPTH", "URL_RE", "decode", "detect_urls", "url_findings", "url_spans"]
