@@ -58,3 +58,7 @@ def test_phone_answers_are_cached_only_when_asked() -> None:
     assert phone_e164("4155551212", "US", cache=cache) == "+14155551212"
     assert cache == {("4155551212", "US", False, ""): "+14155551212"}
     assert Redactor(use_env=False, memo_size=0)._phones is None
+
+
+def test_a_number_after_an_underscore_is_found(r: Redactor) -> None:
+    assert r.redact_text("identity sip_+14155551212 joined") == "identity sip_[PHONE] joined"

@@ -464,3 +464,10 @@ def test_word_salad_never_raises_and_only_replaces_stretches() -> None:
             assert removed_regions(text, out) is not None, (text, out)
             r.redact_url(text)
             r.redact_attributes({"sip.phoneNumber": text, "lk.pii.chat_ctx": text, "x": text})
+
+
+def test_a_cut_value_keeps_its_marker_when_redacted_again(plain: Redactor) -> None:
+    huge = "a " * 600_000 + "call 415-555-1212"  # over a million characters: a 7-digit count
+    once = plain.redact_value(huge)
+    assert re.search(r"…\[\d{7} chars cut\]$", once)
+    assert plain.redact_value(once) == once

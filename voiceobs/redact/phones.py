@@ -31,9 +31,10 @@ FALLBACK_REGIONS = ("GB", "DE", "FR", "ES", "IT", "NL", "IE", "AU", "IN", "CA", 
 
 _GROUP = r"(?:\(\s?\+?\d{1,5}\s?\)|\d+)"
 _SEP = r"(?:[ \t]?[-./][ \t]?|[ \t]{1,2}|(?<=\))|(?=\())"
-# A run starts and ends at a word's edge: digits inside an id ("9f41234567ab") are not taken.
+# A run starts and ends at a word's edge: digits inside an id ("9f41234567ab") are not taken;
+# after an underscore they are ("sip_+14155551212", "caller_4155551212").
 _PHONE_RUN_RE = re.compile(
-    rf"(?<![\w+.,@\-])(?<!\d:)(?:\+\s?|\b00\s?)?{_GROUP}(?:{_SEP}{_GROUP})*"
+    rf"(?<![A-Za-z0-9+.,@\-])(?<!\d:)(?:\+\s?|\b00\s?)?{_GROUP}(?:{_SEP}{_GROUP})*"
     r"(?:(?![A-Za-z0-9_])|(?=(?:x|ext)\.?\d))"
 )
 _EXT_RE = re.compile(r"\s*,?\s*(?:ext\.?|extension|x|#)\s*(\d{1,6})\b", re.IGNORECASE)

@@ -143,6 +143,9 @@ class Redactor:
             )
         self.region = region
         self.policy = _load_policy(policy, use_env)
+        # The truncation marker at the end of a value, as this policy writes it.
+        marker = re.escape(self.policy.truncation_marker).replace(re.escape("{dropped}"), r"\d+")
+        self._marker_re = re.compile(f"{marker}$")
         # Span attributes repeat (the target URL, the probe name, prompt ids) on
         # every call: remember the outcome for short texts. None means "unchanged".
         self._seen: dict[str, str | None] = {}
@@ -334,6 +337,12 @@ class Redactor:
                     return self._cut(text, limit) if len(text) > limit else text
         if len(value) > limit:
             return self._truncate(value, limit)
+        marker = self._marker_re.search(value)
+        if marker is not None:
+            # Cut before (a span redacted at start and again at end): the marker stays as it is.
+            head = value[: marker.start()]
+            clean = self.redact_text(head)
+            return value if clean is head else clean + value[marker.start() :]
         return self.redact_text(value)
 
     def _json(self, node: Any, path: str | None) -> Any:
