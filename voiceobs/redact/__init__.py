@@ -21,7 +21,6 @@ from voiceobs.redact.policy import Policy, load_policy
 from voiceobs.redact.redactor import (
     KEY_ENV,
     KINDS,
-    PLACEHOLDER_RE,
     Redactor,
     default_redactor,
     redact_text,
@@ -30,7 +29,6 @@ from voiceobs.redact.redactor import (
 __all__ = [
     "KEY_ENV",
     "KINDS",
-    "PLACEHOLDER_RE",
     "Policy",
     "Redactor",
     "default_redactor",

@@ -4,9 +4,13 @@ There is no list of names here (there are too many, and ASR writes them in
 lower case); a name is what follows a cue: "my name is ...", "this is ...
 calling", "you're speaking with ...", "Mr./Ms./Dr. ...", "... speaking",
 "spelled J O H N". After a strong cue ("my name is") any word that is not
-an ordinary function word is taken; after a weak one ("this is", "I'm")
-only a capitalised word that is not a common word, so "this is great"
-survives. Once a name is found, its other mentions in the same text go too.
+a function word is taken; after a medium one ("speaking with", "Mr.") any
+word that is not a common one ("speaking with a manager" survives); after a
+weak one ("this is", "I'm", "hi") a capitalised uncommon word standing
+alone, or an uncommon word that "calling" or "speaking" follows ("this is
+dave calling"), so "this is great" survives. Once a name is found, its
+other mentions in the same text go too. Not found: a name with no cue, and
+a lower-case name after a weak cue with nothing after it ("hey it's mike").
 """
 
 from __future__ import annotations
