@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.helpers import ServerProcess, make_spec
+from tests.helpers import ServerProcess, free_port, make_spec
 from voiceobs.probe.spec import ProbeSpec
 from voiceobs.store import Store
 
@@ -138,3 +140,30 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
             yield where
         finally:
             where.chmod(0o755)
+
+
+@pytest.fixture
+def pushgateway() -> Iterator[str]:
+    """A real Prometheus Pushgateway on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["/usr/bin/prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("pushgateway did not start within 15 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

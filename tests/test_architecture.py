@@ -32,7 +32,6 @@ ORDER: tuple[str, ...] = (
     "voiceobs.audio",
     "voiceobs.quality",
     "voiceobs.tracing",
-    "voiceobs.redact_results",
     "voiceobs.pipelines",
     "voiceobs.server",
     "voiceobs.probe",

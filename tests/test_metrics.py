@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import free_port
 from voiceobs.metrics import StoreCollector, push_results, registry_for_results
 from voiceobs.results import QUALITY_METRICS, RunResult, TurnResult, utcnow
 from voiceobs.store import Store
@@ -47,32 +44,6 @@ def test_run_registry_names_and_values() -> None:
     assert s[("voiceobs_probe_success", labels)] == 0
     assert ("voiceobs_probe_last_success_timestamp_seconds", labels) not in s
     assert s[("voiceobs_probe_calls", (*labels[:2], ("result", "timeout"), labels[2]))] == 1
-
-
-@pytest.fixture
-def pushgateway() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        ["/usr/bin/prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("pushgateway did not start within 15 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.slow

@@ -6,11 +6,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.helpers import ServerProcess
 from voiceobs.cli.main import main
 from voiceobs.errors import ResultsLost
+from voiceobs.metrics import StoreCollector
 from voiceobs.probe.spec import ProbeSpec
 from voiceobs.recording import record, run_spec
 from voiceobs.results import RunResult, SpanRecord, TurnResult, utcnow
@@ -18,7 +21,7 @@ from voiceobs.store import Store
 from voiceobs.store.spool import Spool
 
 DOWN = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
-PII = ("jane.doe@example.com", "4111111111111111", "415 555 0132")
+PII = ("jane.doe@example.com", "4111111111111111", "415 555 0132", "SECRETTOKEN123", "hunter2pass")
 
 
 @pytest.mark.slow
@@ -71,7 +74,10 @@ def test_store_down_spools_then_replays(
 def _dirty_run() -> RunResult:
     run = RunResult(
         probe_name="p",
-        target_url="ws://127.0.0.1:9/twilio?email=jane.doe@example.com&card=4111111111111111",
+        target_url=(
+            "wss://bot:hunter2pass@127.0.0.1:9/twilio"
+            "?email=jane.doe@example.com&card=4111111111111111&token=SECRETTOKEN123"
+        ),
         started_at=utcnow(),
         labels={"caller": "415 555 0132"},
         status="failed",
@@ -107,9 +113,26 @@ def test_record_redacts_before_the_store(sqlite_url: str) -> None:
             default=str,
         )  # fmt: skip
         _no_pii(stored)
-        assert "[EMAIL]" in stored and "[CARD]" in stored
+        assert "[EMAIL]" in stored and "[CARD]" in stored and "token=[SECRET]" in stored
+        # The target stays readable where it identifies nobody: scheme, host, port, path.
+        assert row.target_url.startswith("wss://bot:[SECRET]@127.0.0.1:9/twilio?")
+        # What `voiceobs metrics serve` exports comes from the store, so its labels are clean too.
+        registry = CollectorRegistry()
+        registry.register(StoreCollector(store, min_interval_s=0))
+        exported = generate_latest(registry).decode()
+        assert "127.0.0.1:9/twilio" in exported
+        _no_pii(exported)
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_record_redacts_what_it_pushes(pushgateway: str) -> None:
+    out = record([_dirty_run()], save=False, pushgateway=pushgateway)
+    assert out.pushed is True
+    exported = httpx.get(f"{pushgateway}/metrics", timeout=5).text
+    assert "voiceobs_probe_success" in exported and "127.0.0.1:9/twilio" in exported
+    _no_pii(exported)
 
 
 def test_record_redacts_before_the_spool(tmp_path: Path) -> None:

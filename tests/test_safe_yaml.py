@@ -154,3 +154,12 @@ def test_recursive_alias_at_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
         main(["slo", "status", "--slos", str(path)])
     assert info.value.code == 2
     assert "refers to a node that contains it" in capsys.readouterr().err
+
+
+def test_the_redaction_policy_refuses_a_bomb(tmp_path: Path) -> None:
+    from voiceobs.redact import load_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(BILLION_LAUGHS)
+    with pytest.raises(SpecError, match="expand it to more than"):
+        load_policy(path)

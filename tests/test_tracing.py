@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from voiceobs.store import Store
 from voiceobs.store.models import Span as SpanRow
 from voiceobs.store.span_exporter import SqlSpanExporter
 from voiceobs.tracing import (
+    DROPPED,
     RUN_ID_ATTRIBUTE,
     InMemoryCollector,
     RedactingSpanProcessor,
@@ -120,14 +122,22 @@ def test_pseudonyms_correlate_the_same_caller_across_spans() -> None:
 class _BrokenRedactor(Redactor):
     """A redactor with a bug: it fails on any value it is asked about."""
 
-    def redact_value(self, value: Any) -> Any:
+    def redact_value(self, value: Any, max_chars: int | None = None) -> Any:
         raise RuntimeError("redactor bug")
 
 
-def test_failing_redaction_drops_the_span_and_never_raises() -> None:
+class _BrokenPolicyRedactor(Redactor):
+    """A redactor whose attribute policy step fails."""
+
+    def redact_attributes(self, mapping: Any) -> dict[str, Any]:
+        raise RuntimeError("policy bug")
+
+
+@pytest.mark.parametrize("broken", [_BrokenRedactor, _BrokenPolicyRedactor])
+def test_failing_redaction_drops_the_span_and_never_raises(broken: type[Redactor]) -> None:
     exporter = InMemorySpanExporter()
     processor = RedactingSpanProcessor(
-        SimpleSpanProcessor(exporter), redactor=_BrokenRedactor(use_env=False)
+        SimpleSpanProcessor(exporter), redactor=broken(use_env=False)
     )
     provider = TracerProvider()
     provider.add_span_processor(processor)
@@ -138,6 +148,66 @@ def test_failing_redaction_drops_the_span_and_never_raises() -> None:
     assert exporter.get_finished_spans() == ()  # never exported raw
     assert processor.dropped == 3
     assert processor.forwarded == 0
+
+
+def test_span_attributes_follow_the_redaction_policy() -> None:
+    """Production spans: SIP numbers, participant identities, chat contexts, URLs, credentials."""
+    exporter = InMemorySpanExporter()
+    redactor = Redactor(b"k", use_env=False)
+    provider = _provider(SimpleSpanProcessor(exporter), redactor=redactor)
+    chat = json.dumps(
+        [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "my name is Priya Patel, call me on 415 555 1212"},
+        ]
+    )
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span(
+        "llm",
+        attributes={
+            "sip.phoneNumber": "+14155551212",
+            "lk.pii.participant_identity": "sip_+14155551212",
+            "lk.pii.chat_ctx": chat,
+            "url.full": "wss://bot.example.com/agent?token=SECRETTOKEN123&room=7",
+            "http.request.header.authorization": "Bearer SECRETTOKEN123",
+            "gen_ai.usage.input_tokens": 812,
+        },
+    ) as span:
+        span.set_attribute(
+            "lk.pii.user_transcript", "it's four one five five five five one two one two"
+        )
+        span.set_attribute("exception.stacktrace", "x" * 20_000)
+        span.add_event(
+            "tool", {"lk.pii.function_tool.arguments": json.dumps({"phone": "+14155551212"})}
+        )
+    (done,) = exporter.get_finished_spans()
+    attrs = dict(done.attributes or {})
+    phone = redactor.pseudonym("PHONE", "+14155551212")
+    assert attrs["sip.phoneNumber"] == attrs["lk.pii.participant_identity"] == phone
+    assert attrs["lk.pii.user_transcript"] == f"it's {phone}"
+    messages = json.loads(attrs["lk.pii.chat_ctx"])
+    assert messages[0]["content"] == "You are a helpful assistant."
+    assert phone in messages[1]["content"] and "Priya" not in messages[1]["content"]
+    assert attrs["url.full"].startswith("wss://bot.example.com/agent?token=[SECRET:")
+    assert "http.request.header.authorization" not in attrs
+    assert "SECRETTOKEN123" not in json.dumps(attrs)
+    assert attrs["gen_ai.usage.input_tokens"] == 812
+    assert len(attrs["exception.stacktrace"]) <= redactor.policy.max_chars
+    assert attrs["exception.stacktrace"].endswith("chars cut]")
+    (event,) = done.events
+    assert json.loads(event.attributes["lk.pii.function_tool.arguments"]) == {"phone": phone}  # type: ignore[index]
+
+
+def test_a_dropped_attribute_is_blanked_on_the_live_span_and_gone_at_the_end() -> None:
+    exporter = InMemorySpanExporter()
+    provider = _provider(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("test").start_span("s", attributes={"password": "hunter2", "n": 1})
+    try:
+        assert dict(span.attributes) == {"password": DROPPED, "n": 1}  # type: ignore[attr-defined]
+    finally:
+        span.end()
+    (done,) = exporter.get_finished_spans()
+    assert dict(done.attributes or {}) == {"n": 1}
 
 
 class _RaisingProcessor(SpanProcessor):

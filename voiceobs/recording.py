@@ -23,8 +23,7 @@ from voiceobs.errors import ResultsLost
 from voiceobs.probe.lock import spec_lock
 from voiceobs.probe.runner import Progress, run_spec_async
 from voiceobs.probe.spec import ProbeSpec, load_spec
-from voiceobs.redact import Redactor
-from voiceobs.redact_results import redact_run
+from voiceobs.redact import Redactor, redact_run
 from voiceobs.results import RunResult
 from voiceobs.store import Store
 from voiceobs.store.spool import SaveReport, Spool, save_or_spool

@@ -4,7 +4,11 @@ The processor chain is built so that no exporter can see raw data:
 ``RedactingSpanProcessor`` is the only processor registered on the provider
 and it owns the downstream processors (batching to the store, OTLP, an
 in-memory collector), handing each of them a redacted copy of every span.
-A span that cannot be redacted is dropped, never exported raw.
+Attributes (of the span, its events and links) are redacted by key and by
+value through the redaction policy (``Redactor.redact_attributes``): keys a
+framework marks personal are pseudonymised or dropped, free text is
+redacted field by field. A span that cannot be redacted is dropped, never
+exported raw.
 
 Telemetry must never break the call it watches, so every hook here catches
 its own errors, logs them, and counts what it dropped; the counts are plain
@@ -47,6 +51,9 @@ RUN_ID_ATTRIBUTE = "voiceobs.run_id"
 
 #: Column widths of the spans table; longer values are cut rather than failing the batch.
 _NAME_MAX = 200
+
+#: What a live span holds, until it ends, for an attribute the redaction policy drops.
+DROPPED = "[DROPPED]"
 
 #: How long an OTLP export may take before it is abandoned (every wait has a deadline).
 OTLP_TIMEOUT_S = 10.0
@@ -91,11 +98,14 @@ class RedactingSpanProcessor(SpanProcessor):
             name = self.redactor.redact_text(span.name)
             if name is not span.name:
                 span.update_name(name)
-            attrs = span.attributes or {}
-            for key, value in list(attrs.items()):
-                new = self.redactor.redact_value(value)
-                if new is not value:
-                    span.set_attribute(key, new)
+            attrs = dict(span.attributes or {})
+            clean = self.redactor.redact_attributes(attrs)
+            for key, value in attrs.items():
+                if key not in clean:
+                    # A live span cannot lose an attribute; its value goes now, the key at the end.
+                    span.set_attribute(key, DROPPED)
+                elif clean[key] is not value:
+                    span.set_attribute(key, clean[key])
         except Exception:  # monitoring never throws into the host
             logger.debug("redaction at span start failed", exc_info=True)
         for processor in self._processors:
@@ -147,15 +157,17 @@ class RedactingSpanProcessor(SpanProcessor):
 
 
 def _redact_attrs(attributes: Attributes, redactor: Redactor) -> dict[str, Any]:
-    return {k: redactor.redact_value(v) for k, v in (attributes or {}).items()}
+    return redactor.redact_attributes(attributes or {})
 
 
 def redact_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     """A copy of ``span`` with every piece of free text redacted.
 
-    Ids, times, kind and resource are kept: they identify the span, not the
-    caller. Dropped-attribute and dropped-event counts are carried over so
-    exporters still report truncation truthfully.
+    Attributes of the span, its events and its links go through the
+    redaction policy (by key, then by value). Ids, times, kind and resource
+    are kept: they identify the span, not the caller. Dropped-attribute and
+    dropped-event counts are carried over so exporters still report
+    truncation truthfully.
     """
     attributes = BoundedAttributes(
         maxlen=None, attributes=_redact_attrs(span.attributes, redactor), immutable=True
@@ -391,6 +403,7 @@ def inject_traceparent(context: Context | None = None) -> dict[str, str]:
 
 
 __all__ = [
+    "DROPPED",
     "OTLP_TIMEOUT_S",
     "RUN_ID_ATTRIBUTE",
     "InMemoryCollector",

@@ -61,6 +61,7 @@ def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, c
     from voiceobs.errors import ResultsLost
     from voiceobs.probe import load_spec
     from voiceobs.recording import lost_as_json, run_spec
+    from voiceobs.redact import default_redactor
 
     # --concurrency N is a load probe: N concurrent calls unless the spec sets `calls:`.
     parsed = load_spec(spec).with_concurrency(concurrency)  # a SpecError exits 2 with file:line: field:
@@ -71,7 +72,9 @@ def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, c
             from rich.progress import Progress
 
             with Progress(transient=True) as bar:
-                task = bar.add_task(f"calling {parsed.target}", total=parsed.total_calls)
+                # The target's query string may carry a token: show it as it will be stored.
+                shown = default_redactor().redact_url(parsed.target)
+                task = bar.add_task(f"calling {shown}", total=parsed.total_calls)
 
                 def tick(done: int, total: int, ok: bool) -> None:
                     bar.update(task, completed=done)

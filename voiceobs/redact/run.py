@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from voiceobs.redact import Redactor, default_redactor
+from voiceobs.redact.redactor import Redactor, default_redactor
 from voiceobs.results import RunResult, SpanRecord, TurnResult
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,6 @@ def _safe(fn: Callable[[Any], Any], value: Any) -> Any:
         return FAILED if isinstance(value, str) else None
 
 
-def _url(redactor: Redactor, url: str) -> str:
-    redact_url = getattr(redactor, "redact_url", None)
-    return str(redact_url(url)) if callable(redact_url) else redactor.redact_text(url)
-
-
 def _turn(turn: TurnResult, redactor: Redactor) -> TurnResult:
     return dataclasses.replace(
         turn,
@@ -50,7 +45,7 @@ def _turn(turn: TurnResult, redactor: Redactor) -> TurnResult:
 
 def _span(span: SpanRecord, redactor: Redactor) -> SpanRecord:
     def attrs(mapping: dict[str, Any]) -> dict[str, Any]:
-        return dict(_safe(redactor.redact_mapping, mapping) or {})
+        return dict(_safe(redactor.redact_attributes, mapping) or {})
 
     return dataclasses.replace(
         span,
@@ -78,7 +73,7 @@ def redact_run(run: RunResult, redactor: Redactor | None = None) -> RunResult:
     r = redactor or default_redactor()
     return dataclasses.replace(
         run,
-        target_url=_safe(lambda u: _url(r, u), run.target_url) or "",
+        target_url=_safe(r.redact_url, run.target_url) or "",
         labels={k: _safe(r.redact_text, v) or "" for k, v in run.labels.items()},
         failure_detail=_safe(r.redact_text, run.failure_detail),
         turns=[_turn(t, r) for t in run.turns],

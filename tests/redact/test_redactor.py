@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import os
+import random
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,7 +92,8 @@ POSITIVES: list[tuple[str, str, str | None]] = [
     ("birthday is July 4, 1990.", "July", "birthday is [DOB]."),
     ("born on twenty first of june two thousand and one", "june", "born on [DOB]"),
     # long digit strings
-    ("account double five seven three oh nine one two", "nine one two", "account [DIGITS]"),
+    # An account cue makes the run an account number (it was [DIGITS] before accounts had a kind).
+    ("account double five seven three oh nine one two", "nine one two", "account [ACCOUNT]"),
     ("order 9876 5432 1", "5432", "order [DIGITS]"),
     ("reference one two three four five six seven", "six seven", "reference [DIGITS]"),
 ]
@@ -269,3 +278,196 @@ def test_memo_is_bounded() -> None:
     for i in range(100):
         memo.redact_text(f"order 12345{i:03d} shipped")
     assert len(memo._seen) <= 8
+
+
+# -- settings, pseudonyms across processes ------------------------------------------
+
+
+def test_key_from_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('redact_key = "from-file"\n', encoding="utf-8")
+    monkeypatch.setenv("VOICEOBS_CONFIG", str(config))
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    from_file = Redactor()
+    assert from_file.keyed
+    assert from_file.redact_text("415-555-1212") == Redactor(
+        b"from-file", use_env=False
+    ).redact_text("415-555-1212")
+    monkeypatch.setenv(KEY_ENV, "from-env")  # the environment wins over the file
+    assert Redactor().redact_text("415-555-1212") == Redactor(
+        b"from-env", use_env=False
+    ).redact_text("415-555-1212")
+
+
+def test_pseudonym_is_hmac_sha256_of_kind_and_value() -> None:
+    # Fixed by definition, so every process, run and release agrees for the same key.
+    expected = hmac.new(b"k", b"PHONE:+14155551212", hashlib.sha256).hexdigest()[:8]
+    assert (
+        Redactor(b"k", use_env=False).redact_text("call 415-555-1212") == f"call [PHONE:{expected}]"
+    )
+
+
+def test_pseudonyms_are_the_same_in_another_process(tmp_path: Path) -> None:
+    texts = [
+        "call 415-555-1212",
+        "my email is john dot smith at gmail dot com",
+        "my name is Priya Patel and my pin is four four two one",
+        "IBAN GB82 WEST 1234 5698 7654 32",
+    ]
+    script = (
+        "import json, sys\n"
+        "from voiceobs.redact import Redactor\n"
+        "r = Redactor()\n"
+        "print(json.dumps([r.redact_text(t) for t in json.loads(sys.argv[1])]))\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])  # this checkout, not an installed copy
+    env = {**os.environ, KEY_ENV: "shared-key", "PYTHONHASHSEED": "random", "PYTHONPATH": root}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script, json.dumps(texts)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
+    here = [Redactor(b"shared-key", use_env=False).redact_text(t) for t in texts]
+    assert json.loads(runs[0]) == json.loads(runs[1]) == here
+    assert all(re.search(r"\[[A-Z]+:[0-9a-f]{8}\]", t) for t in here)
+
+
+# -- attributes: by key and by value -------------------------------------------------
+
+
+def test_attributes_are_redacted_by_key_and_by_value(keyed: Redactor) -> None:
+    transcript = keyed.redact_text("my number is four one five five five five one two one two")
+    out = keyed.redact_attributes(
+        {
+            "sip.phoneNumber": "+14155551212",
+            "lk.pii.participant_identity": "sip_+14155551212",
+            "lk.pii.room_name": "call-jane-doe",
+            "password": "hunter2",
+            "http.request.header.authorization": "Bearer abc.def.ghi",
+            "voice.transcript": "my number is four one five five five five one two one two",
+            "voice.ttfb_ms": 412.5,
+            "gen_ai.usage.input_tokens": 1200,
+            "voice.stage": "asr",
+        }
+    )
+    phone = re.search(r"\[PHONE:[0-9a-f]{8}\]", transcript)
+    assert phone is not None
+    # The SIP number and the identity carry the same pseudonym as the number said aloud.
+    assert out["sip.phoneNumber"] == phone.group(0)
+    assert out["lk.pii.participant_identity"] == phone.group(0)
+    assert re.fullmatch(r"\[PII:[0-9a-f]{8}\]", out["lk.pii.room_name"])
+    assert "password" not in out and "http.request.header.authorization" not in out
+    assert out["voice.transcript"] == transcript
+    assert out["voice.ttfb_ms"] == 412.5 and out["gen_ai.usage.input_tokens"] == 1200
+    assert out["voice.stage"] == "asr"
+
+
+def test_unkeyed_pseudonymised_attributes_become_bare_placeholders(plain: Redactor) -> None:
+    out = plain.redact_attributes({"sip.phoneNumber": "+14155551212", "email": "a@b.example.com"})
+    assert out == {"sip.phoneNumber": "[PHONE]", "email": "[EMAIL]"}
+
+
+def test_json_chat_messages_are_redacted_field_by_field(plain: Redactor) -> None:
+    chat = [
+        {"role": "system", "content": "You are an airline assistant."},
+        {"role": "user", "content": "my name is Priya Patel, call me on 415 555 1212"},
+        {"role": "tool", "content": {"phone": "+14155551212", "seats": 2}},
+    ]
+    raw = json.dumps(chat)
+    out = plain.redact_attributes({"lk.pii.chat_ctx": raw, "llm.messages": raw})
+    for key in ("lk.pii.chat_ctx", "llm.messages"):
+        doc = json.loads(out[key])  # still valid JSON
+        assert doc[0] == chat[0]
+        assert doc[1] == {"role": "user", "content": "my name is [NAME], call me on [PHONE]"}
+        assert doc[2] == {"role": "tool", "content": {"phone": "[PHONE]", "seats": 2}}
+    untouched = json.dumps({"role": "assistant", "content": "Sure, two seats."})
+    assert plain.redact_value(untouched) is untouched
+
+
+def test_text_that_only_looks_like_json_is_redacted_as_text(plain: Redactor) -> None:
+    assert plain.redact_value("[call 415-555-1212]") == "[call [PHONE]]"
+    assert plain.redact_value("{not json: jane@example.com}") == "{not json: [EMAIL]}"
+
+
+def test_long_values_are_cut_with_a_marker_and_never_half_visible(plain: Redactor) -> None:
+    limit = plain.policy.max_chars
+    filler = "word " * ((limit - 20) // 5)
+    value = filler + "mail jane.doe@example.com and call 415-555-1212 " + "tail " * 2000
+    out = plain.redact_value(value)
+    assert len(out) <= limit
+    assert re.search(r"…\[\d+ chars cut\]$", out)
+    assert "jane" not in out and "example.com" not in out and "555" not in out
+    assert plain.redact_value(out) == out  # cutting again changes nothing
+    dropped = int(re.search(r"\[(\d+) chars cut\]", out).group(1))  # type: ignore[union-attr]
+    assert dropped > 0
+
+
+def test_long_json_stays_redacted_when_cut(plain: Redactor) -> None:
+    doc = json.dumps(
+        [{"role": "user", "content": f"turn {i}: call 415-555-{1000 + i}"} for i in range(600)]
+    )
+    out = plain.redact_value(doc)
+    assert len(out) <= plain.policy.max_chars
+    assert "555" not in out and out.endswith("chars cut]")
+
+
+def test_redact_mapping_is_redact_attributes(plain: Redactor) -> None:
+    attrs = {"password": "x", "note": "jane@example.com"}
+    assert plain.redact_mapping(attrs) == plain.redact_attributes(attrs) == {"note": "[EMAIL]"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("4111-1111-1111-1111", "[CARD]"),
+        ("4111111111111111", "[CARD]"),
+        ("DE89370400440532013000", "[IBAN]"),
+        ("+14155551212", "[PHONE]"),
+        ("4f3a9b2c1d0e4f5a6b7c8d9e01234567", None),
+        ("123e4567-e89b-12d3-a456-426614174000", None),
+    ],
+)
+def test_one_word_values(plain: Redactor, value: str, expected: str | None) -> None:
+    """Ids are skipped quickly; a card, IBAN or phone that is the whole value is not."""
+    assert plain.redact_value(value) == (value if expected is None else expected)
+
+
+_SALAD_TEXT = (
+    "my name is|this is|calling|speaking with|Mr.|spelled|J|O|H|N|pin|code|password|is|account|"
+    "number|order|one|two|oh|double|triple|five|twenty|hundred|at|dot|com|underscore|born|March|"
+    "1985|03/04/1985|415-555-1212|+44|(0)20|7946|4111|1111|GB82|WEST|123-45-6789|AB123456C|"
+    "203.0.113.7|::1|2001:db8::1|127.0.0.1:8765|https://x.example.com/?token=abc&email=a%40b.com|"
+    "Baker|Street|221B|St|Apt|SW1A|1AA|zip|94103|IL|[PHONE]|[NAME:abcdef12]|:|=|&|%|#|@|.|,|-|/|(|)|"
+    "é|中|api_key=x|Bearer|eyJabc.eyJdef.ghi|the|a|I|and|ms|500|$|12.50|one-way|x204|\n"
+)
+_SALAD = _SALAD_TEXT.split("|")
+
+
+def test_word_salad_never_raises_and_only_replaces_stretches() -> None:
+    """Monitoring never breaks what it watches: any text gives an answer, quickly."""
+    from tests.redact.corpus.score import removed_regions
+
+    rng = random.Random(17)
+    redactors = [Redactor(use_env=False), Redactor(b"k", use_env=False, region="GB")]
+    for _ in range(1500):
+        text = rng.choice([" ", ", ", ""]).join(
+            rng.choice(_SALAD) for _ in range(rng.randint(1, 25))
+        )
+        for r in redactors:
+            out = r.redact_text(text)
+            assert removed_regions(text, out) is not None, (text, out)
+            r.redact_url(text)
+            r.redact_attributes({"sip.phoneNumber": text, "lk.pii.chat_ctx": text, "x": text})
+
+
+def test_a_cut_value_keeps_its_marker_when_redacted_again(plain: Redactor) -> None:
+    huge = "a " * 600_000 + "call 415-555-1212"  # over a million characters: a 7-digit count
+    once = plain.redact_value(huge)
+    assert re.search(r"…\[\d{7} chars cut\]$", once)
+    assert plain.redact_value(once) == once

@@ -1,4 +1,9 @@
-"""PII redaction for transcripts, span names and span attributes, written and spoken.
+"""Baseline for bench_redaction.py: voiceobs/redact.py as of commit 6f7f0bc, unchanged below.
+
+Kept verbatim so every benchmark run measures today's redactor against the one it
+replaced, on the same machine in the same run. Not imported by voiceobs.
+
+PII redaction for transcripts, span names and span attributes, written and spoken.
 
 Voice transcripts carry personal data the way people say it, not the way
 forms write it: "four one five, five five five, one two one two", "john dot
