@@ -179,3 +179,21 @@ def test_cli_prints_what_it_could_not_keep_and_exits_2(
     err = captured.err.strip()
     assert err.startswith("error: 1 result(s) could not be stored or spooled")
     assert len(err.splitlines()) == 1
+
+
+def test_recording_joins_a_call_with_the_bot_s_record_of_it(sqlite_url: str) -> None:
+    store = Store.open(sqlite_url, create=True)
+    try:
+        bot = RunResult(probe_name="bot", target_url="pipecat://bot", started_at=utcnow(),
+                        source="production", framework="pipecat", conversation_id="CA123")  # fmt: skip
+        bot.turns = [TurnResult(0, reported_latency_ms=400.0)]
+        record([bot], store=store)
+        probe = RunResult(probe_name="p", target_url="ws://127.0.0.1:9/twilio", started_at=utcnow(),
+                          call_sid="CA123")  # fmt: skip
+        probe.turns = [TurnResult(0, turn_latency_ms=650.0)]
+        record([probe], store=store)
+        row = store.get_run(probe.id)
+        assert row is not None and row.joined_run_id == bot.id
+        assert row.turns[0].unseen_latency_ms == 250.0
+    finally:
+        store.close()

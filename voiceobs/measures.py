@@ -95,6 +95,26 @@ _ALL: tuple[Measure, ...] = (
     Measure("dnsmos_sig", "quality", "MOS", "DNSMOS speech quality of the reply.", True, MOS_BUCKETS),
     Measure("dnsmos_bak", "quality", "MOS", "DNSMOS background quality of the reply.", True, MOS_BUCKETS),
     Measure("wer", "quality", "ratio", "Word error rate of the reply's transcript.", False, WER_BUCKETS, 0.25),
+    # What only the bot knows: its own figures, from production traces and call reports.
+    _time("reported_latency_ms", "Voice-to-voice latency the bot itself reported for the turn.", exported=True),
+    _time(
+        "unseen_latency_ms",
+        "Caller-heard latency minus the bot-reported one, on a call seen from both sides: "
+        "time the bot does not see (transport, buffering, telephony).",
+        exported=True,
+    ),
+    _time("stt_ttfb_ms", "Time to the speech recogniser's first result, as the bot reported it.", exported=True),
+    _time("llm_ttfb_ms", "Time to the language model's first token, as the bot reported it.", exported=True),
+    _time("tts_ttfb_ms", "Time to the speech synthesiser's first audio, as the bot reported it.", exported=True),
+    _time(
+        "endpointing_delay_ms",
+        "How long the bot waited after the caller stopped before it took the turn as ended.",
+        exported=True,
+    ),
+    Measure("interruptions", "count", "count", "Times the caller interrupted the bot in the turn."),
+    Measure("input_tokens", "count", "count", "Language-model input tokens of the turn (a cost driver)."),
+    Measure("output_tokens", "count", "count", "Language-model output tokens of the turn (a cost driver)."),
+    Measure("tts_characters", "count", "count", "Characters synthesised for the turn (a cost driver)."),
 )
 
 #: Every per-turn measure by name, in the order the store and exports list them.
@@ -113,7 +133,13 @@ TIME_MEASURES: tuple[str, ...] = tuple(m.name for m in _ALL if m.unit == "ms")
 EXPORTED_MEASURES: tuple[str, ...] = tuple(m.name for m in _ALL if m.exported)
 
 #: The latency figures a caller feels, as the dashboard's Latency page offers them.
-LATENCY_MEASURES: tuple[str, ...] = ("turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms")
+LATENCY_MEASURES: tuple[str, ...] = (
+    "turn_latency_ms", "ttfb_ms", "connect_ms", "path_delay_ms", "reported_latency_ms",
+    "unseen_latency_ms",
+)  # fmt: skip
+
+#: Per-stage figures a bot reports, in the order a turn passes through them.
+STAGE_TTFB_MEASURES: tuple[str, ...] = ("stt_ttfb_ms", "llm_ttfb_ms", "tts_ttfb_ms")
 
 
 def measure(name: str) -> Measure:
@@ -133,6 +159,7 @@ __all__ = [
     "MEASURES",
     "MOS_BUCKETS",
     "QUALITY_METRICS",
+    "STAGE_TTFB_MEASURES",
     "TIME_MEASURES",
     "TURN_MEASURES",
     "WER_BUCKETS",

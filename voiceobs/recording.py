@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voiceobs.errors import ResultsLost
+from voiceobs.errors import ResultsLost, StoreError
 from voiceobs.probe.lock import spec_lock
 from voiceobs.probe.runner import Progress, run_spec_async
 from voiceobs.probe.spec import ProbeSpec, load_spec
 from voiceobs.redact import Redactor, redact_run
 from voiceobs.results import RunResult
 from voiceobs.store import Store
+from voiceobs.store.joins import join_call
 from voiceobs.store.spool import SaveReport, Spool, save_or_spool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,7 +62,7 @@ def record(
     clean = [redact_run(r, redactor) for r in results]
     out = Recorded(results=clean)
     if save and clean:
-        out.saved = save_or_spool(clean, store, db_url=db_url, spool=spool)
+        out.saved = save_or_spool(clean, store, db_url=db_url, spool=spool, on_saved=_join)
     if pushgateway and clean:
         from voiceobs.metrics import push_results
 
@@ -71,6 +75,14 @@ def record(
             out.saved.lost,
         )
     return out
+
+
+def _join(store: Store, run: RunResult) -> None:
+    """Join a stored call with the other side's record of it, if that has arrived."""
+    try:
+        join_call(store, run.id)
+    except StoreError as exc:  # a join can be made later; the result is safe
+        log.warning("cannot join call %s with its other side: %s", run.id, exc)
 
 
 def lost_as_json(exc: ResultsLost) -> str:

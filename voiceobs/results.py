@@ -52,7 +52,20 @@ class TurnResult:
     dnsmos_sig: float | None = None
     dnsmos_bak: float | None = None
     wer: float | None = None
+    reported_latency_ms: float | None = None
+    unseen_latency_ms: float | None = None
+    stt_ttfb_ms: float | None = None
+    llm_ttfb_ms: float | None = None
+    tts_ttfb_ms: float | None = None
+    endpointing_delay_ms: float | None = None
+    interruptions: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    tts_characters: int | None = None
     quality_errors: dict[str, str] = field(default_factory=dict)
+    #: Reported values refused as implausible (measure -> why); the measure itself is None,
+    #: so a known framework bug never reaches an SLI as truth.
+    flags: dict[str, str] = field(default_factory=dict)
     transcript: str | None = None
     expected_text: str | None = None
     intent: str | None = None
@@ -78,9 +91,20 @@ class SpanRecord:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: Where a call came from: placed by a voiceobs probe, or a real caller's call a bot reported.
+SOURCES: tuple[str, ...] = ("synthetic", "production")
+
+
 @dataclass
 class RunResult:
-    """One probe call with its turns and spans: saved in one transaction."""
+    """One call with its turns and spans: saved in one transaction.
+
+    ``source`` is ``synthetic`` for a call a probe placed and ``production``
+    for a real call a bot described (``voiceobs collect``). ``call_sid``,
+    ``stream_sid`` and ``conversation_id`` are what joins the two records of
+    one call seen from both sides; ``joined_run_id`` is the other side, once
+    joined.
+    """
 
     probe_name: str
     target_url: str
@@ -97,6 +121,14 @@ class RunResult:
     probe_host: str = ""
     voiceobs_version: str = ""
     trace_id: str | None = None
+    source: str = "synthetic"
+    framework: str = ""
+    service: str = ""
+    deployment: str = ""
+    call_sid: str | None = None
+    stream_sid: str | None = None
+    conversation_id: str | None = None
+    joined_run_id: str | None = None
     turns: list[TurnResult] = field(default_factory=list)
     spans: list[SpanRecord] = field(default_factory=list)
 
@@ -142,4 +174,4 @@ def _parse_dt(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-__all__ = ["QUALITY_METRICS", "TURN_MEASURES", "RunResult", "SpanRecord", "TurnResult", "new_run_id", "utcnow"]
+__all__ = ["QUALITY_METRICS", "SOURCES", "TURN_MEASURES", "RunResult", "SpanRecord", "TurnResult", "new_run_id", "utcnow"]

@@ -28,17 +28,42 @@ def test_upgrade_from_every_revision_keeps_rows(db_url: str) -> None:
     scripts = ScriptDirectory.from_config(migrations.alembic_config())
     revisions = [s.revision for s in reversed(list(scripts.walk_revisions()))]
     engine = make_engine(db_url)
-    # Start at the first revision, store a run, then walk to head.
+    # Start at the first revision and store a call the way that schema held it
+    # (plain SQL: today's models have columns the first schema lacks), then walk to head.
     command.upgrade(migrations.alembic_config(engine), revisions[0])
-    store = Store(engine, db_url)
-    run = make_run(turns=2)
-    assert store.save_run(run)
+    started = "2026-11-01 12:00:00" if engine.dialect.name == "sqlite" else "2026-11-01T12:00:00+00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO probe_runs (id, probe_name, target_url, region, pipeline, protocol, labels,"
+                " started_at, status, probe_host, voiceobs_version) VALUES ('r1', 'echo-loopback',"
+                " 'ws://127.0.0.1:8765/twilio', 'local', 'echo', 'twilio', '{}', :at, 'ok', 'h', 'old')"
+            ),
+            {"at": started},
+        )
+        for i, pesq in enumerate((4.1, 3.9)):
+            conn.execute(
+                text(
+                    "INSERT INTO turns (run_id, turn_index, prompt_id, started_at, probe_name,"
+                    " target_url, region, ok, pesq_wb, quality_errors) VALUES ('r1', :i, 'p', :at,"
+                    " 'echo-loopback', 'ws://127.0.0.1:8765/twilio', 'local', :ok, :pesq, '{}')"
+                ),
+                {"i": i, "at": started, "pesq": pesq, "ok": True},
+            )
     migrations.upgrade(engine)
     assert migrations.current_revision(engine) == migrations.head_revision()
     again = Store.open(db_url)
-    got = again.get_run(run.id)
+    got = again.get_run("r1")
     assert got is not None and len(got.turns) == 2
     assert got.turns[1].pesq_wb == 3.9
+    # Calls stored before production traffic existed were all placed by probes.
+    assert (got.source, got.framework) == ("synthetic", "voiceobs")
+    assert [(t.source, t.framework, t.flags, t.reported_latency_ms) for t in got.turns] == [
+        ("synthetic", "voiceobs", {}, None)
+    ] * 2
+    # And today's code writes beside them.
+    assert again.save_run(make_run(turns=1))
+    again.close()
 
 
 def test_downgrade_then_upgrade_round_trips(db_url: str) -> None:

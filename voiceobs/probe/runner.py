@@ -58,6 +58,8 @@ class _CallOutcome:
     root: Span
     call_span: Span
     turn_spans: list[trace.SpanContext] = field(default_factory=list)
+    call_sid: str | None = None
+    stream_sid: str | None = None
 
 
 def _prompts(spec: ProbeSpec) -> list[Prompt]:
@@ -152,10 +154,11 @@ async def _run_calls(
             records: list[CallRecord] = []
             error: ProbeError | None = None
             token = otel_context.attach(call_ctx)
+            wire = wire_for(spec.protocol)
             try:
                 await place_call(
                     _plan(spec, prompts, index, concurrency),
-                    wire_for(spec.protocol),
+                    wire,
                     traceparent=carrier.get("traceparent"),
                     tracer=tracer,
                     record=records,
@@ -174,7 +177,11 @@ async def _run_calls(
             if rec is not None and rec.connect_ms is not None:
                 call_span.set_attribute("voice.connect_ms", rec.connect_ms)
             call_span.end()
-            outcomes.append(_CallOutcome(index, started_at, rec, error, root, call_span))
+            outcome = _CallOutcome(index, started_at, rec, error, root, call_span)
+            # The SIDs the bot was given: how its own record of this call finds ours.
+            outcome.call_sid = getattr(wire, "call_sid", None) or getattr(wire, "call_id", None)
+            outcome.stream_sid = getattr(wire, "stream_sid", None)
+            outcomes.append(outcome)
             done += 1
             if progress is not None:
                 progress(done, total, error is None)
@@ -198,6 +205,10 @@ def _build_result(spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer) 
         probe_host=socket.gethostname(),
         voiceobs_version=__version__,
         trace_id=format(outcome.root.get_span_context().trace_id, "032x"),
+        source="synthetic",
+        framework="voiceobs",
+        call_sid=outcome.call_sid,
+        stream_sid=outcome.stream_sid,
     )
     failure: tuple[FailureClass, str] | None = (
         (error.failure_class, str(error)) if error is not None else None

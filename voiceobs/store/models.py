@@ -97,6 +97,14 @@ class ProbeRun(Base):
     probe_host: Mapped[str] = mapped_column(String(200), default="")
     voiceobs_version: Mapped[str] = mapped_column(String(40), default="")
     trace_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    source: Mapped[str] = mapped_column(String(20), default="synthetic")
+    framework: Mapped[str] = mapped_column(String(40), default="")
+    service: Mapped[str] = mapped_column(String(200), default="")
+    deployment: Mapped[str] = mapped_column(String(100), default="")
+    call_sid: Mapped[str | None] = mapped_column(String(100), default=None)
+    stream_sid: Mapped[str | None] = mapped_column(String(100), default=None)
+    conversation_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    joined_run_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="Turn.turn_index"
@@ -108,6 +116,12 @@ class ProbeRun(Base):
         Index("ix_probe_runs_region_started", "region", "started_at"),
         Index("ix_probe_runs_started", "started_at"),
         Index("ix_probe_runs_status_started", "status", "started_at"),
+        Index("ix_probe_runs_source_started", "source", "started_at"),
+        # The keys one call seen from both sides is joined by.
+        Index("ix_probe_runs_trace", "trace_id"),
+        Index("ix_probe_runs_call_sid", "call_sid"),
+        Index("ix_probe_runs_stream_sid", "stream_sid"),
+        Index("ix_probe_runs_conversation", "conversation_id"),
     )
 
 
@@ -129,6 +143,9 @@ class Turn(Base):
     probe_name: Mapped[str] = mapped_column(String(200))
     target_url: Mapped[str] = mapped_column(String(500))
     region: Mapped[str] = mapped_column(String(100), default="")
+    source: Mapped[str] = mapped_column(String(20), default="synthetic")
+    framework: Mapped[str] = mapped_column(String(40), default="")
+    service: Mapped[str] = mapped_column(String(200), default="")
     ok: Mapped[bool] = mapped_column(Boolean, default=True)
     failure_class: Mapped[str | None] = mapped_column(String(40), default=None)
 
@@ -153,6 +170,18 @@ class Turn(Base):
     wer: Mapped[float | None] = mapped_column(Float, default=None)
     quality_errors: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    reported_latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    unseen_latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    stt_ttfb_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    llm_ttfb_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    tts_ttfb_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    endpointing_delay_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    interruptions: Mapped[int | None] = mapped_column(Integer, default=None)
+    input_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    tts_characters: Mapped[int | None] = mapped_column(Integer, default=None)
+    flags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
     transcript: Mapped[str | None] = mapped_column(Text, default=None)
     expected_text: Mapped[str | None] = mapped_column(Text, default=None)
     intent: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -165,6 +194,7 @@ class Turn(Base):
         Index("ix_turns_probe_started", "probe_name", "started_at"),
         Index("ix_turns_target_started", "target_url", "started_at"),
         Index("ix_turns_region_started", "region", "started_at"),
+        Index("ix_turns_source_started", "source", "started_at"),
     )
 
 

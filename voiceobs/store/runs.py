@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from voiceobs.errors import StoreError
 from voiceobs.results import RunResult, SpanRecord, TurnResult, utcnow
@@ -51,6 +51,62 @@ class RunsMixin(StoreBase):
             raise
         return True
 
+    def replace_run(self, run: RunResult) -> bool:
+        """Save ``run``, replacing a stored run of the same id and its turns; True if one was replaced.
+
+        A production call is assembled from spans that arrive in pieces, so a
+        late span rewrites the call it belongs to. The turns are deleted and
+        inserted again (new ids, so the SLO rollups and the exporter, which
+        follow ``turns.id``, see them); spans already stored are kept, new ones
+        added (idempotent on trace and span id). A join made earlier
+        (``joined_run_id``) survives a rewrite that does not know of it.
+        """
+        replaced = False
+        with self.session() as s:
+            row = s.get(ProbeRun, run.id)
+            if row is not None:
+                joined = row.joined_run_id
+                for f in _RUN_FIELDS:
+                    setattr(row, f, getattr(run, f))
+                if row.joined_run_id is None:
+                    row.joined_run_id = joined
+                if row.finished_at is None:
+                    row.finished_at = utcnow()
+                s.execute(delete(Turn).where(Turn.run_id == run.id))
+                for t in run.turns:
+                    turn = self._turn_row(run, t)
+                    turn.run_id = run.id  # not through row.turns: the old ones are gone already
+                    s.add(turn)
+                self._add_new_spans(s, run.spans, run.id)
+                replaced = True
+        if replaced or not self.save_run(run):
+            # save_run saw it already stored: another writer inserted it meanwhile.
+            return replaced or self.replace_run(run)
+        return False
+
+    @staticmethod
+    def _add_new_spans(s: Session, spans: Sequence[SpanRecord], run_id: str | None) -> int:
+        if not spans:
+            return 0
+        trace_ids = {x.trace_id for x in spans}
+        existing = {
+            (r[0], r[1])
+            for r in s.execute(
+                select(Span.trace_id, Span.span_id).where(Span.trace_id.in_(trace_ids))
+            )
+        }
+        added = 0
+        for x in spans:
+            key = (x.trace_id, x.span_id)
+            if key in existing:
+                continue
+            existing.add(key)
+            row = Span(**{f: getattr(x, f) for f in _SPAN_FIELDS})
+            row.run_id = row.run_id or run_id
+            s.add(row)
+            added += 1
+        return added
+
     def _run_exists(self, run_id: str) -> bool:
         with self.session() as s:
             return s.get(ProbeRun, run_id) is not None
@@ -64,6 +120,9 @@ class RunsMixin(StoreBase):
             probe_name=run.probe_name,
             target_url=run.target_url,
             region=run.region,
+            source=run.source,
+            framework=run.framework,
+            service=run.service,
         )
 
     def save_spans(self, spans: Sequence[SpanRecord]) -> int:
@@ -72,23 +131,8 @@ class RunsMixin(StoreBase):
         Spans already stored (same trace and span id) are skipped, so an
         exporter may retry a batch safely. Returns how many were new.
         """
-        if not spans:
-            return 0
-        keys = {(s.trace_id, s.span_id) for s in spans}
         with self.session() as s:
-            trace_ids = {k[0] for k in keys}
-            rows = s.execute(
-                select(Span.trace_id, Span.span_id).where(Span.trace_id.in_(trace_ids))
-            )
-            existing = {(r[0], r[1]) for r in rows}
-            new = [x for x in spans if (x.trace_id, x.span_id) not in existing]
-            seen: set[tuple[str, str]] = set()
-            for x in new:
-                if (x.trace_id, x.span_id) in seen:
-                    continue
-                seen.add((x.trace_id, x.span_id))
-                s.add(Span(**{f: getattr(x, f) for f in _SPAN_FIELDS}))
-        return len(seen)
+            return self._add_new_spans(s, spans, None)
 
     def get_run(self, run_id: str) -> ProbeRun | None:
         """One run with its turns loaded (detached, safe to read after the session)."""

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,13 +137,15 @@ def save_or_spool(
     *,
     db_url: str | None = None,
     spool: Spool | None = None,
+    on_saved: Callable[[Store, RunResult], None] | None = None,
 ) -> SaveReport:
     """Save results to the store, replaying the spool first; spool what the store cannot take.
 
     Never raises for a store that is down: losing a result during an outage
     would hide the outage. A result that neither the store nor the spool can
     take is returned in ``lost`` (with the reasons in ``errors``) for the
-    caller to print, so it is never silently gone.
+    caller to print, so it is never silently gone. ``on_saved`` is called
+    with the store for each result it took (to join it with what is stored).
     """
     spool = spool or Spool()
     report = SaveReport()
@@ -157,7 +159,15 @@ def save_or_spool(
             log.warning("store unavailable (%s); spooling %d run(s)", exc, len(pending))
     try:
         if store is not None:
-            report.replayed = spool.replay(store.save_run)
+            open_store = store
+
+            def replay_one(run: RunResult) -> bool:
+                saved = open_store.save_run(run)
+                if saved and on_saved is not None:
+                    on_saved(open_store, run)
+                return saved
+
+            report.replayed = spool.replay(replay_one)
             if report.replayed:
                 log.info("replayed %d spooled run(s)", report.replayed)
             while pending:
@@ -165,6 +175,8 @@ def save_or_spool(
                 try:
                     if store.save_run(run):
                         report.saved += 1
+                        if on_saved is not None:
+                            on_saved(store, run)
                     else:
                         report.duplicates += 1
                 except StoreError as exc:

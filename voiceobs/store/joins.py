@@ -1,0 +1,109 @@
+"""One call seen from both sides: a probe's record of a call joined with the bot's own.
+
+A probe that calls a bot which exports its traces to ``voiceobs collect``
+produces two records of one call: the caller-heard one (``synthetic``) and
+the bot-reported one (``production``). They are joined by the W3C trace id
+the probe sends in ``traceparent``, or by the Twilio call or stream SID of
+the start message, which the bot reports as its conversation id (Pipecat's
+``PipelineTask(conversation_id=...)``, LiveKit session metadata). Joining
+writes each run's ``joined_run_id`` and, on the probe's turns, the bot's
+``reported_latency_ms`` and ``unseen_latency_ms``: caller-heard minus
+bot-reported, the time the bot does not see. Turns pair up by index.
+
+The join runs whenever either side is stored, so the order they arrive in
+does not matter, and running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, or_, select
+
+from voiceobs.store.models import ProbeRun, Turn
+from voiceobs.store.repository import Store
+
+#: How far apart in start time the two records of one call may be.
+JOIN_WINDOW = timedelta(hours=1)
+
+
+def _keys(run: ProbeRun) -> set[str]:
+    return {k for k in (run.call_sid, run.stream_sid, run.conversation_id) if k}
+
+
+def _counterpart(store: Store, run: ProbeRun) -> ProbeRun | None:
+    other = "production" if run.source == "synthetic" else "synthetic"
+    keys = _keys(run)
+    conds = []
+    if run.trace_id:
+        conds.append(ProbeRun.trace_id == run.trace_id)
+    if keys:
+        conds += [
+            ProbeRun.call_sid.in_(keys),
+            ProbeRun.stream_sid.in_(keys),
+            ProbeRun.conversation_id.in_(keys),
+        ]
+    if not conds:
+        return None
+    q = (
+        select(ProbeRun)
+        .where(
+            ProbeRun.source == other,
+            ProbeRun.id != run.id,
+            or_(*conds),
+            ProbeRun.started_at >= run.started_at - JOIN_WINDOW,
+            ProbeRun.started_at <= run.started_at + JOIN_WINDOW,
+        )
+        .order_by(ProbeRun.started_at.desc())
+        .limit(1)
+    )
+    with store.session() as s:
+        return s.scalar(q)
+
+
+def join_call(store: Store, run_id: str) -> str | None:
+    """Join the run with the other side's record of the same call; return the other run's id.
+
+    None when no counterpart is stored (yet): the join happens again when it arrives.
+    """
+    run = store.get_run(run_id)
+    if run is None or run.source not in ("synthetic", "production"):
+        return None
+    other = _counterpart(store, run)
+    if other is None:
+        return None
+    synthetic, production = (run, other) if run.source == "synthetic" else (other, run)
+    production_full = store.get_run(production.id)
+    reported = {t.turn_index: t.reported_latency_ms for t in (production_full.turns if production_full else [])}
+    with store.session() as s:
+        for a, b in ((synthetic.id, production.id), (production.id, synthetic.id)):
+            row = s.get(ProbeRun, a)
+            if row is not None:
+                row.joined_run_id = b
+        # The probe's turns get the bot's figure and the difference. They are written
+        # again (new ids), so the SLO rollups and the exporter count the new values.
+        turns = list(s.scalars(select(Turn).where(Turn.run_id == synthetic.id)))
+        changed = [t for t in turns if _joined_values(t, reported.get(t.turn_index)) is not None]
+        if changed:
+            s.execute(delete(Turn).where(Turn.id.in_([t.id for t in changed])))
+            s.flush()
+            for old in changed:
+                values = {c.key: getattr(old, c.key) for c in Turn.__table__.columns if c.key != "id"}
+                values.update(_joined_values(old, reported.get(old.turn_index)) or {})
+                s.add(Turn(**values))
+    return other.id
+
+
+def _joined_values(turn: Turn, reported: float | None) -> dict[str, float | None] | None:
+    """The turn's new joined figures, or None when they are what it already holds."""
+    unseen = (
+        turn.turn_latency_ms - reported
+        if turn.turn_latency_ms is not None and reported is not None
+        else None
+    )
+    if turn.reported_latency_ms == reported and turn.unseen_latency_ms == unseen:
+        return None
+    return {"reported_latency_ms": reported, "unseen_latency_ms": unseen}
+
+
+__all__ = ["JOIN_WINDOW", "join_call"]
