@@ -40,6 +40,7 @@ ORDER: tuple[str, ...] = (
     "voiceobs.slo",
     "voiceobs.failover",
     "voiceobs.recording",
+    "voiceobs.collect",
     "voiceobs.demo",
     "voiceobs.cli",
 )

@@ -52,8 +52,12 @@ def record(
     job: str | None = None,
     redactor: Redactor | None = None,
     spool: Spool | None = None,
+    replace: bool = False,
 ) -> Recorded:
     """Redact, then save (or spool), then push ``results``.
+
+    ``replace`` rewrites stored calls of the same ids (production calls that
+    grew as late spans arrived) instead of keeping their first version.
 
     Raises ``ResultsLost`` (with the redacted results that neither the store
     nor the spool took) after pushing, so the caller can print them; a store
@@ -62,7 +66,9 @@ def record(
     clean = [redact_run(r, redactor) for r in results]
     out = Recorded(results=clean)
     if save and clean:
-        out.saved = save_or_spool(clean, store, db_url=db_url, spool=spool, on_saved=_join)
+        out.saved = save_or_spool(
+            clean, store, db_url=db_url, spool=spool, on_saved=_join, replace=replace
+        )
     if pushgateway and clean:
         from voiceobs.metrics import push_results
 

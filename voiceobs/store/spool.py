@@ -119,6 +119,18 @@ class Spool:
         return replayed
 
 
+def _save(store: Store, run: RunResult, *, replace: bool) -> bool:
+    """Store one run; with ``replace`` a stored version is rewritten (and that counts as saved).
+
+    A production call is spooled again each time it grows, so on replay the
+    newest version must win over one stored before the outage.
+    """
+    if replace:
+        store.replace_run(run)
+        return True
+    return store.save_run(run)
+
+
 @dataclass
 class SaveReport:
     """Where each result went: the store, the spool, or nowhere (``lost``, with why)."""
@@ -138,6 +150,7 @@ def save_or_spool(
     db_url: str | None = None,
     spool: Spool | None = None,
     on_saved: Callable[[Store, RunResult], None] | None = None,
+    replace: bool = False,
 ) -> SaveReport:
     """Save results to the store, replaying the spool first; spool what the store cannot take.
 
@@ -146,6 +159,8 @@ def save_or_spool(
     take is returned in ``lost`` (with the reasons in ``errors``) for the
     caller to print, so it is never silently gone. ``on_saved`` is called
     with the store for each result it took (to join it with what is stored).
+    ``replace`` rewrites a stored call of the same id (a production call that
+    grew) instead of keeping the first version.
     """
     spool = spool or Spool()
     report = SaveReport()
@@ -162,7 +177,7 @@ def save_or_spool(
             open_store = store
 
             def replay_one(run: RunResult) -> bool:
-                saved = open_store.save_run(run)
+                saved = _save(open_store, run, replace=run.source == "production")
                 if saved and on_saved is not None:
                     on_saved(open_store, run)
                 return saved
@@ -173,7 +188,7 @@ def save_or_spool(
             while pending:
                 run = pending[0]
                 try:
-                    if store.save_run(run):
+                    if _save(store, run, replace=replace):
                         report.saved += 1
                         if on_saved is not None:
                             on_saved(store, run)
