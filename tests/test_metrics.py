@@ -26,6 +26,15 @@ def _run(ok: bool, latency_ms: float = 420.0) -> RunResult:
     return run
 
 
+#: The labels of the test run's series, sorted as _samples keys them.
+LABELS = tuple(sorted({"probe": "p1", "target": "ws://bot/twilio", "region": "eu", "source": "synthetic",
+                       "framework": "", "service": ""}.items()))  # fmt: skip
+
+
+def _with(**extra: str) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((*LABELS, *extra.items())))
+
+
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     out = {}
     for family in text_string_to_metric_families(text):
@@ -36,14 +45,14 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_run_registry_names_and_values() -> None:
     text = generate_latest(registry_for_results([_run(True), _run(False, 900.0)])).decode()
-    labels = (("probe", "p1"), ("region", "eu"), ("target", "ws://bot/twilio"))
+    labels = LABELS
     s = _samples(text)
     assert s[("voiceobs_turn_latency_seconds_count", labels)] == 2
     assert s[("voiceobs_turn_latency_seconds_sum", labels)] == pytest.approx(1.32)
-    assert s[("voiceobs_turn_latency_seconds_bucket", (("le", "0.5"), *labels))] == 1
+    assert s[("voiceobs_turn_latency_seconds_bucket", _with(le="0.5"))] == 1
     assert s[("voiceobs_probe_success", labels)] == 0
     assert ("voiceobs_probe_last_success_timestamp_seconds", labels) not in s
-    assert s[("voiceobs_probe_calls", (*labels[:2], ("result", "timeout"), labels[2]))] == 1
+    assert s[("voiceobs_probe_calls", _with(result="timeout"))] == 1
 
 
 @pytest.mark.slow
@@ -78,18 +87,18 @@ def test_store_collector_exports_cumulative_series(db_url: str) -> None:
         registry = CollectorRegistry()
         registry.register(collector)
         s = _samples(generate_latest(registry).decode())
-        labels = (("probe", "p1"), ("region", "eu"), ("target", "ws://bot/twilio"))
+        labels = LABELS
         # Failed calls' turns are counted, never observed in a histogram.
         assert s[("voiceobs_turn_latency_seconds_count", labels)] == 1
         assert s[("voiceobs_turn_latency_seconds_sum", labels)] == pytest.approx(0.42)
-        assert s[("voiceobs_turn_latency_seconds_bucket", (("le", "0.4"), *labels))] == 0
-        assert s[("voiceobs_turn_latency_seconds_bucket", (("le", "0.5"), *labels))] == 1
-        assert s[("voiceobs_turn_pesq_nb_bucket", (("le", "4.25"), *labels))] == 1
-        assert s[("voiceobs_probe_calls_total", (*labels[:2], ("status", "ok"), labels[2]))] == 1
+        assert s[("voiceobs_turn_latency_seconds_bucket", _with(le="0.4"))] == 0
+        assert s[("voiceobs_turn_latency_seconds_bucket", _with(le="0.5"))] == 1
+        assert s[("voiceobs_turn_pesq_nb_bucket", _with(le="4.25"))] == 1
+        assert s[("voiceobs_probe_calls_total", _with(status="ok"))] == 1
         assert (
-            s[("voiceobs_probe_calls_total", (*labels[:2], ("status", "failed"), labels[2]))] == 1
+            s[("voiceobs_probe_calls_total", _with(status="failed"))] == 1
         )
-        assert s[("voiceobs_turns_total", (*labels[:2], ("status", "failed"), labels[2]))] == 1
+        assert s[("voiceobs_turns_total", _with(status="failed"))] == 1
         assert s[("voiceobs_probe_success", labels)] == 0  # the newest call failed
         assert ("voiceobs_probe_last_success_timestamp_seconds", labels) in s
         assert s[("voiceobs_store_read_errors", ())] == 0
@@ -97,8 +106,8 @@ def test_store_collector_exports_cumulative_series(db_url: str) -> None:
         store.save_run(_run(True, 300.0))
         s = _samples(generate_latest(registry).decode())
         assert s[("voiceobs_turn_latency_seconds_count", labels)] == 2
-        assert s[("voiceobs_turn_latency_seconds_bucket", (("le", "0.4"), *labels))] == 1
-        assert s[("voiceobs_probe_calls_total", (*labels[:2], ("status", "ok"), labels[2]))] == 2
+        assert s[("voiceobs_turn_latency_seconds_bucket", _with(le="0.4"))] == 1
+        assert s[("voiceobs_probe_calls_total", _with(status="ok"))] == 2
         assert s[("voiceobs_probe_success", labels)] == 1
     finally:
         store.close()
@@ -118,7 +127,7 @@ def test_store_collector_survives_a_store_that_goes_away(sqlite_url: str) -> Non
     collector.store = Store(make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none"))
     s = _samples(generate_latest(registry).decode())
     assert s[("voiceobs_store_read_errors", ())] == 1
-    labels = (("probe", "p1"), ("region", "eu"), ("target", "ws://bot/twilio"))
+    labels = LABELS
     assert s[("voiceobs_turn_latency_seconds_count", labels)] == 1, "the last good figures stay"
     store.close()
 

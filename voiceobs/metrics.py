@@ -62,11 +62,14 @@ MEASURES: dict[str, Measure] = {name: measure(name) for name in EXPORTED_MEASURE
 
 CALLS_METRIC = "voiceobs_probe_calls_total"
 TURNS_METRIC = "voiceobs_turns_total"
-_LABELS = ("probe", "target", "region")
+#: Every series' labels: which probe or bot, where, and whether real callers or probes.
+_LABELS = ("probe", "target", "region", "source", "framework", "service")
+_Key = tuple[str, str, str, str, str, str]
 
 
-def _labels(run: RunResult) -> tuple[str, str, str]:
-    return (str(run.probe_name), str(run.target_url), str(run.region or ""))
+def _labels(run: RunResult) -> _Key:
+    return (str(run.probe_name), str(run.target_url), str(run.region or ""), str(run.source),
+            str(run.framework), str(run.service))  # fmt: skip
 
 
 def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
@@ -108,7 +111,7 @@ def registry_for_results(results: Sequence[RunResult]) -> CollectorRegistry:
         registry=registry,
     )
     pacing = Gauge("voiceobs_pacing_error_p99_seconds", "Worst per-turn p99 pacing error of the last run.", _LABELS, registry=registry)  # fmt: skip
-    groups: dict[tuple[str, str, str], list[RunResult]] = defaultdict(list)
+    groups: dict[_Key, list[RunResult]] = defaultdict(list)
     for r in results:
         groups[_labels(r)].append(r)
     for key, runs in groups.items():
@@ -201,8 +204,8 @@ class StoreCollector(Collector):
         self.errors = 0
         self._lock = threading.Lock()
         self._watermark = 0
-        self._turns: dict[tuple[str, str, str, str], int] = defaultdict(int)
-        self._hist: dict[str, dict[tuple[str, str, str], _Cumulative]] = {m: {} for m in MEASURES}
+        self._turns: dict[tuple[str, ...], int] = defaultdict(int)
+        self._hist: dict[str, dict[_Key, _Cumulative]] = {m: {} for m in MEASURES}
         self._runs: list[exports.CallTotals] = []
         self._read_at = 0.0
 
@@ -218,7 +221,7 @@ class StoreCollector(Collector):
         """Fold turns ``after < id <= head`` into the counters, in one pass over them."""
         bounds = {name: (m.buckets, m.scale) for name, m in MEASURES.items()}
         for row in exports.turn_histograms(self.store, after, head, bounds):
-            key = (row.probe, row.target, row.region)
+            key = row.key
             self._turns[(*key, "ok")] += row.ok
             self._turns[(*key, "failed")] += row.total - row.ok
             for name, (count, total_value, per_bucket) in row.measures.items():
@@ -254,7 +257,7 @@ class StoreCollector(Collector):
         last_run = GaugeMetricFamily("voiceobs_probe_last_run_timestamp_seconds", "When the probe last placed a call.", labels=list(_LABELS))  # fmt: skip
         last_ok = GaugeMetricFamily("voiceobs_probe_last_success_timestamp_seconds", "When a call of the probe last succeeded.", labels=list(_LABELS))  # fmt: skip
         for c in self._runs:
-            key = [c.probe, c.target, c.region]
+            key = list(c.key)
             calls.add_metric([*key, "ok"], float(c.ok))
             calls.add_metric([*key, "failed"], float(c.total - c.ok))
             ok_is_latest = c.last_ok_at is not None and c.last_ok_at >= c.last_at
@@ -263,8 +266,8 @@ class StoreCollector(Collector):
             if c.last_ok_at is not None:
                 last_ok.add_metric(key, c.last_ok_at.timestamp())
         turns = CounterMetricFamily(TURNS_METRIC.removesuffix("_total"), "Turns measured by probes, by their call's outcome.", labels=[*_LABELS, "status"])  # fmt: skip
-        for (probe, target, region, status), n in sorted(self._turns.items()):
-            turns.add_metric([probe, target, region, status], float(n))
+        for labels, n in sorted(self._turns.items()):
+            turns.add_metric(list(labels), float(n))
         yield from (calls, turns, success, last_run, last_ok)
         for name, m in MEASURES.items():
             family = HistogramMetricFamily(m.histogram, m.description, labels=list(_LABELS))

@@ -19,7 +19,8 @@ TARGET = "ws://127.0.0.1:8765/twilio"
 
 def add_turns(store: Store, rows: Iterable[tuple[datetime, bool, dict[str, Any]]], *,
               probe: str = PROBE, region: str = "local", labels: dict[str, str] | None = None,
-              status: str = "ok") -> int:
+              status: str = "ok", source: str = "synthetic", framework: str = "voiceobs",
+              service: str = "", deployment: str = "") -> int:
     """Store one call holding a turn per ``(started_at, ok, measures)``; returns how many."""
     rows = list(rows)
     if not rows:
@@ -29,10 +30,12 @@ def add_turns(store: Store, rows: Iterable[tuple[datetime, bool, dict[str, Any]]
         conn.execute(insert(ProbeRun), [{
             "id": run_id, "probe_name": probe, "target_url": TARGET, "region": region,
             "labels": labels or {}, "started_at": min(r[0] for r in rows), "status": status,
+            "source": source, "framework": framework, "service": service, "deployment": deployment,
         }])
         conn.execute(insert(Turn), [
             {"run_id": run_id, "turn_index": i, "started_at": at, "probe_name": probe,
-             "target_url": TARGET, "region": region, "ok": ok,
+             "target_url": TARGET, "region": region, "ok": ok, "source": source,
+             "framework": framework, "service": service,
              **dict.fromkeys(TURN_MEASURES), **measures}
             for i, (at, ok, measures) in enumerate(rows)
         ])

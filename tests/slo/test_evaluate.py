@@ -260,3 +260,39 @@ def test_alerting_switches_turn_severities_off(burning: Store) -> None:
     [r] = evaluate(burning, no_page, now=T0 + timedelta(minutes=440), record=False)
     assert r.alert_state == "ticket"
     assert all(f.severity == "ticket" for f in r.firing)
+
+
+def test_selectors_split_production_from_synthetic_calls(store: Store) -> None:
+    now = T0 + timedelta(hours=2)
+    at = now - timedelta(minutes=30)
+    # Probe turns are fast; real callers' turns (reported by the bot) are slow.
+    add_turns(store, [(at, True, {"turn_latency_ms": 300.0})] * 4)
+    add_turns(store, [(at, True, {"reported_latency_ms": 900.0})] * 3,
+              probe="support-bot", source="production", framework="pipecat",
+              service="support-bot", deployment="prod")  # fmt: skip
+    add_turns(store, [(at, True, {"reported_latency_ms": 200.0})] * 2,
+              probe="support-bot", source="production", framework="pipecat",
+              service="support-bot", deployment="staging")  # fmt: skip
+    spec = """\
+version: voiceobs/v1
+slos:
+  - name: synthetic-latency
+    selector: {source: synthetic}
+    sli: {kind: latency, threshold_ms: 500}
+    objective: 90%
+    window: 1d
+  - name: production-voice-to-voice
+    selector: {source: production, framework: pipecat, service: support-bot}
+    sli: {kind: latency, measure: reported_latency_ms, threshold_ms: 500}
+    objective: 90%
+    window: 1d
+  - name: production-prod-only
+    selector: {source: production, deployment: prod}
+    sli: {kind: latency, measure: reported_latency_ms, threshold_ms: 500}
+    objective: 90%
+    window: 1d
+"""
+    results = {r.slo.name: r for r in evaluate(store, parse_slos(spec), now=now)}
+    assert (results["synthetic-latency"].good, results["synthetic-latency"].total) == (4, 4)
+    assert (results["production-voice-to-voice"].good, results["production-voice-to-voice"].total) == (2, 5)
+    assert (results["production-prod-only"].good, results["production-prod-only"].total) == (0, 3)

@@ -102,3 +102,31 @@ def test_version_duplicates_and_yaml_errors() -> None:
     with pytest.raises(SpecError) as info:
         parse_slos("version: voiceobs/v1\nslos: [\n", source="x.yaml")
     assert info.value.line is not None and "not valid YAML" in str(info.value)
+
+
+def test_selectors_take_source_framework_service_and_deployment() -> None:
+    from voiceobs.slo import parse_slos
+
+    [slo] = parse_slos(
+        "version: voiceobs/v1\nslos:\n  - name: prod\n"
+        "    selector: {source: production, framework: livekit, service: bot, deployment: eu}\n"
+        "    sli: {kind: availability}\n    objective: 99%\n    window: 7d\n"
+    )
+    assert slo.selector.to_dict() == {
+        "source": "production", "framework": "livekit", "service": "bot", "deployment": "eu"
+    }
+    q = slo.sli_query()
+    assert (q.source, q.framework, q.service, q.deployment) == ("production", "livekit", "bot", "eu")
+
+
+def test_an_unknown_source_names_the_choices() -> None:
+    from voiceobs.errors import SpecError
+    from voiceobs.slo import parse_slos
+
+    with pytest.raises(SpecError, match="synthetic, production") as info:
+        parse_slos(
+            "version: voiceobs/v1\nslos:\n  - name: x\n    selector: {source: real}\n"
+            "    sli: {kind: availability}\n    objective: 99%\n    window: 7d\n",
+            source="s.yaml",
+        )
+    assert info.value.line == 4

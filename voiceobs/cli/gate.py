@@ -62,7 +62,11 @@ def _feeds(spec: ProbeSpec, slo: SLO) -> bool:
     """Whether results of ``spec`` fall under ``slo``'s selector."""
     sel = slo.selector
     return (
-        sel.probe in (None, spec.name)
+        sel.source in (None, "synthetic")
+        and sel.framework in (None, "voiceobs")
+        and sel.service is None
+        and sel.deployment is None
+        and sel.probe in (None, spec.name)
         and sel.target in (None, spec.target)
         and sel.region in (None, spec.region)
         and all(spec.labels.get(k) == v for k, v in sel.labels.items())

@@ -61,7 +61,8 @@ def _label_name(key: str) -> str:
 def _matchers(slo: SLO, extra: dict[str, str] | None = None) -> str:
     sel = slo.selector
     pairs: list[tuple[str, str]] = []
-    for label, value in (("probe", sel.probe), ("target", sel.target), ("region", sel.region)):
+    for label in ("probe", "target", "region", "source", "framework", "service"):
+        value = getattr(sel, label)
         if value is not None:
             pairs.append((label, value))
     pairs += [(_label_name(k), v) for k, v in sorted(sel.labels.items())]
@@ -125,6 +126,11 @@ def generate_rules(slos: list[SLO], policy: BurnPolicy | None = None) -> RulesOu
                     f"SLO {slo.name!r}: alert window {format_duration(w)} is shorter than a "
                     "minute; Prometheus rate() needs several scrapes, so use a longer SLO window"
                 )
+        if slo.selector.deployment is not None:
+            out.warnings.append(
+                f"SLO {slo.name!r}: selects by deployment, which the exported metrics do not "
+                "label; these rules count every deployment (voiceobs evaluate selects exactly)"
+            )
         if slo.sli.kind != "availability" and slo.sli.measure:
             bounds = measure(str(slo.sli.measure)).buckets
             value = _threshold_value(slo)

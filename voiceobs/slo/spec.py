@@ -29,6 +29,7 @@ from voiceobs import safe_yaml
 from voiceobs.durations import format_duration, parse_duration
 from voiceobs.errors import SpecError
 from voiceobs.measures import TIME_MEASURES, TURN_MEASURES
+from voiceobs.results import SOURCES
 from voiceobs.safe_yaml import dotted
 from voiceobs.store.sli import SliQuery
 
@@ -46,22 +47,38 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 @dataclass(frozen=True)
 class Selector:
-    """Which results an SLO is about; an unset field matches everything."""
+    """Which results an SLO is about; an unset field matches everything.
+
+    ``source`` picks probe calls (``synthetic``) or real callers' calls
+    (``production``), so one spec file can hold "production p95 latency"
+    beside "synthetic availability"; ``framework``, ``service`` and
+    ``deployment`` pick the bot that reported a production call.
+    """
 
     probe: str | None = None
     target: str | None = None
     region: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+    framework: str | None = None
+    service: str | None = None
+    deployment: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The selector as written in a spec (unset fields left out)."""
         out: dict[str, Any] = {}
-        for key in ("probe", "target", "region"):
+        for key in SELECTOR_FIELDS:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.labels:
             out["labels"] = dict(self.labels)
         return out
+
+
+#: The text fields of a selector, in the order a spec lists them.
+SELECTOR_FIELDS: tuple[str, ...] = (
+    "probe", "target", "region", "source", "framework", "service", "deployment",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -162,6 +179,10 @@ class SLO:
             target=sel.target,
             region=sel.region,
             labels=dict(sel.labels),
+            source=sel.source,
+            framework=sel.framework,
+            service=sel.service,
+            deployment=sel.deployment,
             measure=self.sli.measure,
             op=self.sli.op,
             threshold=self.sli.threshold,
@@ -270,23 +291,23 @@ def _parse_selector(ctx: _Ctx, data: Any, path: Path_, slo: str) -> Selector:
     if data is None:
         return Selector()
     if not isinstance(data, dict):
-        raise ctx.fail(path, "must be a mapping of probe, target, region, labels", slo)
-    _no_unknown(ctx, data, path, {"probe", "target", "region", "labels"}, slo)
+        raise ctx.fail(path, f"must be a mapping of {', '.join(SELECTOR_FIELDS)}, labels", slo)
+    _no_unknown(ctx, data, path, {*SELECTOR_FIELDS, "labels"}, slo)
     values: dict[str, str | None] = {}
-    for key in ("probe", "target", "region"):
+    for key in SELECTOR_FIELDS:
         value = data.get(key)
         if value is not None and not isinstance(value, str | int):
             raise ctx.fail((*path, key), "must be text", slo)
         values[key] = None if value is None else str(value)
+    if values["source"] is not None and values["source"] not in SOURCES:
+        raise ctx.fail((*path, "source"), f"must be one of {', '.join(SOURCES)}", slo)
     labels = data.get("labels") or {}
     if not isinstance(labels, dict) or not all(
         isinstance(v, str | int | float | bool) for v in labels.values()
     ):
         raise ctx.fail((*path, "labels"), "must map label names to text values", slo)
     return Selector(
-        probe=values["probe"],
-        target=values["target"],
-        region=values["region"],
+        **values,
         labels={str(k): str(v) for k, v in labels.items()},
     )
 

@@ -28,10 +28,18 @@ class CallTotals:
     probe: str
     target: str
     region: str
+    source: str
+    framework: str
+    service: str
     ok: int
     total: int
     last_at: datetime
     last_ok_at: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        """The series' label values, in the exporter's label order."""
+        return (self.probe, self.target, self.region, self.source, self.framework, self.service)
 
 
 @dataclass(frozen=True)
@@ -41,9 +49,17 @@ class TurnHistogram:
     probe: str
     target: str
     region: str
+    source: str
+    framework: str
+    service: str
     total: int
     ok: int
     measures: dict[str, tuple[int, float, list[int]]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        """The series' label values, in the exporter's label order."""
+        return (self.probe, self.target, self.region, self.source, self.framework, self.service)
 
 
 def _utc(value: Any) -> datetime:
@@ -63,7 +79,8 @@ def last_turn_id(store: Store) -> int:
 
 def call_totals(store: Store) -> list[CallTotals]:
     """Every probe/target/region's call counts and latest call times, in one grouped query."""
-    dims = (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region)
+    dims = (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region, ProbeRun.source,
+            ProbeRun.framework, ProbeRun.service)  # fmt: skip
     is_ok = ProbeRun.status == "ok"
     q = select(
         *dims,
@@ -78,9 +95,9 @@ def call_totals(store: Store) -> list[CallTotals]:
     except SQLAlchemyError as exc:
         raise translate_db_error(exc, store.url) from exc
     return [
-        CallTotals(str(p), str(t), str(r or ""), int(ok or 0), int(n), _utc(last),
-                   _utc(last_ok) if last_ok is not None else None)
-        for p, t, r, ok, n, last, last_ok in rows
+        CallTotals(str(p), str(t), str(r or ""), str(src), str(fw or ""), str(svc or ""),
+                   int(ok or 0), int(n), _utc(last), _utc(last_ok) if last_ok is not None else None)
+        for p, t, r, src, fw, svc, ok, n, last, last_ok in rows
     ]  # fmt: skip
 
 
@@ -96,7 +113,7 @@ def turn_histograms(
     scale (stored / exported). Only successful turns that took a measure are
     in its histogram; every turn counts in ``total``.
     """
-    dims = (Turn.probe_name, Turn.target_url, Turn.region)
+    dims = (Turn.probe_name, Turn.target_url, Turn.region, Turn.source, Turn.framework, Turn.service)
     cols: list[Any] = [func.count(), func.sum(case((Turn.ok.is_(True), 1), else_=0))]
     for name, (bounds, scale) in measures.items():
         col = getattr(Turn, name)
@@ -111,8 +128,9 @@ def turn_histograms(
     except SQLAlchemyError as exc:
         raise translate_db_error(exc, store.url) from exc
     out = []
-    for probe, target, region, total, ok, *rest in rows:
-        hist = TurnHistogram(str(probe), str(target), str(region or ""), int(total), int(ok or 0))
+    for probe, target, region, source, framework, service, total, ok, *rest in rows:
+        hist = TurnHistogram(str(probe), str(target), str(region or ""), str(source),
+                             str(framework or ""), str(service or ""), int(total), int(ok or 0))  # fmt: skip
         for name, (bounds, _scale) in measures.items():
             count, value_sum, *per_bucket = rest[: 2 + len(bounds)]
             rest = rest[2 + len(bounds) :]

@@ -51,6 +51,10 @@ class SliQuery:
     target: str | None = None
     region: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+    framework: str | None = None
+    service: str | None = None
+    deployment: str | None = None
     measure: str | None = None
     op: str | None = None
     threshold: float | None = None
@@ -81,6 +85,19 @@ def source_for(query: SliQuery) -> Source:
         conds.append(table.c.target_url == query.target)
     if query.region is not None:
         conds.append(table.c.region == query.region)
+    # Source, framework and service are on turns too (denormalised for the indexes);
+    # the deployment is the call's alone.
+    for name in ("source", "framework", "service"):
+        value = getattr(query, name)
+        if value is not None:
+            conds.append(table.c[name] == value)
+    if query.deployment is not None:
+        if table is RUNS:
+            conds.append(RUNS.c.deployment == query.deployment)
+        else:
+            conds.append(
+                exists().where(RUNS.c.id == TURNS.c.run_id, RUNS.c.deployment == query.deployment)
+            )
     if query.labels:
         label_conds = [RUNS.c.labels[k].as_string() == v for k, v in sorted(query.labels.items())]
         if table is RUNS:
