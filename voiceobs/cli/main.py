@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "quality": ("quality", "quality", "Score a degraded WAV against a reference."),
     "serve": ("serve", "serve", "Run a reference voice pipeline server."),
     "probe": ("probe", "probe", "Run synthetic probe calls from a spec."),
+    "calls": ("calls", "calls", "List recent calls; show one call from both sides."),
     "metrics": ("metrics", "metrics", "Expose stored results to Prometheus."),
     "slo": ("slo", "slo", "Evaluate SLOs, import OpenSLO, export Prometheus rules."),
     "gate": ("gate", "gate", "CI gate: exit non-zero when an SLO is breached."),

@@ -150,16 +150,38 @@ class RunsMixin(StoreBase):
         target: str | None = None,
         region: str | None = None,
         status: str | None = None,
+        source: str | None = None,
+        with_turns: bool = False,
         limit: int = 100,
         offset: int = 0,
     ) -> list[ProbeRun]:
-        """Runs newest first, filtered; turns are not loaded."""
+        """Runs newest first, filtered; their turns are loaded only ``with_turns``."""
         q = select(ProbeRun).order_by(ProbeRun.started_at.desc()).limit(limit).offset(offset)
         q = where_runs(q, ProbeRun, since=since, until=until, probe=probe, target=target, region=region)
         if status:
             q = q.where(ProbeRun.status == status)
+        if source:
+            q = q.where(ProbeRun.source == source)
+        if with_turns:
+            q = q.options(selectinload(ProbeRun.turns))
         with self.session() as s:
             return list(s.scalars(q))
+
+    def find_run(self, id_or_prefix: str) -> ProbeRun | None:
+        """A run by its id or an unambiguous prefix of it (at least 6 characters), turns loaded.
+
+        Raises ``StoreError`` when a prefix matches more than one run, so a
+        person never reads the wrong call.
+        """
+        run = self.get_run(id_or_prefix)
+        if run is not None or len(id_or_prefix) < 6:
+            return run
+        q = select(ProbeRun.id).where(ProbeRun.id.like(f"{id_or_prefix}%")).limit(2)
+        with self.session() as s:
+            ids = list(s.scalars(q))
+        if len(ids) > 1:
+            raise StoreError(f"{id_or_prefix!r} matches several calls; give more of the id")
+        return self.get_run(ids[0]) if ids else None
 
     def query_turns(
         self,
