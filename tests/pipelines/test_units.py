@@ -53,7 +53,8 @@ def test_fault_parse_and_merge() -> None:
     merged = Faults.parse("delay=100").merge(Faults.parse("delay=50,silence"))
     assert merged.delay_ms == 150 and merged.silence
     assert not Faults.parse("").any
-    for bad in ("explode", "delay", "delay=abc", "garble=2", "drop=-1"):
+    for bad in ("explode", "delay", "delay=abc", "garble=2", "drop=-1", "drop=nan", "delay=inf",
+                "delay=1e12", "stall=-inf", "crash=7200"):  # fmt: skip
         with pytest.raises(ConfigError):
             Faults.parse(bad)
 

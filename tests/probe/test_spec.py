@@ -110,3 +110,22 @@ def test_concurrency_override_keeps_the_specs_calls() -> None:
 def test_concurrency_override_out_of_range_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match="concurrency must be within"):
         parse_spec(GOOD, "good.yaml").with_concurrency(0)
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("ws://127.0.0.1:99999/x", "Port out of range"),
+        ("ws://:80/x", "names no host"),
+        ("ws://h:0/x", "port 0"),
+        ("ws://[::1/x", "not a valid URL"),
+        ("ws://a b/x", "whitespace"),
+    ],
+)
+def test_a_target_no_call_could_reach_is_a_spec_error_with_its_line(target: str, words: str) -> None:
+    from voiceobs.errors import SpecError
+    from voiceobs.probe.spec import parse_spec
+
+    with pytest.raises(SpecError, match=words) as info:
+        parse_spec(f'version: voiceobs/v1\nname: p\ntarget: "{target}"\nturns: [{{prompt: hi there}}]\n', "s.yaml")
+    assert info.value.line == 3 and info.value.field == "target"

@@ -211,3 +211,16 @@ async def test_admin_auth_and_degraded_mode() -> None:
             assert ack["mode"] == "degraded"
             event = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert event["event"] == "mode" and event["mode"] == "degraded" and event["message"]
+
+
+async def test_admin_fault_refuses_nan_and_absurd_values_and_keeps_the_old_set() -> None:
+    with running_server(ServerConfig(pipeline="echo", port=0, admin_token=TOKEN)) as srv:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        url = srv.http_url + "/admin/fault"
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(url, json={"fault": "delay=200"}, headers=auth)).status_code == 200
+            for bad in ("drop=nan", "delay=1e12", "delay=inf"):
+                r = await client.post(url, json={"fault": bad}, headers=auth)
+                assert r.status_code == 400
+                assert "finite" in r.json()["error"] or "at most" in r.json()["error"]
+            assert (await client.get(url, headers=auth)).json()["fault"] == "delay=200"

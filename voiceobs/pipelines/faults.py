@@ -41,6 +41,7 @@ fault              what the server does                                         
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,6 +49,8 @@ import numpy as np
 from voiceobs.errors import ConfigError
 
 _NAMES = ("delay", "stall", "drop", "garble", "silence", "refuse", "crash")
+#: The largest value each numeric fault takes: delay in ms, the others in seconds (one hour).
+_MOST = {"delay": 600_000.0, "stall": 3600.0, "drop": 3600.0, "crash": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,15 @@ class Faults:
                     number = float(value)
                 except ValueError as exc:
                     raise ConfigError(f"fault {name}={value!r}: value must be a number") from exc
-                if number < 0:
-                    raise ConfigError(f"fault {name}={value}: value must be 0 or more")
+                if not math.isfinite(number) or number < 0:
+                    raise ConfigError(f"fault {name}={value}: value must be a finite number, 0 or more")
+                most = _MOST.get(name)
+                if most is not None and number > most:
+                    unit = "ms" if name == "delay" else "s"
+                    raise ConfigError(
+                        f"fault {name}={value}: at most {most:g} {unit}; a longer fault is a typo, "
+                        "not a test (the probe's own deadlines are seconds)"
+                    )
             if name == "delay":
                 if number is None:
                     raise ConfigError("fault delay needs milliseconds, e.g. delay=300")

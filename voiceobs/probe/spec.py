@@ -8,6 +8,7 @@ file, the line (taken from the YAML node marks, not guessed) and the field.
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,8 +107,21 @@ class ProbeSpec(_Model):
     @field_validator("target")
     @classmethod
     def _ws_url(cls, value: str) -> str:
+        # Everything a URL parser would refuse at call time is a spec error now,
+        # so a typo is a line number, not a stored internal_error.
         if not value.startswith(("ws://", "wss://")):
             raise ValueError(f"target must be a ws:// or wss:// URL, got {value!r}")
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"target {value!r} is not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError(f"target {value!r} names no host")
+        if port == 0:
+            raise ValueError(f"target {value!r}: port 0 cannot be called")
+        if any(c.isspace() for c in value):
+            raise ValueError(f"target {value!r} contains whitespace")
         return value
 
     @field_validator("metrics")
