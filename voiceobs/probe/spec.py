@@ -8,9 +8,9 @@ file, the line (taken from the YAML node marks, not guessed) and the field.
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
