@@ -296,3 +296,32 @@ slos:
     assert (results["synthetic-latency"].good, results["synthetic-latency"].total) == (4, 4)
     assert (results["production-voice-to-voice"].good, results["production-voice-to-voice"].total) == (2, 5)
     assert (results["production-prod-only"].good, results["production-prod-only"].total) == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("good", "total", "firing", "standing", "alert"),
+    [
+        (100, 100, [], "met", "ok"),
+        (995, 1000, ["ticket"], "met", "ticket"),  # burning slowly, budget still half there
+        (92, 100, [], "at_risk", "ok"),  # 8 % bad of a 10 % budget: 20 % left
+        (60, 100, [], "breached", "ok"),  # after the burn: short windows recovered, budget spent
+        (60, 100, ["page", "ticket"], "breached", "page"),
+        (0, 0, [], "no_data", "ok"),
+    ],
+)
+def test_standing_and_alert_state_are_two_things(
+    good: int, total: int, firing: list[str], standing: str, alert: str
+) -> None:
+    from voiceobs.slo import Firing, SloResult
+
+    [slo] = parse_slos(
+        "version: voiceobs/v1\nslos:\n  - name: s\n    sli: {kind: availability}\n"
+        "    objective: 90%\n    window: 1d\n"
+    )
+    result = SloResult(
+        slo=slo, evaluated_at=T0, window="1d", window_start=T0, good=good, total=total,
+        burn_rates={}, alerts=(),
+        firing=[Firing(sev, "1h", "5m", 14.4, 20.0, 20.0) for sev in firing],
+    )  # fmt: skip
+    assert (result.standing, result.alert_state) == (standing, alert)
+    assert result.to_json()["standing"] == standing and result.to_json()["alert_state"] == alert

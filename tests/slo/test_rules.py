@@ -77,13 +77,19 @@ slos:
 """)
 
 
-def _alerts(rules: dict[str, Any], slo: str, severities: list[str]) -> list[dict[str, Any]]:
+def _alerts(rules: dict[str, Any], slo: str, severities: list[str], standing: str) -> list[dict[str, Any]]:
+    """What promtool should report: each alert, its annotations with the standing rendered."""
     out = []
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "alert" in rule and rule["labels"]["slo"] == slo and rule["labels"]["severity"] in severities:
-                out.append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+                annotations = {**rule["annotations"], "standing": standing}
+                out.append({"exp_labels": rule["labels"], "exp_annotations": annotations})
     return out
+
+
+BREACHED_AVAIL = "breached: -3900% of the error budget left over 30d"
+BREACHED_LATENCY = "breached: -4900% of the error budget left over 30d"
 
 
 @pytest.mark.slow
@@ -110,10 +116,12 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
                     {"series": count, "values": "0+100x180"},
                 ],
                 "alert_rule_test": [
+                    # The standing is rendered from the budget left (1 - 0.2 / 0.005 = -39):
+                    # breached, beside the page alert, and each said in its own annotation.
                     {"eval_time": "10m", "alertname": "VoiceobsSLOBurnRate",
-                     "exp_alerts": _alerts(rules, "echo-availability", ["page", "ticket"])},
+                     "exp_alerts": _alerts(rules, "echo-availability", ["page", "ticket"], BREACHED_AVAIL)},
                     {"eval_time": "2h", "alertname": "VoiceobsSLOBurnRate",
-                     "exp_alerts": _alerts(rules, "echo-availability", ["page", "ticket"])},
+                     "exp_alerts": _alerts(rules, "echo-availability", ["page", "ticket"], BREACHED_AVAIL)},
                 ],
             },
             {   # Healthy calls, but half the turns answer slower than 0.8 s: latency pages.
@@ -126,8 +134,9 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
                     {"series": count, "values": "0+100x120"},
                 ],
                 "alert_rule_test": [
+                    # 1 - 0.5 / 0.01 = -49
                     {"eval_time": "1h", "alertname": "VoiceobsSLOBurnRate",
-                     "exp_alerts": _alerts(rules, "echo-latency", ["page", "ticket"])},
+                     "exp_alerts": _alerts(rules, "echo-latency", ["page", "ticket"], BREACHED_LATENCY)},
                 ],
             },
             {   # Everything healthy: nothing fires.
@@ -151,6 +160,6 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
     assert "SUCCESS" in done.stdout
     # And the check fails when the expectation is wrong (a test that can fail).
     tests["tests"][2]["alert_rule_test"][0]["exp_alerts"] = _alerts(
-        rules, "echo-latency", ["page"])
+        rules, "echo-latency", ["page"], BREACHED_LATENCY)
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests, sort_keys=False, width=1000))
     assert _promtool("test", "rules", "tests.yaml", cwd=tmp_path).returncode != 0

@@ -33,7 +33,7 @@ slos:
 def test_example_spec_for_reference_pipelines_loads() -> None:
     slos = load_slos(ROOT / "probes" / "slos.yaml")
     probes = {s.selector.probe for s in slos}
-    assert {"echo-loopback", "codec-loopback", "agent-smoke"} <= probes
+    assert {"echo-loopback", "codec-phone-line", "agent-conversation"} <= probes
     assert {s.sli.kind for s in slos} == {"availability", "latency", "quality"}
 
 

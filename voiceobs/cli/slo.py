@@ -59,17 +59,19 @@ def status(slos_path: str | None, db_url: str | None, as_json: bool, no_record: 
     from rich.table import Table
 
     table = Table(title=f"SLOs ({store.display_url})")
-    for col in ("SLO", "SLI", "Objective", "Budget left", "Burn rates", "Alert", "Window"):
+    for col in ("SLO", "Standing", "SLI", "Objective", "Budget left", "Alert", "Burn rates", "Window"):
         table.add_column(col)
     style = {"ok": "green", "ticket": "yellow", "page": "bold red"}
+    standing_style = {"met": "green", "at_risk": "yellow", "breached": "bold red", "no_data": "dim"}
     for r in results:
         table.add_row(
             r.slo.name,
+            f"[{standing_style[r.standing]}]{r.standing.replace('_', ' ')}[/]",
             pct(r.sli),
             pct(r.slo.objective),
             pct(r.budget_remaining, 1),
-            burn_text(r),
             f"[{style[r.alert_state]}]{r.alert_state}[/]",
+            burn_text(r),
             f"{r.window} ({r.good}/{r.total})",
         )
     Console().print(table)

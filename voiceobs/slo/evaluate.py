@@ -21,7 +21,12 @@ from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
 from voiceobs.store import Store, rollups
 from voiceobs.store.sli import SliQuery
 
+#: Alert states: how fast the error budget burns right now (multiwindow burn-rate alerts).
 STATES = ("ok", "ticket", "page")
+#: Standings: where the SLO stands over its whole window, whatever it burns right now.
+STANDINGS = ("met", "at_risk", "breached", "no_data")
+#: An SLO that still meets its objective with less than this share of its budget left is at risk.
+AT_RISK_BUDGET = 0.25
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,23 @@ class SloResult:
         return self.sli is not None and self.sli < self.slo.objective
 
     @property
+    def standing(self) -> str:
+        """Where the SLO stands over its window: ``met``, ``at_risk``, ``breached`` or ``no_data``.
+
+        Separate from ``alert_state`` on purpose: after a burn the short
+        windows recover (alert ``ok``) while the window's budget is still
+        spent (``breached``), and an SRE must see both.
+        """
+        if self.no_data:
+            return "no_data"
+        if self.breached:
+            return "breached"
+        budget = self.budget_remaining
+        if budget is not None and budget < AT_RISK_BUDGET:
+            return "at_risk"
+        return "met"
+
+    @property
     def holds(self) -> bool:
         """Not breached and not burning past a page threshold: what the CI gate asks."""
         return not self.breached and self.alert_state != "page"
@@ -111,6 +133,7 @@ class SloResult:
             "sli": self.sli,
             "budget_remaining": self.budget_remaining,
             "burn_rates": dict(self.burn_rates),
+            "standing": self.standing,
             "alert_state": self.alert_state,
             "firing": [f.to_json() for f in self.firing],
             "breached": self.breached,
@@ -216,4 +239,13 @@ def _evaluate_one(
     )
 
 
-__all__ = ["STATES", "Firing", "SloResult", "burn_rate", "evaluate", "month_start"]
+__all__ = [
+    "AT_RISK_BUDGET",
+    "STANDINGS",
+    "STATES",
+    "Firing",
+    "SloResult",
+    "burn_rate",
+    "evaluate",
+    "month_start",
+]

@@ -116,9 +116,9 @@ def junit_xml(results: Sequence[SloResult], policy: GatePolicy | None = None) ->
     for r, state in zip(results, verdicts, strict=True):
         case = ET.SubElement(suite, "testcase", classname="voiceobs.slo", name=r.slo.name, time="0")
         detail = (
-            f"SLI {pct(r.sli)} (objective {pct(r.slo.objective)}, {r.good}/{r.total} good over "
-            f"{r.window}); budget remaining {pct(r.budget_remaining)}; alert {r.alert_state}; "
-            f"burn {burn_text(r)}"
+            f"standing {r.standing}: SLI {pct(r.sli)} (objective {pct(r.slo.objective)}, "
+            f"{r.good}/{r.total} good over {r.window}); budget remaining {pct(r.budget_remaining)}; "
+            f"alert {r.alert_state} (burn {burn_text(r)})"
         )
         if state in FAILING:
             failure = ET.SubElement(case, "failure", message=reason(r, policy), type=state)
@@ -140,15 +140,21 @@ def markdown(results: Sequence[SloResult], policy: GatePolicy | None = None) -> 
     lines = [
         f"### {title}",
         "",
-        "| | SLO | SLI | Objective | Budget left | Alert | Burn rates | Window |",
-        "|---|---|---|---|---|---|---|---|",
+        "| | SLO | Standing | SLI | Objective | Budget left | Alert | Burn rates | Window |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         state = verdict(r, policy)
         lines.append(
-            f"| {icon[state]} | `{r.slo.name}` | {pct(r.sli)} | {pct(r.slo.objective)} | "
-            f"{pct(r.budget_remaining, 1)} | {r.alert_state} | {burn_text(r)} | {r.window} |"
+            f"| {icon[state]} | `{r.slo.name}` | {r.standing.replace('_', ' ')} | {pct(r.sli)} | "
+            f"{pct(r.slo.objective)} | {pct(r.budget_remaining, 1)} | {r.alert_state} | "
+            f"{burn_text(r)} | {r.window} |"
         )
+    lines.append("")
+    lines.append(
+        "_Standing_ is where each SLO stands over its whole window (met, at risk, breached); "
+        "_Alert_ is how fast its budget burns right now (ok, ticket, page)."
+    )
     for r in rows:
         if verdict(r, policy) in (*FAILING, "skipped"):
             lines.append("")

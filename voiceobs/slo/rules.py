@@ -31,6 +31,7 @@ import yaml
 from voiceobs.durations import format_duration
 from voiceobs.measures import measure
 from voiceobs.metrics import CALLS_METRIC, TURNS_METRIC
+from voiceobs.slo.evaluate import AT_RISK_BUDGET
 from voiceobs.slo.spec import SLO
 from voiceobs.slo.windows import BurnPolicy, load_policy
 
@@ -212,6 +213,18 @@ def generate_rules(slos: list[SLO], policy: BurnPolicy | None = None) -> RulesOu
                         "description": (
                             f"{slo.sli.describe()} must hold for {slo.objective * 100:g}% over "
                             f"{slo.window}; {severity} when the budget burns faster than {windows_text}."
+                        ),
+                        # The alert is how fast the budget burns now; the standing is what is
+                        # left of it over the window. Both, so neither is read as the other.
+                        "alert_state": f"{severity}: burning faster than {windows_text} right now",
+                        "standing": (
+                            '{{ with query "slo:period_error_budget_remaining:ratio{slo=\\"'
+                            + _escape(slo.name)
+                            + '\\"}" }}{{ with . | first | value }}'
+                            "{{ if lt . 0.0 }}breached{{ else if lt . "
+                            f"{AT_RISK_BUDGET!r}"
+                            " }}at risk{{ else }}met{{ end }}: {{ humanizePercentage . }} of the "
+                            f"error budget left over {period}{{{{ end }}}}{{{{ end }}}}"
                         ),
                     },
                 }
