@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.collect.pipecat_bot import SERVICE, BotRun, PipecatBot
+from tests.collect.pipecat_bot import SERVICE, BotRun, PipecatBot, caller_turns
 from tests.helpers import make_spec
 from voiceobs.collect.adapters import span_adapters
 from voiceobs.collect.assembly import CallAssembler
@@ -53,7 +53,7 @@ def called(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunResult
                 bot.url,
                 pipeline="agent",
                 timeouts={"connect_s": 5, "first_audio_s": 10, "call_s": 60},
-                turns=[{"prompt": p, "end_silence_ms": 800, "pause_ms": 500} for p in PROMPTS],
+                turns=caller_turns(base, PROMPTS, end_silence_ms=800, pause_ms=500),
             )
             (probe,) = asyncio.run(run_spec_async(spec))
         finally:
