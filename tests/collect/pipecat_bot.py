@@ -266,9 +266,7 @@ def build_app(observed: Observed, asr: Any) -> Any:
                 serializer=serializer,
             ),
         )
-        vad = SileroVADAnalyzer(sample_rate=16000, params=VADParams(stop_secs=0.2))
-        # ONNX Runtime's first inference is slow; taken now, it cannot hold up the caller's first turn.
-        vad.voice_confidence(bytes(2 * vad.num_frames_required()))
+        vad = SileroVADAnalyzer(params=VADParams(stop_secs=0.2))
         context = LLMContext()
         user, assistant = LLMContextAggregatorPair(
             context,
