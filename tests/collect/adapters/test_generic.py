@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.collect.otel import Tracing, ingested
+from tests.collect.otel import Tracing
 from tests.helpers import make_spec
 from voiceobs.collect.adapters import span_adapters
 from voiceobs.collect.adapters.generic import GenericAdapter
 from voiceobs.collect.assembly import CallAssembler
+from voiceobs.pipelines import telemetry
 from voiceobs.probe.runner import run_spec_async
 from voiceobs.server import ServerConfig, running_server
 
@@ -22,12 +22,24 @@ RESOURCE = {
 }
 
 
+@pytest.fixture
+def pipeline_tracing(monkeypatch: pytest.MonkeyPatch) -> Tracing:
+    """The reference pipelines' tracer, pointed at a provider of this test's own.
+
+    The pipelines trace through the global provider, which a process may set
+    only once (another test folder owns it); replacing their module's tracer
+    for the test keeps both.
+    """
+    tracing = Tracing({"service.name": "reference-agent", "deployment.environment.name": "demo"})
+    monkeypatch.setattr(telemetry, "_tracer", tracing.tracer("voiceobs.pipelines"))
+    return tracing
+
+
 @pytest.mark.slow
 def test_the_reference_agent_pipelines_spans_are_a_production_call(
-    global_spans: InMemorySpanExporter,
+    pipeline_tracing: Tracing,
 ) -> None:
     """The spans the reference pipeline emits (stage spans under the probe's call span) make a call."""
-    global_spans.clear()
     with running_server(ServerConfig(pipeline="agent", port=0, device="cpu")) as srv:
         spec = make_spec(
             srv.ws_url + "/twilio",
@@ -39,13 +51,13 @@ def test_the_reference_agent_pipelines_spans_are_a_production_call(
             ],
         )
         (probe,) = asyncio.run(run_spec_async(spec))
-    spans = [ingested(s) for s in global_spans.get_finished_spans()]
-    mine = [s for s in spans if s.record.trace_id == probe.trace_id]
+    mine = [s for s in pipeline_tracing.spans() if s.record.trace_id == probe.trace_id]
     assert {s.record.name for s in mine} >= {"vad", "asr", "respond", "tts", "transport"}
     asm = CallAssembler(span_adapters(), idle_timeout_s=1.0)
     asm.add(mine)
     (run,) = asm.due(now=asm.clock() + 2)  # no conversation span: it closes when idle
     assert (run.framework, run.source) == ("generic", "production")
+    assert (run.service, run.deployment) == ("reference-agent", "demo")
     # One trace with the probe: the store joins the two records by it.
     assert run.trace_id == probe.trace_id
     assert [t.turn_index for t in run.turns] == [0, 1]
