@@ -366,3 +366,40 @@ def test_a_re_emitted_call_replaces_the_stored_one(store: Store) -> None:
     row = store.get_run(second.id)
     assert row is not None and [t.turn_index for t in row.turns] == [0, 1, 2]
     assert len(store.spans_for_run(second.id)) == len(spans)
+
+
+@pytest.mark.parametrize("junk", ["x", "", [1, "a"], {"k": "v"}, True, -1, 1e308, "[REDACTED]"])
+def test_odd_attribute_values_never_break_an_adapter(junk: object) -> None:
+    """Whatever a sender (or the redactor) puts in an attribute, every adapter still builds the call."""
+    t = Tracing(RESOURCE)
+    pipecat, lk = t.tracer("pipecat.turn"), t.tracer("livekit-agents")
+    interrupted = {"turn.number": 1, "turn.was_interrupted": True}
+    with (
+        t.span(pipecat, "conversation", 0, 3000, attributes={"conversation.id": "CA1"}) as conv,
+        t.span(pipecat, "turn", 0, 2000, conv, interrupted) as turn,
+        t.span(pipecat, "llm", 10, 20, turn, {"metrics.ttfb": 0.1}),
+    ):
+        pass
+    with t.span(lk, "agent_session", 0, 3000) as session:
+        with t.span(lk, "user_turn", 0, 900, session, {"lk.end_of_turn_delay": 0.0}):
+            pass
+        with (
+            t.span(lk, "agent_turn", 1000, 2000, session, {"lk.e2e_latency": 0.8}) as reply,
+            t.span(lk, "tts_request", 1001, 1500, reply, {"lk.tts_metrics": "{}"}),
+        ):
+            pass
+    clean = call_spans() + t.spans()
+    odd = [
+        dataclasses.replace(
+            s,
+            record=dataclasses.replace(
+                s.record, attributes=dict.fromkeys(s.record.attributes, junk)
+            ),
+        )
+        for s in clean
+    ]
+    asm = CallAssembler(span_adapters(), idle_timeout_s=1.0, clock=Clock())
+    asm.add(odd)
+    out = asm.due(now=asm.clock() + 2)
+    assert asm.stats.build_errors == 0
+    assert {r.framework for r in out} <= {"generic", "pipecat", "livekit"}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests.collect.reports_payloads import CUSTOMER, VAPI_TWILIO_SID, retell_event, vapi_report
 from voiceobs.collect.reports import ADAPTERS
+from voiceobs.errors import ReportError
 from voiceobs.recording import record
 from voiceobs.results import RunResult, TurnResult
 from voiceobs.store import Store
@@ -62,3 +63,37 @@ def test_a_probe_call_joins_the_platforms_record_of_it_by_call_sid(store: Store)
     row = store.get_run(probe.id)
     assert row is not None and row.joined_run_id == report.id
     assert [t.unseen_latency_ms for t in row.turns] == [pytest.approx(190.0), pytest.approx(70.0)]
+
+
+MALFORMED = [
+    [],
+    "end-of-call-report",
+    {"message": "end-of-call-report"},
+    {"message": {"type": "end-of-call-report", "call": "c1"}},
+    {"message": {"type": "end-of-call-report", "call": {"id": ["x"]}}},
+    {"message": {"type": "end-of-call-report", "call": {"id": "c1"}, "artifact": {"performanceMetrics": {
+        "turnLatencies": [None, "fast", {"turnLatency": "900"}, {"turnLatency": True}]}, "messages": "hi"}}},
+    {"message": {"type": "end-of-call-report", "call": {"id": "c1"}, "startedAt": "yesterday", "endedAt": 1e300}},
+    {"event": "call_analyzed", "call": None},
+    {"event": "call_analyzed", "call": {"call_id": "r1", "latency": {"e2e": {"values": "800"}}}},
+    {"event": "call_analyzed", "call": {"call_id": "r1", "latency": {"e2e": {"values": [800, None, "x"]}},
+                                        "transcript_object": [1, {"role": "agent"}], "start_timestamp": -5}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("payload", MALFORMED)
+@pytest.mark.parametrize("name", ["vapi", "retell"])
+def test_malformed_reports_are_a_report_error_or_nothing_never_a_crash(
+    name: str, payload: object
+) -> None:
+    try:
+        run = ADAPTERS[name].parse(payload)  # type: ignore[arg-type]
+    except ReportError as err:
+        assert str(err) and "\n" not in str(err)
+    else:
+        if run is not None:
+            assert run.id and run.started_at.tzinfo is not None
+            assert all(
+                t.reported_latency_ms is None or isinstance(t.reported_latency_ms, float | int)
+                for t in run.turns
+            )

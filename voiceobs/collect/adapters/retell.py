@@ -40,7 +40,7 @@ from voiceobs.collect.adapters.origin import Origin
 from voiceobs.collect.adapters.production import production_run, settle_status
 from voiceobs.collect.adapters.spans import number, text
 from voiceobs.collect.plausible import check_turn
-from voiceobs.errors import FailureClass
+from voiceobs.errors import FailureClass, ReportError
 from voiceobs.redact import Redactor
 from voiceobs.results import RunResult, TurnResult, utcnow
 
@@ -110,6 +110,8 @@ class RetellReport:
 
     def parse(self, payload: Mapping[str, Any]) -> RunResult | None:
         """The call the event describes; None for other events (``call_started``, transfers...)."""
+        if not isinstance(payload, Mapping):
+            raise ReportError("Retell event is not a JSON object; send the webhook body as sent")
         if payload.get("event") not in EVENTS:
             return None
         call = section(payload, "call")

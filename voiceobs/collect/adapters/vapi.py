@@ -40,7 +40,7 @@ from voiceobs.collect.adapters.origin import Origin
 from voiceobs.collect.adapters.production import production_run, settle_status
 from voiceobs.collect.adapters.spans import integer, number, text
 from voiceobs.collect.plausible import check_turn
-from voiceobs.errors import FailureClass
+from voiceobs.errors import FailureClass, ReportError
 from voiceobs.redact import Redactor
 from voiceobs.results import RunResult, TurnResult, utcnow
 
@@ -94,6 +94,8 @@ class VapiReport:
 
     def parse(self, payload: Mapping[str, Any]) -> RunResult | None:
         """The call the report describes; None for any other server message."""
+        if not isinstance(payload, Mapping):
+            raise ReportError("Vapi report is not a JSON object; send the server message as sent")
         message = section(payload, "message") or payload
         if message.get("type") != REPORT_TYPE:
             return None
