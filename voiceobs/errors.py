@@ -15,7 +15,8 @@ catch them all with one clause while still telling user mistakes from faults::
     │   └── QualityError          a quality metric cannot be computed (has a reason)
     ├── PipelineError             a reference pipeline or its server
     ├── ProbeError                a probe call failed (has a FailureClass)
-    └── HookError                 a failover hook could not be delivered
+    ├── HookError                 a failover hook could not be delivered
+    └── ReportError               a platform's call report that cannot become a call
 
 The CLI turns any ``VoiceObsError`` into its one-line message and a non-zero
 exit code; anything else is a bug and keeps its traceback.
@@ -148,6 +149,14 @@ class HookError(VoiceObsError):
     exit_code = 1
 
 
+class ReportError(VoiceObsError):
+    """A hosted platform's end-of-call report (a webhook body) lacks what a call needs.
+
+    The message names the missing or malformed field, so the webhook can
+    answer 400 with it and the platform's delivery log says what to fix.
+    """
+
+
 __all__ = [
     "AudioError",
     "ConfigError",
@@ -156,6 +165,7 @@ __all__ = [
     "PipelineError",
     "ProbeError",
     "QualityError",
+    "ReportError",
     "ResultsLost",
     "SchemaMismatch",
     "SpecError",

@@ -1,0 +1,23 @@
+"""The hosted platforms whose end-of-call reports ``voiceobs collect`` takes, by webhook name.
+
+``POST /webhooks/<name>`` hands its JSON body to ``ADAPTERS[name].parse``:
+a ``RunResult`` to record (with ``replace``: a platform may deliver a
+report more than once, and the call id makes every delivery the same
+call), None for a message that is not an end-of-call report (answer 200 and
+ignore it), or ``ReportError`` for a report that lacks what a call needs
+(answer 400 with its message).
+"""
+
+from __future__ import annotations
+
+from voiceobs.collect.adapters.retell import RetellReport
+from voiceobs.collect.adapters.vapi import VapiReport
+from voiceobs.collect.model import CallReportAdapter
+
+#: Webhook name -> the adapter that parses its reports.
+ADAPTERS: dict[str, CallReportAdapter] = {
+    "vapi": VapiReport(),
+    "retell": RetellReport(),
+}
+
+__all__ = ["ADAPTERS"]
