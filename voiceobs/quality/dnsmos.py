@@ -10,11 +10,11 @@ shared by every caller (onnxruntime sessions are safe to call concurrently).
 The model scores 9.01 s windows at 16 kHz: shorter clips are tiled to that
 length (as the reference scorer does), longer ones are scored in windows
 one second apart and averaged. The windows go through the model one at a
-time, as speechmos runs them: the model needs about 200 MB of activations
+time, as speechmos runs them: the model needs about 130 MB of activations
 per window in flight, so stacking all of a long clip's windows into one
 batch (as this module once did) asked for 15 GB for two minutes and 131 GB
-for thirty. One at a time, memory stays flat whatever the length and the
-throughput is the same (about 0.18 s per window on two CPU cores).
+for thirty. One at a time, memory stays flat whatever the length, at the
+same throughput (figures in benchmarks/quality/RESULTS.md).
 """
 
 from __future__ import annotations
