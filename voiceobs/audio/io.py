@@ -49,7 +49,7 @@ def load_audio(
     max_seconds: float | None = None,
     compact: bool = False,
 ) -> tuple[np.ndarray, int]:
-    """Return ``(samples, sample_rate)`` with ``samples`` mono float64.
+    """Return ``(samples, sample_rate)`` with ``samples`` mono float64 (or float32, see ``compact``).
 
     ``max_seconds`` refuses a longer file (``too_long``) from its header,
     before reading it. ``compact`` returns float32 where that loses nothing
@@ -96,7 +96,9 @@ def _read_mono(
     """All samples of ``f`` as one mono array of ``dtype``, and how many are not finite."""
     out = np.empty(max(frames, 0), dtype=dtype)
     filled = bad = 0
-    for block in f.blocks(blocksize=_BLOCK_FRAMES, dtype="float64", always_2d=True):
+    # Blocks of about _BLOCK_FRAMES samples whatever the channel count.
+    blocksize = max(1024, _BLOCK_FRAMES // max(f.channels, 1))
+    for block in f.blocks(blocksize=blocksize, dtype="float64", always_2d=True):
         mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
         bad += int(np.count_nonzero(~np.isfinite(mono)))
         end = filled + mono.shape[0]
