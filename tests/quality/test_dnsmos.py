@@ -50,3 +50,27 @@ def test_out_of_range_samples_are_clipped_not_refused(speech: dict[str, np.ndarr
     assert np.abs(loud).max() > 1.0
     scores = dnsmos(loud, 16000)
     assert 1.0 <= scores.ovrl <= 5.0
+
+
+@pytest.mark.slow
+def test_clip_of_many_windows_matches_speechmos(speech: dict[str, np.ndarray]) -> None:
+    from speechmos import dnsmos as speechmos_dnsmos
+
+    audio = np.concatenate([speech["greeting"], speech["account"]] * 2)
+    audio = degrade(audio, "snr20")
+    audio = audio / np.max(np.abs(audio)) * 0.9
+    assert audio.size > 13 * 16000  # five 9.01 s windows, each run on its own
+    ours = dnsmos(audio, 16000)
+    ref = speechmos_dnsmos.run(audio.astype(np.float32), 16000)
+    assert ours.ovrl == pytest.approx(float(ref["ovrl_mos"]), abs=1e-3)
+    assert ours.sig == pytest.approx(float(ref["sig_mos"]), abs=1e-3)
+    assert ours.bak == pytest.approx(float(ref["bak_mos"]), abs=1e-3)
+
+
+def test_past_the_limit_is_refused_before_the_model_runs() -> None:
+    from voiceobs.quality.checks import MAX_SECONDS
+
+    over = np.full(int((MAX_SECONDS + 1) * 16000), 0.1, dtype=np.float32)
+    with pytest.raises(QualityError) as err:
+        dnsmos(over, 16000)
+    assert err.value.reason == "too_long"

@@ -93,3 +93,54 @@ def test_runs_on_the_requested_device(speech: dict[str, np.ndarray]) -> None:
         gpu = stoi_batch(x.unsqueeze(0), x.unsqueeze(0), 16000, device="cuda")
         assert gpu.device.type == "cuda"
         assert abs(gpu.item() - out.item()) < 1e-4
+
+
+def _long(speech: dict[str, np.ndarray], seconds: float, rate: int = 16000) -> np.ndarray:
+    gap = np.zeros(int(0.7 * rate))
+    unit = np.concatenate([speech["greeting"], gap, speech["account"], gap])
+    n = int(seconds * rate)
+    return np.concatenate([np.zeros(3000), np.tile(unit, n // unit.size + 1)])[:n]
+
+
+@pytest.mark.parametrize("chunk", [5, 4096])
+def test_streamed_chunks_add_up_to_the_one_pass_value(
+    speech: dict[str, np.ndarray], chunk: int
+) -> None:
+    from voiceobs.quality.stoi import _core, _core_streamed, _resample_to_10k
+
+    x = _long(speech, 20)
+    y = degrade(x, "snr0")
+    both = _resample_to_10k(torch.tensor(np.stack([x, y]), dtype=torch.float32), 16000)
+    n = both.shape[1]
+    s1, e1 = _core(both[:1], both[1:], torch.tensor([n]), True, True)
+    s2, e2 = _core_streamed(both[0], both[1], n, True, True, chunk=chunk)
+    assert s2 == pytest.approx(s1.item(), abs=1e-6)
+    assert e2 == pytest.approx(e1.item(), abs=1e-6)
+
+
+def test_blocked_resampling_equals_one_pass(speech: dict[str, np.ndarray]) -> None:
+    from voiceobs.quality.stoi import _resample_to_10k, _resample_to_10k_blocks
+
+    for fs in (8000, 16000, 44100):
+        x = torch.tensor(_long(speech, 7, fs), dtype=torch.float64)
+        whole = _resample_to_10k(x.float().unsqueeze(0), fs)[0]
+        blocks = _resample_to_10k_blocks(x, fs, torch.float32, torch.device("cpu"), block=997)
+        torch.testing.assert_close(blocks, whole, atol=1e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_long_item_is_streamed_and_matches_pystoi(speech: dict[str, np.ndarray]) -> None:
+    from voiceobs.quality.stoi import _STREAM_FRAMES, HOP, resampled_length
+
+    x = _long(speech, 110)
+    assert resampled_length(x.size, 16000) // HOP > _STREAM_FRAMES  # really the streamed path
+    y = degrade(x, "snr10")
+    short_x, short_y = speech["short"], degrade(speech["short"], "snr0")
+    # One long item among short ones: the short ones are padded only as far as their chunk.
+    s, e = stoi_estoi_batch([short_x, x], [short_y, y], 16000)
+    alone_s, alone_e = stoi_estoi_batch([short_x], [short_y], 16000)
+    assert s[0].item() == alone_s.item() and e[0].item() == alone_e.item()
+    ref_s = _reference([x], [y], 16000, ext=False)[0]
+    ref_e = _reference([x], [y], 16000, ext=True)[0]
+    assert s[1].item() == pytest.approx(ref_s, abs=1e-4)
+    assert e[1].item() == pytest.approx(ref_e, abs=1e-4)

@@ -2,7 +2,9 @@
 
 For checking a codec, a pipeline or a recorded call by hand, and for
 scripts (``--json``). The delay between the files is found and reported,
-so a recording that starts late still scores correctly.
+so a recording that starts late still scores correctly. Every error names
+the file at fault: the first argument is the reference (what was sent),
+the second the degraded recording (what came back).
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from pathlib import Path
 
 import click
 
-from voiceobs.errors import QualityError
+from voiceobs.cli.params import FiniteFloat
+
+#: Widest --max-delay; equals ``voiceobs.quality.align.MAX_DELAY_S`` (kept here
+#: so ``--help`` does not have to import torch).
+MAX_DELAY_S = 60.0
 
 
 def _fmt(value: float | None, reason: str | None) -> str:
@@ -33,29 +39,42 @@ def _fmt(value: float | None, reason: str | None) -> str:
     help="Comma-separated: pesq_wb, pesq_nb, stoi, estoi, dnsmos (or all).",
 )
 @click.option("--downmix", is_flag=True, help="Average stereo files to mono instead of refusing.")
-@click.option("--max-delay", default=2.0, show_default=True, help="Alignment search, seconds.")
+@click.option(
+    "--max-delay",
+    type=FiniteFloat(0.0, MAX_DELAY_S),
+    default=2.0,
+    show_default=True,
+    help=f"Alignment search, seconds (0 to {MAX_DELAY_S:g}).",
+)
 def quality(
     reference: Path, degraded: Path, as_json: bool, metrics: str, downmix: bool, max_delay: float
 ) -> None:
-    """Score DEGRADED against REFERENCE (PESQ, STOI, ESTOI, DNSMOS) and print the delay."""
+    """Score DEGRADED against REFERENCE (PESQ, STOI, ESTOI, DNSMOS) and print the delay.
+
+    Files up to 30 minutes are scored (longer ones are refused before they are read).
+    """
     from voiceobs.audio.io import load_audio
     from voiceobs.audio.resample import resample
-    from voiceobs.quality import score
-    from voiceobs.quality.checks import check_rate
-    from voiceobs.quality.scores import parse_metrics
+    from voiceobs.quality import MAX_SECONDS, check_rate, parse_metrics, score
 
     chosen = parse_metrics(metrics)
-    ref, ref_rate = load_audio(reference, downmix=downmix)
-    deg, deg_rate = load_audio(degraded, downmix=downmix)
-    check_rate(ref_rate)
-    check_rate(deg_rate)
+    # compact: float32 where that is lossless, half the memory for a long recording.
+    ref, ref_rate = load_audio(reference, downmix=downmix, max_seconds=MAX_SECONDS, compact=True)
+    deg, deg_rate = load_audio(degraded, downmix=downmix, max_seconds=MAX_SECONDS, compact=True)
+    check_rate(ref_rate, str(reference))
+    check_rate(deg_rate, str(degraded))
     if deg_rate != ref_rate:
         # Different rates are a common export accident; bring DEG to REF's rate.
-        deg = resample(deg, deg_rate, ref_rate).astype("float64")
-    try:
-        result = score(ref, deg, ref_rate, chosen, max_delay_s=max_delay)
-    except QualityError as exc:
-        raise QualityError(exc.reason, f"{degraded}: {exc}") from exc
+        deg = resample(deg, deg_rate, ref_rate)
+    result = score(
+        ref,
+        deg,
+        ref_rate,
+        chosen,
+        max_delay_s=max_delay,
+        names=(str(reference), str(degraded)),
+        workers=None,
+    )
     if as_json:
         payload = result.as_dict()
         payload.update(reference=str(reference), degraded=str(degraded), sample_rate=ref_rate)
@@ -69,3 +88,6 @@ def quality(
         click.echo(f"{name:<14} {text}")
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+__all__ = ["quality"]

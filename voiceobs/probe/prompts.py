@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from voiceobs.audio.g711 import float_to_int16, mulaw_decode, mulaw_encode
+from voiceobs.audio.io import load_audio
 from voiceobs.audio.tts import Voice, render_speech
 from voiceobs.errors import AudioError
 
@@ -29,6 +29,9 @@ FRAME_MS = 20
 #: espeak-ng renders true digital silence between utterances, so any sane
 #: threshold finds the same frame; -40 dBFS also ignores a noisy WAV's floor.
 SPEECH_THRESHOLD_DBFS = -40.0
+
+#: Longest prompt WAV accepted: as long as the longest reply a turn waits for.
+MAX_PROMPT_SECONDS = 600.0
 
 
 def frame_samples(sample_rate: int) -> int:
@@ -188,20 +191,26 @@ def load_prompt(
 
 
 def _read_wav(path: Path, sample_rate: int) -> np.ndarray:
+    """A prompt WAV as mono float32 at ``sample_rate``; ``AudioError`` naming the file if unusable.
+
+    The shared loader refuses NaN or infinite samples (they would go on the
+    wire as full-scale noise) and files over :data:`MAX_PROMPT_SECONDS`
+    before reading them; channels are averaged.
+    """
     try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises several types for corrupt files
-        raise AudioError(f"cannot decode prompt WAV {path}: {exc}") from None
-    mono = audio.mean(axis=1)
+        mono, rate = load_audio(path, downmix=True, max_seconds=MAX_PROMPT_SECONDS)
+    except AudioError as exc:
+        raise AudioError(f"cannot use prompt WAV: {exc}") from None
     if rate != sample_rate:
         from voiceobs.audio.resample import resample
 
-        mono = resample(mono, int(rate), sample_rate)
+        return resample(mono, int(rate), sample_rate)
     return np.asarray(mono, dtype=np.float32)
 
 
 __all__ = [
     "FRAME_MS",
+    "MAX_PROMPT_SECONDS",
     "SPEECH_THRESHOLD_DBFS",
     "Prompt",
     "build_prompt",

@@ -4,6 +4,11 @@ Scoring is CPU-heavy (PESQ, STOI, an ASR pass) and would steal the
 milliseconds the pacing loop needs, so it runs only once every call of a run
 has hung up. A metric that cannot be computed is None with its reason kept
 (``quality_errors``); it never becomes a NaN or a crash.
+
+A reply (or golden reference) longer than the scorers' limit (30 minutes,
+``voiceobs.quality.checks.MAX_SECONDS``) is not scored at all: every metric
+asked for, WER included, gets ``too_long``, so no scorer is handed audio it
+would need unbounded memory or time for.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ def score_reply(
 ) -> TurnScores:
     """Score a reply against ``reference`` (intrusive) and on its own (DNSMOS), plus WER."""
     out = TurnScores()
+    if _too_long(out, reply, sample_rate, metrics, expected_text, need_transcript):
+        return out
     audio_metrics = [m for m in metrics if m != "wer"]
     intrusive = [m for m in audio_metrics if m in INTRUSIVE]
     if intrusive and reference is None:
@@ -76,6 +83,29 @@ def score_reply(
         else:
             out.errors.setdefault("wer", "no_audio")
     return out
+
+
+def _too_long(
+    out: TurnScores,
+    reply: np.ndarray,
+    sample_rate: int,
+    metrics: Sequence[str],
+    expected_text: str | None,
+    need_transcript: bool,
+) -> bool:
+    """Record ``too_long`` against every metric when the reply is over the scorers' limit."""
+    from voiceobs.quality.checks import MAX_SECONDS
+
+    if reply.shape[0] <= MAX_SECONDS * sample_rate:
+        return False
+    log.warning(
+        "reply of %.0f s not scored: over the %g s limit", reply.shape[0] / sample_rate, MAX_SECONDS
+    )
+    for m in metrics:
+        out.errors[m] = "too_long"
+    if expected_text is not None or need_transcript:
+        out.errors["wer"] = "too_long"
+    return True
 
 
 def _score_audio(

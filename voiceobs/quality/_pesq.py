@@ -8,6 +8,17 @@ checked before calling), its C core ``printf``s error messages to stdout
 recordings with no utterance or too short a buffer, and it can return NaN
 or an out-of-range value: each becomes a ``None`` score with a reason.
 
+The C core also keeps its utterances in fixed tables of 50
+(``MAXNUTTERANCES``) and never checks the bound while filling them: a
+reference with more than 50 speech bursts writes past the table, which
+gives a wrong score or kills the process with SIGSEGV (espeak-ng speech
+passes 50 utterances at about 80 s, and the process died from 100 s on). Its VAD joins bursts less than 200 ms apart and
+counts only bursts of about 200 ms, so utterances come at most every 0.39 s
+and 50 of them need 19.4 s; the densest input found (190 ms tone bursts
+210 ms apart) gives 38 in 15 s. So the C core is given at most
+:data:`PESQ_MAX_SECONDS`, and longer pairs are refused here
+(``too_long``): :mod:`voiceobs.quality.segments` cuts them at pauses first.
+
 Batches run in worker processes: the C code holds the GIL for the whole
 call, so threads would not help.
 """
@@ -24,6 +35,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+
+#: Longest pair handed to the C core; see the module docstring for why 15 s is safe.
+PESQ_MAX_SECONDS = 15.0
 
 #: PESQ's MOS-LQO lies in about [1.0, 4.65] (wide-band) and [-0.5, 4.5] (narrow-band raw).
 _VALID_RANGE = (-0.5, 4.65)
@@ -82,6 +96,8 @@ def pesq_score(
     ref, deg = ref[:n], deg[:n]
     if n == 0:
         return None, "too_short"
+    if n > PESQ_MAX_SECONDS * sample_rate:
+        return None, "too_long"  # would overflow the C core's utterance table
     if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(deg))):
         return None, "invalid_samples"
     if not np.any(ref) or not np.any(deg):
@@ -111,10 +127,12 @@ def pesq_many(
     """Score many ``(reference, degraded, rate, mode)`` jobs across processes.
 
     Forked workers start in milliseconds and import nothing; they run only
-    the C code, so torch's thread pools in the parent do not matter.
+    the C code, so torch's thread pools in the parent do not matter. Two
+    jobs or fewer (one pair's wide- and narrow-band scores) run here: a
+    pool would cost more than it saves.
     """
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 or len(jobs) <= 2:
         return [pesq_score(*job) for job in jobs]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
@@ -123,4 +141,4 @@ def pesq_many(
         return list(pool.map(_pesq_job, jobs, chunksize=chunk))
 
 
-__all__ = ["pesq_many", "pesq_score", "quiet_stdout"]
+__all__ = ["PESQ_MAX_SECONDS", "pesq_many", "pesq_score", "quiet_stdout"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from voiceobs.errors import QualityError
-from voiceobs.quality.checks import SILENCE_RMS, as_mono
+from voiceobs.quality.checks import MAX_SECONDS, SILENCE_RMS, as_mono, check_duration
 
 ASR_RATE = 16000
 
@@ -40,9 +40,10 @@ def _decoder() -> Any:
 
 def transcribe(audio: Any, sample_rate: int) -> str:
     """Lower-case words heard in mono ``audio`` ("" when none are recognised)."""
-    x = as_mono(audio, "audio")
+    x = as_mono(audio, "audio").astype(np.float64, copy=False)  # one reply: small
     if x.size == 0:
         raise QualityError("too_short", "cannot transcribe empty audio")
+    check_duration(x.shape[0], int(sample_rate), "audio", MAX_SECONDS)
     if sample_rate != ASR_RATE:
         from voiceobs.audio.resample import resample
 

@@ -9,13 +9,19 @@ shared by every caller (onnxruntime sessions are safe to call concurrently).
 
 The model scores 9.01 s windows at 16 kHz: shorter clips are tiled to that
 length (as the reference scorer does), longer ones are scored in windows
-one second apart and averaged.
+one second apart and averaged. The windows go through the model one at a
+time, as speechmos runs them: the model needs about 130 MB of activations
+per window in flight, so stacking all of a long clip's windows into one
+batch (as this module once did) asked for 15 GB for two minutes and 131 GB
+for thirty. One at a time, memory stays flat whatever the length, at the
+same throughput (figures in benchmarks/quality/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from voiceobs.errors import QualityError
+from voiceobs.quality.checks import MAX_SECONDS, check_duration
 
 SAMPLE_RATE = 16000
 INPUT_SECONDS = 9.01
@@ -82,18 +89,25 @@ def _session(device: str = "cpu") -> Any:
         return sess
 
 
-def _windows(audio: np.ndarray) -> np.ndarray:
+def _windows(audio: np.ndarray) -> Iterator[np.ndarray]:
+    """The windows the published scorer visits, as [1, 9.01 s] float32 arrays, one by one.
+
+    Each is clipped to [-1, 1] on its own, so a long clip is never copied whole.
+    """
     need = int(INPUT_SECONDS * SAMPLE_RATE)
     while audio.shape[0] < need:
         audio = np.concatenate([audio, audio])
     hops = int(np.floor(audio.shape[0] / SAMPLE_RATE) - INPUT_SECONDS) + 1
     # Window ends computed exactly as the published scorer does (a float product,
     # truncated): some land one sample short and are skipped there, so here too.
-    segs = [
-        audio[int(i * SAMPLE_RATE) : int((i + INPUT_SECONDS) * SAMPLE_RATE)] for i in range(hops)
-    ]
-    kept = [s for s in segs if s.shape[0] >= need]
-    return np.stack(kept or [audio[:need]]).astype(np.float32)
+    found = False
+    for i in range(hops):
+        seg = audio[int(i * SAMPLE_RATE) : int((i + INPUT_SECONDS) * SAMPLE_RATE)]
+        if seg.shape[0] >= need:
+            found = True
+            yield np.clip(seg, -1.0, 1.0).astype(np.float32)[np.newaxis, :]
+    if not found:
+        yield np.clip(audio[:need], -1.0, 1.0).astype(np.float32)[np.newaxis, :]
 
 
 def dnsmos(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, device: str = "cpu") -> DnsMos:
@@ -104,17 +118,20 @@ def dnsmos(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, device: str = "cpu
     """
     if sample_rate != SAMPLE_RATE:
         raise QualityError("unsupported_rate", f"DNSMOS needs 16000 Hz audio, got {sample_rate}")
-    x = np.asarray(audio, dtype=np.float64).reshape(-1)
+    x = np.asarray(audio).reshape(-1)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)  # float32 stays float32: each window becomes float32 anyway
     if not np.all(np.isfinite(x)):
         raise QualityError("invalid_samples", "audio has NaN or infinite samples")
     if x.shape[0] < MIN_SECONDS * SAMPLE_RATE:
         raise QualityError("too_short", f"DNSMOS needs at least {MIN_SECONDS:g} s of audio")
+    check_duration(x.shape[0], SAMPLE_RATE, "audio", MAX_SECONDS)
     if not np.any(x):
         raise QualityError("no_speech", "audio is all zeros")
-    x = np.clip(x, -1.0, 1.0)
-    batch = _windows(x)
     sess = _session(device)
-    raw = np.asarray(sess.run(None, {"input_1": batch})[0], dtype=np.float64)
+    raw = np.concatenate(
+        [np.asarray(sess.run(None, {"input_1": w})[0], dtype=np.float64) for w in _windows(x)]
+    )
     sig = float(np.mean(_P_SIG(raw[:, 0])))
     bak = float(np.mean(_P_BAK(raw[:, 1])))
     ovr = float(np.mean(_P_OVR(raw[:, 2])))

@@ -24,6 +24,14 @@ The algorithm, step by step (every step is per item, done for all at once):
 An item with fewer than 30 frames left after silence removal has no score:
 its entry is NaN (the reference code returns 1e-5 and a warning, which
 looks like a real, terrible score).
+
+A long item (over about 105 s) is scored on its own and streamed: it is
+resampled in blocks, the silent-frame decision is made over all its frames
+(one energy per frame), and the kept frames go through steps 3-4 a few
+thousand segments at a time, each chunk carrying the 30 frames its last
+segments reach into. The score is a mean over segments, so the chunks add
+up to the one-pass value (to float rounding), in memory that does not grow
+with the length beyond the signal itself.
 """
 
 from __future__ import annotations
@@ -49,6 +57,11 @@ EPS = float(np.finfo(np.float64).eps)
 # Frames per chunk: keeps the working set near cache size (measured fastest on
 # CPU) and bounds peak memory for long audio.
 _FRAMES_PER_CHUNK = 2048
+# Items with more frames than this are streamed (see the module docstring).
+_STREAM_FRAMES = 8192
+# Segments per streamed chunk, and resampler output positions per block.
+_SEGMENTS_PER_CHUNK = 4096
+_RESAMPLE_BLOCK = 1 << 16
 
 ArrayLike = torch.Tensor | np.ndarray
 
@@ -144,6 +157,37 @@ def _resample_to_10k(x: torch.Tensor, orig_rate: int) -> torch.Tensor:
     return out[:, :, :n_i].transpose(1, 2).reshape(x.shape[0], -1)[:, :n_out]
 
 
+def _resample_to_10k_blocks(
+    x: torch.Tensor,
+    orig_rate: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    block: int = _RESAMPLE_BLOCK,
+) -> torch.Tensor:
+    """:func:`_resample_to_10k` of one 1-D signal of any dtype, ``block`` filter positions at a time.
+
+    Each block is converted to ``dtype`` on ``device`` as it is read, so the
+    only full-length array made is the 10 kHz result.
+    """
+    if orig_rate == FS:
+        return x.to(device=device, dtype=dtype)
+    kernel_np, up, down, left, width, _ = _polyphase_plan(orig_rate)
+    n_in = x.shape[-1]
+    n_out = -(-n_in * up // down)
+    n_i = -(-n_out // up)
+    kernel = torch.as_tensor(kernel_np, dtype=dtype, device=device).unsqueeze(1)
+    out = torch.empty(n_i * up, dtype=dtype, device=device)
+    for i0 in range(0, n_i, block):
+        i1 = min(i0 + block, n_i)
+        # Positions i0..i1-1 read the left-padded signal at [i0*down, (i1-1)*down + width).
+        lo, hi = i0 * down - left, (i1 - 1) * down + width - left
+        seg = x[max(lo, 0) : min(hi, n_in)].to(device=device, dtype=dtype)
+        seg = torch.nn.functional.pad(seg, (max(-lo, 0), max(hi - n_in, 0)))
+        conv = torch.nn.functional.conv1d(seg.view(1, 1, -1), kernel, stride=down)  # [1, up, n]
+        out[i0 * up : i1 * up] = conv[0].transpose(0, 1).reshape(-1)
+    return out[:n_out]
+
+
 def resampled_length(n: int, orig_rate: int) -> int:
     """Length of an ``n``-sample signal after resampling to 10 kHz."""
     if orig_rate == FS:
@@ -159,6 +203,53 @@ def _frames(x: torch.Tensor, n_frames: int) -> torch.Tensor:
     if x.shape[-1] < need:
         x = torch.nn.functional.pad(x, (0, need - x.shape[-1]))
     return x.unfold(-1, N_FRAME, HOP)[:, :n_frames]
+
+
+def _stft_mag(frames: torch.Tensor, window: torch.Tensor, obm: torch.Tensor) -> torch.Tensor:
+    """One-third octave band magnitudes [B, 15, F] of the overlap-add of kept ``frames``.
+
+    With hop = half a frame, STFT frame i of the OLA is half-segments i and
+    i+1 of it, so frame i needs kept frames i-1, i and i+1 only.
+    """
+    first = torch.nn.functional.pad(frames[..., :HOP], (0, 0, 0, 1))
+    second = torch.nn.functional.pad(frames[..., HOP:], (0, 0, 1, 0))
+    seg = first + second
+    st = torch.cat([seg[:, :-1], seg[:, 1:]], dim=-1) * window
+    spec = torch.view_as_real(torch.fft.rfft(st, n=NFFT))
+    power = spec.square().sum(dim=-1)
+    return torch.sqrt(power @ obm.T).transpose(1, 2)  # [B, 15, frames]
+
+
+def _per_segment(
+    x_tob: torch.Tensor, y_tob: torch.Tensor, want_stoi: bool, want_estoi: bool
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """STOI (summed over bands) and ESTOI of every 30-frame segment of [B, 15, F] envelopes."""
+    dt = x_tob.dtype
+    # Per-segment, per-band mean and centred norm of the clean envelope come from
+    # float64 sliding sums over [B, 15, F]: far cheaper than reducing the
+    # 30x larger segment tensor, and exact enough to match the reference.
+    x_mean, x_dev = _sliding_stats(x_tob)
+    xs = x_tob.unfold(-1, N_SEG, 1)  # [B, 15, S, 30] view, no copy
+    ys = y_tob.unfold(-1, N_SEG, 1)
+    stoi_seg = estoi_seg = None
+    if want_stoi:
+        y_sq = _sliding_sum(y_tob.square())
+        x_sq = _sliding_sum(x_tob.square())
+        scale = (x_sq.sqrt() / (y_sq.sqrt() + EPS)).to(dt).unsqueeze(-1)
+        clip = 1 + 10 ** (-BETA / 20)
+        # Scale the degraded envelope to the clean one's energy, then bound its distortion.
+        y_prime = torch.minimum(ys * scale, xs * clip)
+        y_prime = y_prime - y_prime.mean(dim=-1, keepdim=True)
+        # Sum(y' - mean) * (x - mean) == Sum(y' - mean) * x, so x is never centred in full.
+        num = torch.linalg.vecdot(y_prime, xs)
+        den = (torch.linalg.vecdot(y_prime, y_prime).sqrt() + EPS) * (x_dev.to(dt) + EPS)
+        stoi_seg = (num / den).sum(dim=1)  # [B, S]
+    if want_estoi:
+        y_mean, y_dev = _sliding_stats(y_tob)
+        xn = _row_col_normalize(xs, x_mean, x_dev)
+        yn = _row_col_normalize(ys, y_mean, y_dev)
+        estoi_seg = (xn * yn).sum(dim=(1, 3)) / N_SEG
+    return stoi_seg, estoi_seg
 
 
 def _core(
@@ -198,20 +289,9 @@ def _core(
     xf = torch.gather(xf, 1, gather) * live
     yf = torch.gather(yf, 1, gather) * live
 
-    # Overlap-add of the kept frames, then STFT frames of that signal: with
-    # hop = half a frame, STFT frame i is half-segments i and i+1 of the OLA.
-    def stft_mag(frames: torch.Tensor) -> torch.Tensor:
-        first = torch.nn.functional.pad(frames[..., :HOP], (0, 0, 0, 1))
-        second = torch.nn.functional.pad(frames[..., HOP:], (0, 0, 1, 0))
-        seg = first + second
-        st = torch.cat([seg[:, :-1], seg[:, 1:]], dim=-1) * window
-        spec = torch.view_as_real(torch.fft.rfft(st, n=NFFT))
-        power = spec.square().sum(dim=-1)
-        return torch.sqrt(power @ obm.T).transpose(1, 2)  # [B, 15, frames]
-
     n_stft = torch.clamp(kept - 1, min=0)
-    x_tob = stft_mag(xf)
-    y_tob = stft_mag(yf)
+    x_tob = _stft_mag(xf, window, obm)
+    y_tob = _stft_mag(yf, window, obm)
     stft_live = (frame_idx.unsqueeze(0) < n_stft.unsqueeze(1)).unsqueeze(1)
     x_tob = x_tob * stft_live
     y_tob = y_tob * stft_live
@@ -225,34 +305,62 @@ def _core(
     ).to(dt)
     enough = n_segments >= 1
     count = torch.clamp(n_segments, min=1).to(dt)
-    # Per-segment, per-band mean and centred norm of the clean envelope come from
-    # float64 sliding sums over [B, 15, F]: far cheaper than reducing the
-    # 30x larger segment tensor, and exact enough to match the reference.
-    x_mean, x_dev = _sliding_stats(x_tob)
-    xs = x_tob.unfold(-1, N_SEG, 1)  # [B, 15, S, 30] view, no copy
-    ys = y_tob.unfold(-1, N_SEG, 1)
+    stoi_seg, estoi_seg = _per_segment(x_tob, y_tob, want_stoi, want_estoi)
     stoi_val = estoi_val = nan
-    if want_stoi:
-        y_sq = _sliding_sum(y_tob.square())
-        x_sq = _sliding_sum(x_tob.square())
-        scale = (x_sq.sqrt() / (y_sq.sqrt() + EPS)).to(dt).unsqueeze(-1)
-        clip = 1 + 10 ** (-BETA / 20)
-        # Scale the degraded envelope to the clean one's energy, then bound its distortion.
-        y_prime = torch.minimum(ys * scale, xs * clip)
-        y_prime = y_prime - y_prime.mean(dim=-1, keepdim=True)
-        # Sum(y' - mean) * (x - mean) == Sum(y' - mean) * x, so x is never centred in full.
-        num = torch.linalg.vecdot(y_prime, xs)
-        den = (torch.linalg.vecdot(y_prime, y_prime).sqrt() + EPS) * (x_dev.to(dt) + EPS)
-        per_seg = (num / den).sum(dim=1)  # [B, S]
-        total = (per_seg * seg_live).sum(dim=1)
+    if stoi_seg is not None:
+        total = (stoi_seg * seg_live).sum(dim=1)
         stoi_val = torch.where(enough, total / (count * NUMBAND), nan)
-    if want_estoi:
-        y_mean, y_dev = _sliding_stats(y_tob)
-        xn = _row_col_normalize(xs, x_mean, x_dev)
-        yn = _row_col_normalize(ys, y_mean, y_dev)
-        per_seg = (xn * yn).sum(dim=(1, 3)) / N_SEG
-        total = (per_seg * seg_live).sum(dim=1)
+    if estoi_seg is not None:
+        total = (estoi_seg * seg_live).sum(dim=1)
         estoi_val = torch.where(enough, total / count, nan)
+    return stoi_val, estoi_val
+
+
+def _core_streamed(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    length: int,
+    want_stoi: bool,
+    want_estoi: bool,
+    chunk: int = _SEGMENTS_PER_CHUNK,
+) -> tuple[float, float]:
+    """:func:`_core` of one long 10 kHz pair, ``chunk`` segments at a time (NaN if none)."""
+    dev, dt = x.device, x.dtype
+    window = torch.as_tensor(_hann(), dtype=dt, device=dev)
+    obm = torch.as_tensor(_octave_band_matrix(), dtype=dt, device=dev)
+    n_valid = -(-(length - N_FRAME) // HOP) if length > N_FRAME else 0
+    if n_valid == 0:
+        return math.nan, math.nan
+    x_frames = x[:length].unfold(0, N_FRAME, HOP)[:n_valid]  # views, no copy
+    y_frames = y[:length].unfold(0, N_FRAME, HOP)[:n_valid]
+    energy = torch.empty(n_valid, dtype=torch.float64, device=dev)
+    for a in range(0, n_valid, chunk):
+        block = x_frames[a : a + chunk] * window
+        energy[a : a + chunk] = 20 * torch.log10(
+            torch.linalg.vector_norm(block.double(), dim=-1) + EPS
+        )
+    kept = torch.nonzero((energy.max() - DYN_RANGE - energy) < 0).squeeze(1)
+    n_segments = kept.numel() - N_SEG  # (kept - 1) STFT frames, 30 per segment
+    if n_segments < 1:
+        return math.nan, math.nan
+    stoi_total = estoi_total = 0.0
+    for a in range(0, n_segments, chunk):
+        b = min(a + chunk, n_segments)
+        # Segments a..b-1 span envelope frames a..b+28, which need kept frames a-1..b+29.
+        lo = max(a - 1, 0)
+        idx = kept[lo : b + N_SEG]
+        xf = x_frames.index_select(0, idx).unsqueeze(0) * window
+        yf = y_frames.index_select(0, idx).unsqueeze(0) * window
+        span = slice(a - lo, a - lo + (b - a) + N_SEG - 1)
+        x_tob = _stft_mag(xf, window, obm)[..., span]
+        y_tob = _stft_mag(yf, window, obm)[..., span]
+        stoi_seg, estoi_seg = _per_segment(x_tob, y_tob, want_stoi, want_estoi)
+        if stoi_seg is not None:
+            stoi_total += float(stoi_seg.double().sum())
+        if estoi_seg is not None:
+            estoi_total += float(estoi_seg.double().sum())
+    stoi_val = stoi_total / (n_segments * NUMBAND) if want_stoi else math.nan
+    estoi_val = estoi_total / n_segments if want_estoi else math.nan
     return stoi_val, estoi_val
 
 
@@ -279,20 +387,20 @@ def _row_col_normalize(x: torch.Tensor, mean: torch.Tensor, dev: torch.Tensor) -
     return r / (r.square().sum(dim=1, keepdim=True).sqrt() + EPS)
 
 
-def _to_padded(
-    items: ArrayLike | Sequence[ArrayLike],
-    lengths: Sequence[int] | torch.Tensor | None,
-    dtype: torch.dtype,
-    device: torch.device | None,
-) -> tuple[torch.Tensor, list[int]]:
+def _rows(
+    items: ArrayLike | Sequence[ArrayLike], lengths: Sequence[int] | torch.Tensor | None
+) -> list[torch.Tensor]:
+    """Each item as a 1-D tensor of its true length: views and zero-copy wraps, no dtype change.
+
+    Padding to a common width happens per chunk, so one long item does not
+    make every short one as long (a batch is padded only as far as its chunk).
+    """
     if isinstance(items, (torch.Tensor, np.ndarray)):
         t = torch.as_tensor(items)
         if t.ndim == 1:
             t = t.unsqueeze(0)
         if t.ndim != 2:
             raise ValueError(f"expected a [B, T] batch, got shape {tuple(t.shape)}")
-        dev = device if device is not None else t.device
-        t = t.to(device=dev, dtype=dtype)
         if lengths is None:
             lens = [t.shape[1]] * t.shape[0]
         else:
@@ -303,22 +411,22 @@ def _to_padded(
                 raise ValueError(
                     "lengths must give one length per row, each within the padded width"
                 )
-            mask = torch.arange(t.shape[1], device=dev).unsqueeze(0) < torch.tensor(
-                lens, device=dev
-            ).unsqueeze(1)
-            t = t * mask
-        return t, lens
+        return [t[i, :n] for i, n in enumerate(lens)]
     seq = [torch.as_tensor(a) for a in items]
     if any(a.ndim != 1 for a in seq):
         raise ValueError("each item of a list batch must be a 1-D signal")
     if not seq:
         raise ValueError("empty batch")
-    dev = device if device is not None else seq[0].device
-    lens = [int(a.shape[0]) for a in seq]
-    out = torch.zeros((len(seq), max(max(lens), 1)), dtype=dtype, device=dev)
-    for i, a in enumerate(seq):
-        out[i, : lens[i]] = a.to(device=dev, dtype=dtype)
-    return out, lens
+    return seq
+
+
+def _padded(
+    rows: Sequence[torch.Tensor], width: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    out = torch.zeros((len(rows), width), dtype=dtype, device=device)
+    for i, row in enumerate(rows):
+        out[i, : row.shape[0]] = row.to(device=device, dtype=dtype)
+    return out
 
 
 def stoi_batch(
@@ -364,16 +472,13 @@ def stoi_estoi_batch(
     """
     if fs <= 0:
         raise ValueError(f"sampling rate must be positive, got {fs}")
-    dev = torch.device(device) if device is not None else None
-    x, lens_x = _to_padded(clean, lengths, dtype, dev)
-    y, lens_y = _to_padded(degraded, lengths, dtype, x.device)
-    if lens_x != lens_y:
+    xs = _rows(clean, lengths)
+    ys = _rows(degraded, lengths)
+    lens_x = [int(r.shape[0]) for r in xs]
+    if lens_x != [int(r.shape[0]) for r in ys]:
         raise ValueError("clean and degraded must have the same length for every item")
-    if x.shape != y.shape:
-        width = max(x.shape[1], y.shape[1])
-        x = torch.nn.functional.pad(x, (0, width - x.shape[1]))
-        y = torch.nn.functional.pad(y, (0, width - y.shape[1]))
-    out_s = torch.full((x.shape[0],), math.nan, dtype=dtype, device=x.device)
+    dev = torch.device(device) if device is not None else xs[0].device
+    out_s = torch.full((len(xs),), math.nan, dtype=dtype, device=dev)
     out_e = out_s.clone()
     # Chunk the batch so frames in flight stay bounded; similar lengths go together.
     order = sorted(range(len(lens_x)), key=lambda i: lens_x[i])
@@ -386,12 +491,21 @@ def stoi_estoi_batch(
                 break
             end += 1
         idx = order[start:end]
+        start = end
         width = max(max(lens_x[i] for i in idx), 1)
-        sel = torch.tensor(idx, device=x.device)
-        both = _resample_to_10k(torch.cat([x[sel, :width], y[sel, :width]]), fs)
-        lens10 = torch.tensor([resampled_length(lens_x[i], fs) for i in idx], device=x.device)
+        if len(idx) == 1 and resampled_length(width, fs) // HOP > _STREAM_FRAMES:
+            i = idx[0]
+            x10 = _resample_to_10k_blocks(xs[i], fs, dtype, dev)
+            y10 = _resample_to_10k_blocks(ys[i], fs, dtype, dev)
+            out_s[i], out_e[i] = _core_streamed(x10, y10, x10.shape[0], stoi, estoi)
+            continue
+        sel = torch.tensor(idx, device=dev)
+        x = _padded([xs[i] for i in idx], width, dtype, dev)
+        y = _padded([ys[i] for i in idx], width, dtype, dev)
+        both = _resample_to_10k(torch.cat([x, y]), fs)
+        lens10 = torch.tensor([resampled_length(lens_x[i], fs) for i in idx], device=dev)
         # Zero what the filter smeared past each item's end: the reference sees no samples there.
-        past_end = torch.arange(both.shape[1], device=x.device).unsqueeze(0) >= lens10.repeat(
+        past_end = torch.arange(both.shape[1], device=dev).unsqueeze(0) >= lens10.repeat(
             2
         ).unsqueeze(1)
         both = both.masked_fill(past_end, 0.0)
@@ -399,7 +513,6 @@ def stoi_estoi_batch(
         s_val, e_val = _core(both[:n], both[n:], lens10, stoi, estoi)
         out_s[sel] = s_val
         out_e[sel] = e_val
-        start = end
     return out_s, out_e
 
 
