@@ -27,7 +27,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, Span
 
 from voiceobs._version import __version__
-from voiceobs.audio.tts import Voice
 from voiceobs.config import Settings
 from voiceobs.errors import AudioError, FailureClass, ProbeError, StoreError
 from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, place_call
@@ -61,7 +60,7 @@ class _CallOutcome:
 
 def _prompts(spec: ProbeSpec) -> list[Prompt]:
     base = Path(spec.source).parent if spec.source else Path.cwd()
-    voice = Voice(name=spec.voice, words_per_minute=spec.words_per_minute)
+    voice = spec.prompt_voice
     prompts = []
     for turn in spec.turns:
         wav = None
