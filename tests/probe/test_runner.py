@@ -108,3 +108,22 @@ def test_lock_stops_an_overlapping_run(spec_for: Callable[..., ProbeSpec]) -> No
     # released when the holder exits: the next run takes it
     with spec_lock(spec.name, "x.yaml"):
         pass
+
+
+@pytest.mark.slow
+def test_a_keyword_miss_with_a_high_wer_says_the_transcript_may_be_at_fault(
+    echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]
+) -> None:
+    """The echo bot repeats the prompt, so the expected farewell is never heard."""
+    turn = {
+        "prompt": "Hello there.",
+        "end_silence_ms": 300,
+        "expect": {"keywords": ["goodbye"], "text": "Thank you for calling. Goodbye!"},
+    }
+    spec = spec_for(echo_server.url("twilio"), turns=[turn], voice="hibari")
+    (result,) = run_spec(spec, save=False)
+    assert result.failure_class == "quality_error"
+    detail = result.failure_detail or ""
+    assert detail.startswith("none of the expected keywords goodbye was heard in turn 1;")
+    assert "the transcript may be at fault rather than the bot" in detail
+    assert result.turns[0].wer is not None and result.turns[0].wer >= 0.5

@@ -36,7 +36,7 @@ from voiceobs.probe.pacing import phase_for
 from voiceobs.probe.prompts import Prompt, load_prompt
 from voiceobs.probe.protocols import wire_for
 from voiceobs.probe.realtime import realtime_scheduling
-from voiceobs.probe.scoring import keywords_missing, score_reply
+from voiceobs.probe.scoring import keyword_failure_detail, keywords_missing, score_reply
 from voiceobs.probe.spec import ProbeSpec, load_spec
 from voiceobs.results import RunResult, TurnResult, utcnow
 from voiceobs.store.spool import Spool
@@ -330,7 +330,7 @@ def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
     if expect.max_wer is not None and (tr.wer is None or tr.wer > expect.max_wer):
         return f"wer {tr.wer if tr.wer is not None else 'n/a'} above {expect.max_wer:g} in turn {n}"
     if keywords_missing(tr.transcript, expect.keywords):
-        return f"none of the expected keywords {', '.join(expect.keywords)} was heard in turn {n}"
+        return keyword_failure_detail(n, expect.keywords, tr.transcript, tr.wer)
     return None
 
 
