@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +127,37 @@ def test_a_keyword_miss_with_a_high_wer_says_the_transcript_may_be_at_fault(
     assert detail.startswith("none of the expected keywords goodbye was heard in turn 1;")
     assert "the transcript may be at fault rather than the bot" in detail
     assert result.turns[0].wer is not None and result.turns[0].wer >= 0.5
+
+
+@pytest.fixture(scope="module")
+def agent_server() -> Iterator[ServerProcess]:
+    server = ServerProcess("agent")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_keyword_miss_on_a_wrong_intent_blames_the_bot(
+    agent_server: ServerProcess, spec_for: Callable[..., ProbeSpec]
+) -> None:
+    """The agent names the intent it answered; a wrong one is not passed off as an ASR miss."""
+    turn = {
+        "prompt": "Please cancel my order.",
+        "end_silence_ms": 600,
+        "expect": {
+            "intent": "balance",
+            "keywords": ["balance"],
+            "text": "Your account balance is one hundred and twenty dollars.",
+        },
+    }
+    spec = spec_for(
+        agent_server.url("twilio"), turns=[turn], voice="hibari", pipeline="agent",
+        timeouts={"connect_s": 5, "first_audio_s": 8, "call_s": 30},
+    )  # fmt: skip
+    (result,) = run_spec(spec, save=False)
+    assert result.failure_class == "quality_error"
+    detail = result.failure_detail or ""
+    assert detail.startswith("none of the expected keywords balance was heard in turn 1;")
+    assert "answered another intent" in detail and "may be at fault" not in detail

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from voiceobs.probe.scoring import SUSPECT_WER, keyword_failure_detail, keywords_missing
+from voiceobs.probe.scoring import (
+    SUSPECT_WER,
+    intent_verdict,
+    keyword_failure_detail,
+    keywords_missing,
+)
 
 KEYWORDS = ["balance", "account", "dollars"]
 MISHEARD = "color me i did go to play it again"
@@ -40,11 +45,21 @@ def test_no_expected_text_and_some_words_makes_no_claim() -> None:
 
 def test_a_known_intent_firms_up_the_verdict() -> None:
     matched = keyword_failure_detail(2, KEYWORDS, MISHEARD, 1.0, intent_matched=True)
-    assert "the agent recognised the intent, so the transcript may be at fault" in matched
+    assert "the bot answered the expected intent, so the transcript may be at fault" in matched
     missed = keyword_failure_detail(2, KEYWORDS, MISHEARD, 1.0, intent_matched=False)
-    assert "may be at fault" not in missed and "did not recognise the expected intent" in missed
+    assert "may be at fault" not in missed and "answered another intent" in missed
 
 
 def test_a_long_transcript_is_shortened() -> None:
     detail = keyword_failure_detail(1, ["x"], "word " * 100, 1.0)
     assert "..." in detail and len(detail) < 400
+
+
+def test_intent_verdict_reads_the_bots_intent_mark() -> None:
+    marks = ["voiceobs-intent:balance", "voiceobs-reply-done"]
+    assert intent_verdict("balance", marks) is True
+    assert intent_verdict("hours", marks) is False
+    assert intent_verdict(None, marks) is None  # the spec expects no intent
+    assert intent_verdict("balance", ["voiceobs-reply-done"]) is None  # the bot names none
+    # two replies in one turn (a caller turn split in two): the turn ended on the last
+    assert intent_verdict("agent", ["voiceobs-intent:hours", "voiceobs-intent:agent"]) is True

@@ -16,7 +16,7 @@ import functools
 import gc
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,12 @@ from voiceobs.probe.pacing import phase_for
 from voiceobs.probe.prompts import Prompt, load_prompt
 from voiceobs.probe.protocols import wire_for
 from voiceobs.probe.realtime import realtime_scheduling
-from voiceobs.probe.scoring import keyword_failure_detail, keywords_missing, score_reply
+from voiceobs.probe.scoring import (
+    intent_verdict,
+    keyword_failure_detail,
+    keywords_missing,
+    score_reply,
+)
 from voiceobs.probe.spec import ProbeSpec, load_spec
 from voiceobs.results import RunResult, TurnResult, utcnow
 from voiceobs.store.spool import Spool
@@ -252,7 +257,7 @@ def _build_result(
             else:
                 assert rec is not None
                 _score_turn(spec, i, rec, turn, tr, tracer, root_ctx)
-                floor = _quality_failure(spec, i, tr)
+                floor = _quality_failure(spec, i, tr, turn.marks)
                 if floor is not None:
                     tr.ok, tr.failure_class = False, FailureClass.QUALITY_ERROR.value
                     if failure is None:
@@ -314,7 +319,9 @@ def _score_turn(
         tr.transcript = scores.transcript
 
 
-def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
+def _quality_failure(
+    spec: ProbeSpec, index: int, tr: TurnResult, marks: Sequence[str] = ()
+) -> str | None:
     """Why a reply fails the spec's quality expectations, or None."""
     n = index + 1
     for metric, floor in spec.min_scores.items():
@@ -330,7 +337,8 @@ def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
     if expect.max_wer is not None and (tr.wer is None or tr.wer > expect.max_wer):
         return f"wer {tr.wer if tr.wer is not None else 'n/a'} above {expect.max_wer:g} in turn {n}"
     if keywords_missing(tr.transcript, expect.keywords):
-        return keyword_failure_detail(n, expect.keywords, tr.transcript, tr.wer)
+        matched = intent_verdict(expect.intent, marks)
+        return keyword_failure_detail(n, expect.keywords, tr.transcript, tr.wer, matched)
     return None
 
 

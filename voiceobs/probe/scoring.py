@@ -115,6 +115,21 @@ def _score_audio(
 SUSPECT_WER = 0.5
 
 
+#: A bot may name the intent it answered in a mark sent with the reply (the
+#: reference agent does: ``voiceobs-intent:balance``).
+INTENT_MARK_PREFIX = "voiceobs-intent:"
+
+
+def intent_verdict(expected: str | None, marks: Sequence[str]) -> bool | None:
+    """Whether the bot answered the ``expected`` intent; None when either side is unknown."""
+    if not expected:
+        return None
+    named = [m[len(INTENT_MARK_PREFIX) :] for m in marks if m.startswith(INTENT_MARK_PREFIX)]
+    if not named:
+        return None
+    return named[-1] == expected
+
+
 def keyword_failure_detail(
     turn: int,
     keywords: Sequence[str],
@@ -128,12 +143,12 @@ def keyword_failure_detail(
     missing from the reply: when the transcript is far from the expected text
     (high WER, or no words at all) the detail says the ASR may be at fault and
     shows what it heard, so an SRE checks the recogniser before paging the bot
-    team. ``intent_matched`` (when known, e.g. from the bot's own trace) makes
+    team. ``intent_matched`` (when known: see :func:`intent_verdict`) makes
     the verdict firmer either way.
     """
     detail = f"none of the expected keywords {', '.join(keywords)} was heard in turn {turn}"
     if intent_matched is False:
-        return detail + "; the agent did not recognise the expected intent"
+        return detail + "; the bot answered another intent than the expected one"
     heard = (transcript or "").strip()
     if heard:
         shown = heard if len(heard) <= 80 else heard[:77] + "..."
@@ -144,7 +159,7 @@ def keyword_failure_detail(
     if not suspect:
         return detail
     measure = f"WER {wer:.2f} against the expected reply, " if wer is not None else ""
-    who = "the agent recognised the intent, so " if intent_matched else ""
+    who = "the bot answered the expected intent, so " if intent_matched else ""
     return (
         f"{detail}; {who}the transcript may be at fault rather than the bot "
         f"(ASR: {measure}{heard_part}); check the reply audio before paging the bot team"
@@ -160,10 +175,12 @@ def keywords_missing(transcript: str | None, keywords: Sequence[str]) -> bool:
 
 
 __all__ = [
+    "INTENT_MARK_PREFIX",
     "INTRUSIVE",
     "NON_INTRUSIVE",
     "SUSPECT_WER",
     "TurnScores",
+    "intent_verdict",
     "keyword_failure_detail",
     "keywords_missing",
     "score_reply",
