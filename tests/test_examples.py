@@ -10,6 +10,7 @@ their documented outcome is checked: exit codes and what they print.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -171,6 +172,9 @@ def test_the_readme_gate_gates_the_agent_and_skips_what_no_probe_fed(examples: P
     assert "SLO gate: passed" in (examples / "summary.md").read_text()
     # The other README commands over what the gate stored.
     status = _voiceobs(examples, *_readme("voiceobs slo status"), db=db)
-    assert status.returncode == 0 and "agent-latency" in status.stdout and "met" in status.stdout
+    assert status.returncode == 0 and "agent-latency" in status.stdout, status.stdout
+    as_json = _voiceobs(examples, *_readme("voiceobs slo status"), "--json", db=db)
+    standing = {r["name"]: r["standing"] for r in json.loads(as_json.stdout)}
+    assert {standing[n] for n in agent} == {"met"}
     evaluate = _voiceobs(examples, *_readme("voiceobs evaluate"), "--dry-run", db=db)
     assert evaluate.returncode == 0, evaluate.stderr

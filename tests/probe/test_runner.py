@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -81,3 +81,56 @@ def test_nobody_listening_is_connect_error() -> None:
     with pytest.raises(ProbeError) as info:
         asyncio.run(place_call(plan, wire_for("twilio")))
     assert info.value.failure_class is FailureClass.CONNECT_ERROR
+
+
+@pytest.mark.slow
+def test_a_keyword_miss_with_a_high_wer_says_the_transcript_may_be_at_fault(
+    echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]
+) -> None:
+    """The echo bot repeats the prompt, so the expected farewell is never heard."""
+    turn = {
+        "prompt": "Hello there.",
+        "end_silence_ms": 300,
+        "expect": {"keywords": ["goodbye"], "text": "Thank you for calling. Goodbye!"},
+    }
+    spec = spec_for(echo_server.url("twilio"), turns=[turn], voice="hibari")
+    (result,) = _run(spec)
+    assert result.failure_class == "quality_error"
+    detail = result.failure_detail or ""
+    assert detail.startswith("none of the expected keywords goodbye was heard in turn 1;")
+    assert "the transcript may be at fault rather than the bot" in detail
+    assert result.turns[0].wer is not None and result.turns[0].wer >= 0.5
+
+
+@pytest.fixture(scope="module")
+def agent_server() -> Iterator[ServerProcess]:
+    server = ServerProcess("agent")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_keyword_miss_on_a_wrong_intent_blames_the_bot(
+    agent_server: ServerProcess, spec_for: Callable[..., ProbeSpec]
+) -> None:
+    """The agent names the intent it answered; a wrong one is not passed off as an ASR miss."""
+    turn = {
+        "prompt": "Please cancel my order.",
+        "end_silence_ms": 600,
+        "expect": {
+            "intent": "balance",
+            "keywords": ["balance"],
+            "text": "Your account balance is one hundred and twenty dollars.",
+        },
+    }
+    spec = spec_for(
+        agent_server.url("twilio"), turns=[turn], voice="hibari", pipeline="agent",
+        timeouts={"connect_s": 5, "first_audio_s": 8, "call_s": 30},
+    )  # fmt: skip
+    (result,) = _run(spec)
+    assert result.failure_class == "quality_error"
+    detail = result.failure_detail or ""
+    assert detail.startswith("none of the expected keywords balance was heard in turn 1;")
+    assert "answered another intent" in detail and "may be at fault" not in detail

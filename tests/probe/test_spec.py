@@ -129,3 +129,43 @@ def test_a_target_no_call_could_reach_is_a_spec_error_with_its_line(target: str,
     with pytest.raises(SpecError, match=words) as info:
         parse_spec(f'version: voiceobs/v1\nname: p\ntarget: "{target}"\nturns: [{{prompt: hi there}}]\n', "s.yaml")
     assert info.value.line == 3 and info.value.field == "target"
+
+
+def test_voice_defaults_to_espeak_en_us() -> None:
+    voice = parse_spec(GOOD, "good.yaml").prompt_voice
+    assert (voice.engine, voice.name, voice.words_per_minute) == ("espeak", "en-us", 150)
+
+
+@pytest.mark.parametrize(
+    ("line", "engine", "name", "wpm"),
+    [
+        ("voice: en-gb\n", "espeak", "en-gb", 150),
+        ("voice: espeak:en-gb\nwords_per_minute: 175\n", "espeak", "en-gb", 175),
+        ("voice: hibari\n", "hibari", "heart", 180),  # hibari's own default rate
+        ("voice: hibari:heart\nwords_per_minute: 150\n", "hibari", "heart", 150),
+    ],
+)
+def test_voice_picks_engine_and_rate(line: str, engine: str, name: str, wpm: int) -> None:
+    voice = parse_spec(GOOD + line, "good.yaml").prompt_voice
+    assert (voice.engine, voice.name, voice.words_per_minute) == (engine, name, wpm)
+
+
+def test_a_voice_that_would_be_downloaded_is_refused_at_its_line() -> None:
+    err = _error(GOOD + "voice: hibari:emma\n")
+    assert (err.line, err.field) == (9, "voice")
+    assert "not in the package" in str(err) and "\n" not in str(err)
+
+
+def test_an_unknown_engine_is_refused() -> None:
+    err = _error(GOOD + "voice: festival:kal\n")
+    assert err.field == "voice" and "unknown speech engine 'festival'" in str(err)
+
+
+def test_a_rate_the_engine_cannot_speak_is_refused() -> None:
+    err = _error(GOOD + "voice: hibari\nwords_per_minute: 60\n")
+    assert "100-400 words per minute" in str(err)
+
+
+def test_an_unknown_espeak_voice_is_refused_at_load() -> None:
+    err = _error(GOOD + "voice: xx-nope\n")
+    assert err.field == "voice" and "espeak-ng has no voice 'xx-nope'" in str(err)

@@ -9,7 +9,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from voiceobs.audio.g711 import float_to_int16, mulaw_decode, mulaw_encode
-from voiceobs.audio.tts import render_speech
+from voiceobs.audio.tts import Voice, parse_voice, render_speech
+from voiceobs.pipelines.agent import AgentSettings
 from voiceobs.pipelines.responder import IntentResponder
 from voiceobs.pipelines.speech import split_sentences
 from voiceobs.server import ServerConfig, ServerHandle, running_server
@@ -28,10 +29,15 @@ def agent(span_exporter: InMemorySpanExporter) -> ServerHandle:
         yield srv
 
 
-def golden_8k(text: str) -> np.ndarray:
-    """What the agent must send: the first sentence of the reply through mu-law."""
+def golden_8k(text: str, voice: Voice | None = None) -> np.ndarray:
+    """What the agent must send: the first sentence of the reply, in its voice, through mu-law."""
     first = split_sentences(text)[0]
-    return mulaw_decode(mulaw_encode(float_to_int16(render_speech(first, 8000))))
+    audio = render_speech(first, 8000, voice or AgentSettings().voice)
+    return mulaw_decode(mulaw_encode(float_to_int16(audio)))
+
+
+def test_the_agent_speaks_with_hibari_by_default() -> None:
+    assert AgentSettings().voice == parse_voice("hibari")
 
 
 @pytest.mark.parametrize(
@@ -49,14 +55,16 @@ async def test_agent_answers_with_the_right_intent(
     reply = next(i.reply for i in IntentResponder().intents if i.name == intent)
     span_exporter.clear()
     params = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+    # long enough for the longest of these replies (hours, about 4.6 s)
     got, last_sent = await twilio_call(
-        agent.ws_url + "/twilio", speak(prompt, 8000), params, listen_s=4
+        agent.ws_url + "/twilio", speak(prompt, 8000), params, listen_s=6
     )
     received = got.pcm()
     expected = golden_8k(reply)
     assert received.size >= expected.size, "reply audio missing or cut short"
     assert np.array_equal(received[: expected.size], expected)
     assert "mark:voiceobs-reply-done" in got.names()
+    assert f"mark:voiceobs-intent:{intent}" in got.names()
     # the reply's first frame came within a second of the caller's end of speech
     trailing_silence = 0.7
     assert got.audio[0][0] - (last_sent - trailing_silence) < 1.0
@@ -109,3 +117,19 @@ async def test_agent_metrics_and_concurrency(agent: ServerHandle) -> None:
         registry.get_sample_value("voiceobs_server_batch_size_count", {"model": "vad"}) or 0
     ) > 0
     assert (registry.get_sample_value("voiceobs_server_turn_latency_seconds_count") or 0) >= 3
+
+
+async def test_espeak_stays_selectable(span_exporter: InMemorySpanExporter) -> None:
+    """``voiceobs serve --pipeline agent --voice espeak``: the old voice, same behaviour."""
+    settings = AgentSettings(voice=parse_voice("espeak"))
+    config = ServerConfig(pipeline="agent", port=0, device="cpu", agent=settings)
+    with running_server(config) as srv:
+        got, _ = await twilio_call(
+            srv.ws_url + "/twilio", speak("Please cancel my order.", 8000), listen_s=4
+        )
+    reply = next(i.reply for i in IntentResponder().intents if i.name == "cancel")
+    expected = golden_8k(reply, Voice())
+    received = got.pcm()
+    assert received.size >= expected.size
+    assert np.array_equal(received[: expected.size], expected)
+    assert not np.array_equal(expected, golden_8k(reply)[: expected.size])  # voices differ

@@ -114,6 +114,14 @@ def admin_token(flag: str | None, file: Path | None) -> str | None:
     type=float,
     help="agent: silence that ends the caller's turn.",
 )
+@click.option(
+    "--voice",
+    default="hibari",
+    show_default=True,
+    envvar="VOICEOBS_AGENT_VOICE",
+    help="agent: who speaks the replies: hibari (neural, clear to ASR), espeak, "
+    "or engine:name such as espeak:en-gb.",
+)
 def serve(
     pipeline_name,
     host,
@@ -127,10 +135,13 @@ def serve(
     max_wait_ms,
     codec_config,
     hangover_ms,
+    voice,
 ):
     """Serve a pipeline over Twilio Media Streams (/twilio) and raw PCM (/pcm)."""
     import uvicorn
 
+    from voiceobs.audio.tts import parse_voice
+    from voiceobs.errors import AudioError
     from voiceobs.pipelines.agent import AgentSettings
     from voiceobs.pipelines.batcher import BatchSettings
     from voiceobs.pipelines.codec import CodecConfig
@@ -139,6 +150,10 @@ def serve(
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be within 0..65535, got {port}")
+    try:
+        agent_voice = parse_voice(voice)
+    except AudioError as exc:
+        raise ConfigError(f"--voice {voice}: {exc}") from None
     config = ServerConfig(
         pipeline=pipeline_name,
         host=host,
@@ -149,7 +164,7 @@ def serve(
         faults=Faults.parse(fault),
         batch=BatchSettings(max_batch=max_batch, max_wait_ms=max_wait_ms),
         codec=CodecConfig.load(codec_config),
-        agent=AgentSettings(hangover_ms=hangover_ms),
+        agent=AgentSettings(hangover_ms=hangover_ms, voice=agent_voice),
     )
     app = create_app(config)
     click.echo(f"voiceobs serve: {pipeline_name} on ws://{host}:{port}/twilio and /pcm", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -74,7 +75,8 @@ def status(slos_path: str | None, db_url: str | None, as_json: bool, no_record: 
             burn_text(r),
             f"{r.window} ({r.good}/{r.total})",
         )
-    Console().print(table)
+    # As wide as the terminal, or wide enough for whole names in a pipe or a CI log.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @slo.command(name="import")

@@ -46,7 +46,7 @@ from voiceobs.store import Store
 log = logging.getLogger(__name__)
 
 AGENT_PROMPT = "What are your opening hours?"
-AGENT_REPLY = "We are open from nine to five, Monday to Friday."
+AGENT_REPLY = "We are open from nine in the morning to five in the evening, Monday to Friday."
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ windows with probability >= ``speech_threshold``; the turn ends after
 the arrival time of the last voiced window, so the hangover is part of the
 turn latency the caller feels (it is the main cost at low load).
 
-After the last frame of each reply the agent sends the text event
-``voiceobs-reply-done`` (Twilio ``mark``), so a caller can tell a complete
-reply from a truncated one.
+After the last frame of each reply the agent sends two text events (Twilio
+``mark``): ``voiceobs-intent:<intent>`` (the intent it answered, ``unknown``
+for the fallback) and ``voiceobs-reply-done``, so a caller can tell a
+complete reply from a truncated one, and a probe whose transcript lacks the
+expected words can tell a misheard reply from a wrong one.
 
 Spans per turn, children of the caller's trace context: ``vad`` (speech
 start to end-of-turn decision, ``voice.audio_seconds`` = utterance length),
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 
 from voiceobs.audio.resample import resample
-from voiceobs.audio.tts import Voice, render_speech
+from voiceobs.audio.tts import Voice, parse_voice, render_speech
 from voiceobs.pipelines.asr import PocketsphinxAsr
 from voiceobs.pipelines.base import CallInfo, CallSink, Session, frame_samples
 from voiceobs.pipelines.batcher import BatchSettings, MicroBatcher
@@ -52,6 +54,19 @@ from voiceobs.pipelines.vad import SileroVad, VadRequest
 log = logging.getLogger(__name__)
 
 REPLY_DONE_EVENT = "voiceobs-reply-done"
+#: Prefix of the event naming the intent a reply answered (``voiceobs-intent:hours``).
+INTENT_EVENT_PREFIX = "voiceobs-intent:"
+
+#: The agent speaks with the hibari neural voice: a probe transcribes the reply
+#: with pocketsphinx after an 8 kHz mu-law line, and measured that way espeak-ng's
+#: replies come out at WER 0.75 over the example conversation, hibari's at 0.04
+#: (benchmarks/pipelines/RESULTS.md). ``--voice espeak`` keeps the old voice.
+DEFAULT_AGENT_VOICE = "hibari"
+
+
+def default_agent_voice() -> Voice:
+    """The voice the agent speaks with when none is chosen."""
+    return parse_voice(DEFAULT_AGENT_VOICE)
 
 
 @dataclass(frozen=True)
@@ -62,11 +77,17 @@ class AgentSettings:
     silence_threshold: float = 0.35
     hangover_ms: float = 300.0
     min_speech_windows: int = 2
-    preroll_ms: float = 200.0
+    #: Audio kept from before the speech-start decision and handed to the ASR with
+    #: the turn. silero needs a few windows to cross ``speech_threshold`` on a soft
+    #: onset: with 200 ms, the first 140 ms of "I want to check my account balance"
+    #: (hibari, over the 8 kHz line) was cut in one call of three, and the grammar
+    #: decoder heard "let me talk to a human". Leading silence costs the decoder
+    #: nothing (measured up to 600 ms), so keep a generous margin.
+    preroll_ms: float = 500.0
     #: How far ahead of real time reply frames are sent (a small playout buffer).
     lead_ms: float = 60.0
     asr_mode: Literal["grammar", "lm"] = "grammar"
-    voice: Voice = field(default_factory=Voice)
+    voice: Voice = field(default_factory=default_agent_voice)
 
 
 class AgentSession:
@@ -181,13 +202,13 @@ class AgentSession:
                 span.set_attribute("voice.intent", reply.intent)
             log.info("call %s heard %r -> %s", self._call.call_id, transcript, reply.intent)
             self._history.append((transcript, reply.text))
-            await self._speak(reply.text, end_of_speech)
+            await self._speak(reply.text, end_of_speech, reply.intent)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("agent reply failed for call %s", self._call.call_id)
 
-    async def _speak(self, text: str, end_of_speech: float) -> None:
+    async def _speak(self, text: str, end_of_speech: float, intent: str = "unknown") -> None:
         p, ctx = self._p, self._call.trace_context
         n = frame_samples(self._rate)
         lead = p.settings.lead_ms / 1000.0
@@ -221,6 +242,7 @@ class AgentSession:
                 nxt = await anext(sentences, None)
                 if nxt is not None:
                     chunks.append(nxt)
+            await self._sink.send_event(INTENT_EVENT_PREFIX + intent)
             await self._sink.send_event(REPLY_DONE_EVENT)
         finally:
             span_t.set_attribute("voice.audio_seconds", sent * n / self._rate)
@@ -301,4 +323,12 @@ class AgentPipeline:
         self.asr.close()
 
 
-__all__ = ["REPLY_DONE_EVENT", "AgentPipeline", "AgentSession", "AgentSettings"]
+__all__ = [
+    "DEFAULT_AGENT_VOICE",
+    "INTENT_EVENT_PREFIX",
+    "REPLY_DONE_EVENT",
+    "AgentPipeline",
+    "AgentSession",
+    "AgentSettings",
+    "default_agent_voice",
+]

@@ -6,8 +6,12 @@ Plain n-gram decoding of espeak-ng speech is poor (word error rate around
 apart, so by default the decoder is constrained by a JSGF grammar whose
 sentences are the intent table's example phrases: measured on eleven
 espeak-ng prompts, nine of the nine in-grammar ones decoded exactly, with
-20-300 ms of CPU per two-second utterance. ``mode="lm"`` keeps open
-vocabulary decoding for callers who need it.
+20-300 ms of CPU per two-second utterance. Over the Twilio path (8 kHz
+mu-law, upsampled here) espeak-ng callers fare worse: 17 of the 24 intent
+phrases recognised, against 24 of 24 spoken by the hibari voice
+(benchmarks/pipelines/bench_voice.py), which is why the example spec speaks
+with hibari. ``mode="lm"`` keeps open vocabulary decoding for callers who
+need it.
 
 Decoders are not thread-safe, so the recogniser keeps a small pool and
 decodes on worker threads, one decoder per thread at a time.

@@ -20,14 +20,14 @@ import numpy as np
 
 from voiceobs.audio.g711 import float_to_int16, mulaw_decode, mulaw_encode
 from voiceobs.audio.io import load_audio
-from voiceobs.audio.tts import Voice, render_speech
+from voiceobs.audio.tts import Voice, cache_key, render_speech
 from voiceobs.errors import AudioError
 
 FRAME_MS = 20
 
 #: Level (dBFS) a 20 ms frame must exceed to count as speech when finding EoS.
-#: espeak-ng renders true digital silence between utterances, so any sane
-#: threshold finds the same frame; -40 dBFS also ignores a noisy WAV's floor.
+#: Both speech engines render (near) digital silence between utterances, so any
+#: sane threshold finds the same frame; -40 dBFS also ignores a noisy WAV's floor.
 SPEECH_THRESHOLD_DBFS = -40.0
 
 #: Longest prompt WAV accepted: as long as the longest reply a turn waits for.
@@ -156,14 +156,14 @@ def load_prompt(
     protocol: str,
     voice: Voice | None = None,
 ) -> Prompt:
-    """The prompt for a turn, from text (espeak-ng) or a WAV file, cached by content hash.
+    """The prompt for a turn, from text (spoken by ``voice``) or a WAV file, cached by content hash.
 
-    The key hashes the text and voice, or the WAV's bytes, so editing a file
+    The key hashes the text and voice (engine and every setting), or the WAV's bytes, so editing a file
     or a prompt is picked up while repeats cost nothing.
     """
     voice = voice or Voice()
     if text is not None:
-        source = f"text|{voice.name}|{voice.words_per_minute}|{voice.pitch}|{voice.gap_ms}|{text}"
+        source = "text|" + cache_key(text, voice)
     elif wav is not None:
         try:
             data = Path(wav).read_bytes()

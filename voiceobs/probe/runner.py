@@ -18,7 +18,7 @@ import functools
 import gc
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, Span
 
 from voiceobs._version import __version__
-from voiceobs.audio.tts import Voice
 from voiceobs.errors import AudioError, FailureClass, ProbeError
 from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, TurnRecord, place_call
 from voiceobs.probe.measure import measure_turn, reply_audio
@@ -38,7 +37,12 @@ from voiceobs.probe.pacing import phase_for
 from voiceobs.probe.prompts import Prompt, load_prompt
 from voiceobs.probe.protocols import wire_for
 from voiceobs.probe.realtime import realtime_scheduling
-from voiceobs.probe.scoring import keywords_missing, score_reply
+from voiceobs.probe.scoring import (
+    intent_verdict,
+    keyword_failure_detail,
+    keywords_missing,
+    score_reply,
+)
 from voiceobs.probe.spec import ProbeSpec
 from voiceobs.results import RunResult, TurnResult, utcnow
 from voiceobs.tracing import InMemoryCollector, inject_traceparent, setup_tracing, spans_to_records
@@ -64,7 +68,7 @@ class _CallOutcome:
 
 def _prompts(spec: ProbeSpec) -> list[Prompt]:
     base = Path(spec.source).parent if spec.source else Path.cwd()
-    voice = Voice(name=spec.voice, words_per_minute=spec.words_per_minute)
+    voice = spec.prompt_voice
     prompts = []
     for turn in spec.turns:
         wav = None
@@ -226,7 +230,7 @@ def _build_result(spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer) 
         else:
             assert rec is not None
             _score_turn(spec, i, rec, turn, tr, tracer, root_ctx)
-            floor = _quality_failure(spec, i, tr)
+            floor = _quality_failure(spec, i, tr, turn.marks)
             if floor is not None:
                 tr.ok, tr.failure_class = False, FailureClass.QUALITY_ERROR.value
                 if failure is None:
@@ -306,7 +310,9 @@ def _score_turn(
         tr.transcript = scores.transcript
 
 
-def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
+def _quality_failure(
+    spec: ProbeSpec, index: int, tr: TurnResult, marks: Sequence[str] = ()
+) -> str | None:
     """Why a reply fails the spec's quality expectations, or None."""
     n = index + 1
     for metric, floor in spec.min_scores.items():
@@ -322,7 +328,8 @@ def _quality_failure(spec: ProbeSpec, index: int, tr: TurnResult) -> str | None:
     if expect.max_wer is not None and (tr.wer is None or tr.wer > expect.max_wer):
         return f"wer {tr.wer if tr.wer is not None else 'n/a'} above {expect.max_wer:g} in turn {n}"
     if keywords_missing(tr.transcript, expect.keywords):
-        return f"none of the expected keywords {', '.join(expect.keywords)} was heard in turn {n}"
+        matched = intent_verdict(expect.intent, marks)
+        return keyword_failure_detail(n, expect.keywords, tr.transcript, tr.wer, matched)
     return None
 
 

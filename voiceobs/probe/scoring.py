@@ -138,6 +138,64 @@ def _score_audio(
             out.values[m] = float(value)
 
 
+#: A keyword miss whose transcript is at least this far from the expected reply
+#: (WER) may be the recogniser's fault rather than the bot's: pocketsphinx heard
+#: espeak-ng's "Your account balance is one hundred and twenty dollars" as
+#: "color me i did go to play it again" (WER 1.0) from a bot that was fine.
+SUSPECT_WER = 0.5
+
+
+#: A bot may name the intent it answered in a mark sent with the reply (the
+#: reference agent does: ``voiceobs-intent:balance``).
+INTENT_MARK_PREFIX = "voiceobs-intent:"
+
+
+def intent_verdict(expected: str | None, marks: Sequence[str]) -> bool | None:
+    """Whether the bot answered the ``expected`` intent; None when either side is unknown."""
+    if not expected:
+        return None
+    named = [m[len(INTENT_MARK_PREFIX) :] for m in marks if m.startswith(INTENT_MARK_PREFIX)]
+    if not named:
+        return None
+    return named[-1] == expected
+
+
+def keyword_failure_detail(
+    turn: int,
+    keywords: Sequence[str],
+    transcript: str | None,
+    wer: float | None,
+    intent_matched: bool | None = None,
+) -> str:
+    """The failure detail for a reply in which none of ``keywords`` was heard.
+
+    The words are missing from the *transcript*, which is not the same as
+    missing from the reply: when the transcript is far from the expected text
+    (high WER, or no words at all) the detail says the ASR may be at fault and
+    shows what it heard, so an SRE checks the recogniser before paging the bot
+    team. ``intent_matched`` (when known: see :func:`intent_verdict`) makes
+    the verdict firmer either way.
+    """
+    detail = f"none of the expected keywords {', '.join(keywords)} was heard in turn {turn}"
+    if intent_matched is False:
+        return detail + "; the bot answered another intent than the expected one"
+    heard = (transcript or "").strip()
+    if heard:
+        shown = heard if len(heard) <= 80 else heard[:77] + "..."
+        heard_part = f"it heard {shown!r}"
+    else:
+        heard_part = "it heard no words"
+    suspect = not heard or (wer is not None and wer >= SUSPECT_WER)
+    if not suspect:
+        return detail
+    measure = f"WER {wer:.2f} against the expected reply, " if wer is not None else ""
+    who = "the bot answered the expected intent, so " if intent_matched else ""
+    return (
+        f"{detail}; {who}the transcript may be at fault rather than the bot "
+        f"(ASR: {measure}{heard_part}); check the reply audio before paging the bot team"
+    )
+
+
 def keywords_missing(transcript: str | None, keywords: Sequence[str]) -> bool:
     """True when none of the expected keywords was heard (ASR is imperfect: one is enough)."""
     if not keywords:
@@ -146,4 +204,14 @@ def keywords_missing(transcript: str | None, keywords: Sequence[str]) -> bool:
     return not any(k.lower() in words for k in keywords)
 
 
-__all__ = ["INTRUSIVE", "NON_INTRUSIVE", "TurnScores", "keywords_missing", "score_reply"]
+__all__ = [
+    "INTENT_MARK_PREFIX",
+    "INTRUSIVE",
+    "NON_INTRUSIVE",
+    "SUSPECT_WER",
+    "TurnScores",
+    "intent_verdict",
+    "keyword_failure_detail",
+    "keywords_missing",
+    "score_reply",
+]

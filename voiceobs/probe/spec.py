@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voiceobs import safe_yaml
-from voiceobs.errors import SpecError
+from voiceobs.audio.tts import Voice, parse_voice
+from voiceobs.errors import AudioError, SpecError
 from voiceobs.measures import QUALITY_METRICS
 from voiceobs.safe_yaml import dotted
 
@@ -97,7 +98,10 @@ class ProbeSpec(_Model):
     #: Extra start-message parameters (Twilio customParameters / PCM start fields),
     #: e.g. per-call fault injection on the reference server.
     parameters: dict[str, str] = Field(default_factory=dict)
+    #: Who speaks the prompts: an espeak-ng voice name (``en-us``) or ``engine[:name]``
+    #: (``hibari``, ``hibari:heart``, ``espeak:en-gb``); see :mod:`voiceobs.audio.tts`.
     voice: str = "en-us"
+    #: Speaking rate; when not given, the engine's own default (150 for espeak-ng).
     words_per_minute: int = Field(150, ge=60, le=500)
     store_audio: bool = False
 
@@ -123,6 +127,29 @@ class ProbeSpec(_Model):
         if any(c.isspace() for c in value):
             raise ValueError(f"target {value!r} contains whitespace")
         return value
+
+    @field_validator("voice")
+    @classmethod
+    def _known_voice(cls, value: str) -> str:
+        try:
+            parse_voice(value)
+        except AudioError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _voice_rate(self) -> ProbeSpec:
+        try:
+            self.prompt_voice  # noqa: B018 - parsed for its errors
+        except AudioError as exc:
+            raise ValueError(f"words_per_minute: {exc}") from None
+        return self
+
+    @property
+    def prompt_voice(self) -> Voice:
+        """The voice the prompts are rendered with (the engine's rate unless the spec sets one)."""
+        rate = self.words_per_minute if "words_per_minute" in self.model_fields_set else None
+        return parse_voice(self.voice, rate)
 
     @field_validator("metrics")
     @classmethod
