@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("serve", "serve", "Run a reference voice pipeline server."),
     "probe": ("probe", "probe", "Run synthetic probe calls from a spec."),
     "metrics": ("metrics", "metrics", "Expose stored results to Prometheus."),
+    "collect": ("collect", "collect", "Receive production traces and call reports (OTLP, webhooks)."),
     "slo": ("slo", "slo", "Evaluate SLOs, import OpenSLO, export Prometheus rules."),
     "gate": ("gate", "gate", "CI gate: exit non-zero when an SLO is breached."),
     "evaluate": ("failover", "evaluate", "One SLO evaluation pass that fires failover hooks."),

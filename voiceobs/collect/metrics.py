@@ -136,6 +136,16 @@ class CollectorMetrics:
             registry=r,
         )
 
+    def totals(self) -> dict[str, int]:
+        """Running totals over every label (what the CLI prints when it stops)."""
+        out: dict[str, int] = {}
+        for family in self.registry.collect():
+            if family.type != "counter":
+                continue
+            name = family.name.removeprefix("voiceobs_collect_")
+            out[name] = int(sum(s.value for s in family.samples if s.name.endswith("_total")))
+        return out
+
     def watch(
         self,
         queue_depth: Callable[[], float],
