@@ -157,6 +157,9 @@ class SpanSpool:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._bytes: int | None = None
+        # The size of the last batch refused for want of room: until that much is free, the
+        # spool is not writable (a tiny probe file would fit where a batch does not).
+        self._refused = 0
 
     def size_bytes(self) -> int:
         """Bytes spooled now (counted once from the directory, then kept up to date)."""
@@ -181,6 +184,7 @@ class SpanSpool:
             option=orjson.OPT_NON_STR_KEYS,
         )
         if self.max_bytes is not None and self.size_bytes() + len(data) > self.max_bytes:
+            self._refused = len(data)
             raise StoreFull(
                 f"the span spool under {self.directory} is at its limit of {self.max_bytes} bytes"
             )
@@ -200,8 +204,8 @@ class SpanSpool:
         return path
 
     def writable(self) -> bool:
-        """Whether a batch could be spooled now: under ``max_bytes``, and the directory takes a file."""
-        if self.max_bytes is not None and self.size_bytes() >= self.max_bytes:
+        """Whether a batch could be spooled now: room under ``max_bytes``, and the directory takes a file."""
+        if self.max_bytes is not None and self.size_bytes() + max(1, self._refused) > self.max_bytes:
             return False
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
