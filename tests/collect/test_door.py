@@ -137,11 +137,10 @@ def _send_dirty(url: str) -> None:
     assert r.status_code == 200, r.text
     provider, _ = sdk_sender(url, resource={"enduser.email": "jane.doe@example.com"})
     tracer = provider.get_tracer("livekit-agents")
-    with tracer.start_as_current_span("conversation"):
-        with tracer.start_as_current_span("turn") as turn:
-            for key, value in WRITTEN_AND_SPOKEN.items():
-                turn.set_attribute(key, value)
-            turn.add_event("stt", {"text": "my number is four one five five five five one two one two"})
+    with tracer.start_as_current_span("conversation"), tracer.start_as_current_span("turn") as turn:
+        for key, value in WRITTEN_AND_SPOKEN.items():
+            turn.set_attribute(key, value)
+        turn.add_event("stt", {"text": "my number is four one five five five five one two one two"})
     provider.shutdown()
 
 

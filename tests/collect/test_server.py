@@ -25,7 +25,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import text
 
-from tests.collect.conftest import TraceAssembler, json_request, json_span, sdk_sender, span_count, wait_until
+from tests.collect.conftest import (
+    TraceAssembler,
+    json_request,
+    json_span,
+    sdk_sender,
+    span_count,
+    wait_until,
+)
 from voiceobs.collect import runner
 from voiceobs.collect.ingest import Collector, CollectorSettings
 from voiceobs.collect.server import CollectConfig
@@ -82,7 +89,7 @@ def _post(handle: runner.CollectHandle, body: bytes, headers: Mapping[str, str])
 def test_the_sdk_exporter_round_trips_through_the_endpoint(
     served: runner.CollectHandle, store: Store, compression: Compression
 ) -> None:
-    provider, exporter = sdk_sender(served.url, "pipecat-bot", compression=compression)
+    provider, _ = sdk_sender(served.url, "pipecat-bot", compression=compression)
     tracer = provider.get_tracer("pipecat")
     with tracer.start_as_current_span("conversation") as conv:
         for i in range(3):
@@ -236,7 +243,7 @@ def test_a_full_queue_is_429_with_retry_after_and_the_sdk_retries_until_stored(s
         sent = 0
         with _writer_blocked(store):
             statuses = []
-            for i in range(20):
+            for _ in range(20):
                 batch = [json_span(uuid.uuid4().hex, f"{j + 1:016x}") for j in range(5)]
                 r = _post(handle, orjson.dumps(json_request(batch)), JS)
                 statuses.append(r.status_code)
@@ -246,7 +253,7 @@ def test_a_full_queue_is_429_with_retry_after_and_the_sdk_retries_until_stored(s
                     assert r.status_code == 429 and r.headers["retry-after"] == "1"
                     assert "queue is full" in r.json()["message"]
             assert 429 in statuses and statuses[0] == 200
-            provider, exporter = sdk_sender(handle.url)
+            provider, _ = sdk_sender(handle.url)
             tracer = provider.get_tracer("t")
             done: list[Any] = []
             threading.Thread(target=lambda: (tracer.start_span("late").end(), done.append(1)), daemon=True).start()

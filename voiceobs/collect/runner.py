@@ -60,7 +60,7 @@ def load_assembler(idle_timeout_s: float) -> Assembler | None:
         assembler = module.CallAssembler(idle_timeout_s=idle_timeout_s)
     except TypeError as exc:
         raise ConfigError(f"cannot set up call assembly: {exc}") from None
-    return assembler  # type: ignore[no-any-return]
+    return assembler
 
 
 @dataclass

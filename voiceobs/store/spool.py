@@ -201,6 +201,7 @@ class SpanSpool:
         with self._lock:
             if self._bytes is not None:
                 self._bytes += len(data)
+            self._refused = 0
         return path
 
     def writable(self) -> bool:
