@@ -262,7 +262,20 @@ def _pb_span(span: Any, service: str, received_ns: int, flags: Counter[str]) -> 
 
 
 def _pb_attributes(kvs: Any, depth: int) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value, depth) for kv in kvs}
+    # The scalar cases inline: this loop runs for every attribute of every span.
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            out[kv.key] = value.string_value
+        elif kind == "int_value":
+            out[kv.key] = value.int_value
+        elif kind == "bool_value":
+            out[kv.key] = value.bool_value
+        else:
+            out[kv.key] = _pb_value(value, depth)
+    return out
 
 
 def _pb_value(value: AnyValue, depth: int) -> Any:

@@ -28,6 +28,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
+import anyio.to_thread
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -60,6 +62,8 @@ class CollectConfig:
     webhook_secrets: Mapping[str, str | None] = field(default_factory=dict)
     #: Report adapters by platform; None looks them up in ``voiceobs.collect.reports``.
     report_adapters: Mapping[str, CallReportAdapter] | None = None
+    #: Requests decoded and redacted at once (CPU-bound: more than one per core only adds waiting).
+    decode_threads: int = 1
 
 
 class _Refused(Exception):
@@ -103,6 +107,10 @@ def create_app(
                 platform, {"vapi": "VOICEOBS_VAPI_SECRET", "retell": "VOICEOBS_RETELL_API_KEY"}[platform],
             )  # fmt: skip
 
+    # Decoding and redaction hold the GIL; more of them at once than CPUs would only starve the
+    # writer thread (the queue would grow, and with it the time to queryable) for no throughput.
+    decoders = anyio.CapacityLimiter(cfg.decode_threads)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         collector.start()
@@ -143,7 +151,9 @@ def create_app(
                 raise _refusal(collector, verdict)
             body = await _read_body(request, limit)
             payload = otlp.decompress(body, request.headers.get("content-encoding"), limit)
-            decoded, admitted = await run_in_threadpool(decode_and_admit, payload, media)
+            decoded, admitted = await anyio.to_thread.run_sync(
+                decode_and_admit, payload, media, limiter=decoders
+            )
         except otlp.OtlpError as exc:
             return _otlp_error(media, exc.status, str(exc))
         except _Refused as exc:
