@@ -155,6 +155,45 @@ def _load(args: argparse.Namespace) -> None:
     }))  # fmt: skip
 
 
+# -- the cost of each stage, one thread, in this process ------------------------------------------
+
+
+def _stages(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    """CPU microseconds per span of decode, redaction at the door and the bulk write, one by one."""
+    sys.path.insert(0, str(HERE))
+    from spans import conversation_requests
+
+    from voiceobs.collect import otlp
+    from voiceobs.collect.door import admit
+    from voiceobs.redact import default_redactor
+    from voiceobs.store import Store
+
+    requests = conversation_requests(-(-args.stage_spans // 17), seed=args.seed + 1)
+    n = sum(len(ids) for _, ids in requests)
+    out: dict[str, float] = {}
+    t = time.process_time()
+    decoded = [otlp.decode(body, otlp.PROTOBUF, time.time_ns()) for body, _ in requests]
+    out["decode_us"] = (time.process_time() - t) / n * 1e6
+    redactor = default_redactor()
+    t = time.process_time()
+    admitted = [admit(d, redactor) for d in decoded]
+    out["redact_us"] = (time.process_time() - t) / n * 1e6
+    records = [x.record for a in admitted for x in a.spans]
+    for backend in args.backends.split(","):
+        db, drop = _fresh_db(backend, tmp)
+        store = Store.open(db, create=True)
+        try:
+            t, wall = time.process_time(), time.perf_counter()
+            for i in range(0, len(records), args.batch_size):
+                store.save_spans_bulk(records[i : i + args.batch_size])
+            out[f"write_{backend}_us"] = (time.process_time() - t) / n * 1e6
+            out[f"write_{backend}_wall_us"] = (time.perf_counter() - wall) / n * 1e6
+        finally:
+            store.close()
+            drop()
+    return {k: round(v, 1) for k, v in out.items()}
+
+
 # -- orchestration ----------------------------------------------------------------------------
 
 
@@ -259,6 +298,7 @@ def main() -> None:
     parser.add_argument("--queue-size", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stage-spans", type=int, default=30_000, help="spans in the per-stage costs")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of the max run")
     parser.add_argument("--url", default="")
     parser.add_argument("--db", default="")
@@ -269,6 +309,7 @@ def main() -> None:
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        print(f"stage costs (CPU us/span, one thread): {json.dumps(_stages(args, tmp))}", flush=True)
         for backend in args.backends.split(","):
             base = _run("baseline", backend, args.baseline_spans, 0, args, tmp)
             print(f"{backend:10s} baseline (one ORM insert per span)  {json.dumps(base)}", flush=True)

@@ -64,3 +64,11 @@ def test_bulk_and_save_spans_agree_on_identity(store: Store) -> None:
     assert store.save_spans(batch[:2]) == 2
     assert store.save_spans_bulk(batch) == 2
     assert store.save_spans(batch) == 0
+
+
+def test_the_bulk_columns_are_the_span_record_fields() -> None:
+    from dataclasses import fields
+
+    from voiceobs.store.bulk import COLUMNS
+
+    assert set(COLUMNS) == {f.name for f in fields(SpanRecord)}  # a new field must be written too

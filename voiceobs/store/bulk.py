@@ -23,8 +23,9 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
 from voiceobs.errors import StoreError
+from voiceobs.results import SpanRecord
 
-#: Columns written, in COPY order (the table's id is its own sequence).
+#: Columns written, in COPY order (the table's id is its own sequence); the fields of SpanRecord.
 COLUMNS: tuple[str, ...] = (
     "trace_id",
     "span_id",
@@ -40,7 +41,6 @@ COLUMNS: tuple[str, ...] = (
     "attributes",
     "events",
 )
-_JSON_COLUMNS = frozenset({"attributes", "events"})
 
 _STAGE = "voiceobs_span_batch"
 # Column types follow voiceobs.store.models.Span; ON COMMIT DELETE ROWS empties it per batch.
@@ -64,36 +64,39 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _cell(column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS:
-        return _json(value)
-    if isinstance(value, str) and "\x00" in value:
-        # PostgreSQL text cannot hold NUL; one such span must not fail (and re-spool) its batch.
-        return value.replace("\x00", "")
-    return value
-
-
-def insert_spans(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert ``rows`` (dicts keyed by column) into ``spans`` on ``conn``'s transaction; new rows."""
-    if not rows:
+def insert_spans(conn: Connection, table: Table, spans: Sequence[SpanRecord]) -> int:
+    """Insert ``spans`` into ``spans`` on ``conn``'s transaction; returns how many rows were new."""
+    if not spans:
         return 0
     if conn.dialect.name == "postgresql":
-        return _copy_postgresql(conn, rows)
+        return _copy_postgresql(conn, spans)
     if conn.dialect.name != "sqlite":
         raise StoreError(f"bulk span writes support SQLite and PostgreSQL, not {conn.dialect.name}")
+    rows = [{c: getattr(x, c) for c in COLUMNS} for x in spans]
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"])
-    result = conn.execute(stmt.returning(table.c.id), list(rows))
+    result = conn.execute(stmt.returning(table.c.id), rows)
     return len(result.all())
 
 
-def _copy_postgresql(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; one such span must not fail (and re-spool) its batch.
+    return value.replace("\x00", "") if value and "\x00" in value else value
+
+
+def _copy_postgresql(conn: Connection, spans: Sequence[SpanRecord]) -> int:
     conn.exec_driver_sql(_CREATE_STAGE)
     raw = conn.connection.driver_connection
     assert raw is not None
     try:
         with raw.cursor() as cur, cur.copy(_COPY) as copy:
-            for row in rows:
-                copy.write_row([_cell(c, row[c]) for c in COLUMNS])
+            for x in spans:
+                copy.write_row(
+                    (
+                        x.trace_id, x.span_id, x.parent_span_id, x.run_id, _text(x.name), x.kind,
+                        _text(x.service_name), x.start_ns, x.end_ns, x.status_code,
+                        _text(x.status_message), _json(x.attributes), _json(x.events),
+                    )
+                )  # fmt: skip
     except Exception as exc:
         # Errors from the driver itself become SQLAlchemy's, so the store makes them one line.
         import psycopg

@@ -148,9 +148,8 @@ class RunsMixin(StoreBase):
         """
         if not spans:
             return 0
-        rows = [{f: getattr(x, f) for f in _SPAN_FIELDS} for x in spans]
         with self.session() as s:
-            return insert_spans(s.connection(), _SPANS, rows)
+            return insert_spans(s.connection(), _SPANS, spans)
 
     def get_run(self, run_id: str) -> ProbeRun | None:
         """One run with its turns loaded (detached, safe to read after the session)."""
