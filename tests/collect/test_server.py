@@ -239,7 +239,7 @@ def _writer_blocked(store: Store) -> Iterator[None]:
 
 
 def test_a_full_queue_is_429_with_retry_after_and_the_sdk_retries_until_stored(store: Store, tmp_path: Path) -> None:
-    with _serve(store, tmp_path, settings=_settings(queue_spans=20, batch_spans=5)) as handle:
+    with _serve(store, tmp_path, settings=_settings(queue_spans=20, batch_spans=5, writer_first_s=0.1)) as handle:
         sent = 0
         with _writer_blocked(store):
             statuses = []
@@ -418,3 +418,16 @@ def test_an_empty_export_is_a_success(served: runner.CollectHandle) -> None:
     r = _post(served, encode_spans([]).SerializeToString(), PB)
     assert r.status_code == 200 and not ExportTraceServiceResponse.FromString(r.content).HasField("partial_success")
     provider.shutdown()
+
+
+def test_intake_waits_for_the_writer_while_more_than_a_batch_is_queued(store: Store, tmp_path: Path) -> None:
+    settings = _settings(queue_spans=1000, batch_spans=5, writer_first_s=0.5)
+    with _serve(store, tmp_path, settings=settings) as handle, _writer_blocked(store):
+        for _ in range(2):  # the writer takes the first and waits on the lock; the second stays queued
+            body = orjson.dumps(json_request([json_span(uuid.uuid4().hex, f"{j + 1:016x}") for j in range(6)]))
+            assert _post(handle, body, JS).status_code == 200
+        wait_until(lambda: handle.collector.queue.depth >= 6, what="more than a batch queued")
+        start = time.monotonic()
+        body = orjson.dumps(json_request([json_span(uuid.uuid4().hex, "1" * 16)]))
+        assert _post(handle, body, JS).status_code == 200  # still accepted after the wait
+        assert time.monotonic() - start >= 0.5

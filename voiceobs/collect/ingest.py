@@ -98,6 +98,8 @@ class CollectorSettings:
     spool_max_bytes: int | None = 1 << 30
     #: Spooled span batches replayed between two new batches, so a backlog never stalls intake.
     replay_batches: int = 20
+    #: Longest a request waits for the writer while more than a batch is queued.
+    writer_first_s: float = 2.0
     #: Seconds a sender is told to wait on 429.
     retry_after_full_s: int = 1
     #: Seconds a sender is told to wait on 503.

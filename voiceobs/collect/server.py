@@ -151,6 +151,7 @@ def create_app(
                 raise _refusal(collector, verdict)
             body = await _read_body(request, limit)
             payload = otlp.decompress(body, request.headers.get("content-encoding"), limit)
+            await _writer_first(collector)
             decoded, admitted = await anyio.to_thread.run_sync(
                 decode_and_admit, payload, media, limiter=decoders
             )
@@ -246,6 +247,21 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector
     return app
+
+
+async def _writer_first(collector: Collector) -> None:
+    """Wait (without the GIL) while more than a batch is queued, up to ``writer_first_s``.
+
+    Decoding and the writer share one interpreter lock. Under full load the
+    decoders would win it more often than the writer and the queue, and the
+    time from receipt to queryable, would grow to its bound; pausing intake
+    for a moment instead slows senders a little (their requests take longer)
+    and keeps the queue, and that time, short. Past the wait the request is
+    decoded anyway: the queue bound still answers 429.
+    """
+    deadline = time.monotonic() + collector.settings.writer_first_s
+    while collector.queue.depth > collector.settings.batch_spans and time.monotonic() < deadline:
+        await anyio.sleep(0.005)
 
 
 def _refusal(collector: Collector, verdict: Admission) -> _Refused:
