@@ -41,6 +41,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+sys.path.insert(0, str(ROOT))  # this checkout's voiceobs, as its child processes get
 
 
 # -- the load process -------------------------------------------------------------------------
