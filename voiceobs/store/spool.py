@@ -6,6 +6,10 @@ is written to its own file atomically (temporary file, fsync, rename), so a
 crash leaves either a whole file or none, and the next run replays them.
 Replay is safe to repeat because ``Store.save_run`` ignores a run id it
 already holds.
+
+The collector's spans wait beside them in ``spans/`` (:class:`SpanSpool`),
+one batch per file, bounded in bytes, replayed through the idempotent bulk
+write.
 """
 
 from __future__ import annotations
