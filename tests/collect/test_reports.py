@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from tests.collect.reports_payloads import CUSTOMER, VAPI_TWILIO_SID, retell_event, vapi_report
+from voiceobs.collect import reports
 from voiceobs.collect.reports import ADAPTERS
 from voiceobs.errors import ReportError
 from voiceobs.recording import record
@@ -97,3 +100,29 @@ def test_malformed_reports_are_a_report_error_or_nothing_never_a_crash(
                 t.reported_latency_ms is None or isinstance(t.reported_latency_ms, float | int)
                 for t in run.turns
             )
+
+
+class _Stub:
+    name = "vapi"
+
+    def parse(self, payload: Mapping[str, Any]) -> RunResult | None:
+        return None
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    saved = dict(reports.ADAPTERS)
+    reports.ADAPTERS.clear()
+    try:
+        yield
+    finally:
+        reports.ADAPTERS.clear()
+        reports.ADAPTERS.update(saved)
+
+
+def test_register_and_look_up_by_platform(clean_registry: None) -> None:
+    stub = _Stub()
+    reports.register(stub)
+    assert reports.adapter_for("vapi") is stub
+    assert reports.adapter_for("nobody") is None
+    assert set(reports.PLATFORMS) == {"vapi", "retell"}

@@ -74,3 +74,74 @@ def test_spool_write_errors_are_store_errors(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot spool a run"):
         Spool(blocker).write(_run())
+
+
+# -- span batches --------------------------------------------------------------------------
+
+
+def _span_batch(n: int) -> list:
+    from voiceobs.results import SpanRecord
+
+    trace = __import__("uuid").uuid4().hex
+    return [SpanRecord(trace, f"{i + 1:016x}", "turn", 1, 2, attributes={"text": "[PHONE]"}) for i in range(n)]
+
+
+def test_span_batches_spool_atomically_and_replay_in_order_once(tmp_path: Path, sqlite_url: str) -> None:
+    spans = Spool(tmp_path / "spool").spans
+    first, second = _span_batch(3), _span_batch(2)
+    spans.write(first)
+    spans.write(second)
+    assert spans.depth() == 2 and not list(spans.directory.glob(".tmp-*"))
+    assert spans.size_bytes() == sum(p.stat().st_size for p in spans.pending())
+    (spans.directory / "99999999999999999999-garbage.json").write_text("{nope")
+    store = Store.open(sqlite_url, create=True)
+    try:
+        store.save_spans_bulk(first)  # a crash after saving, before unlinking
+        seen: list[int] = []
+
+        def save(records: list) -> int:
+            seen.append(len(records))
+            return store.save_spans_bulk(records)
+
+        assert spans.replay(save, limit=1) == (1, 3)
+        assert spans.replay(save) == (1, 2)
+        assert seen == [3, 2] and spans.depth() == 0 and spans.size_bytes() == 0
+        assert (spans.directory / "bad" / "99999999999999999999-garbage.json").exists()
+        with store.engine.connect() as c:
+            assert c.exec_driver_sql("SELECT count(*) FROM spans").scalar() == 5
+    finally:
+        store.close()
+
+
+def test_span_replay_stops_at_a_store_error_and_keeps_the_rest(tmp_path: Path) -> None:
+    spans = Spool(tmp_path / "spool").spans
+    spans.write(_span_batch(1))
+    spans.write(_span_batch(1))
+
+    def down(records: list) -> int:
+        raise StoreError("down")
+
+    assert spans.replay(down) == (0, 0)
+    assert spans.depth() == 2
+
+
+def test_the_span_spool_bound_refuses_with_store_full(tmp_path: Path) -> None:
+    from voiceobs.errors import StoreFull
+    from voiceobs.store.spool import SpanSpool
+
+    spans = SpanSpool(tmp_path / "spans", max_bytes=800)
+    spans.write(_span_batch(1))  # about 300 bytes
+    assert spans.writable()
+    with pytest.raises(StoreFull, match="at its limit of 800 bytes"):
+        spans.write(_span_batch(2))  # about 560 more
+    assert not spans.writable(), "a batch that did not fit keeps the spool unwritable until room is made"
+    spans.replay(lambda records: len(records))
+    assert spans.writable()
+
+
+def test_span_spool_write_errors_are_store_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot spool spans"):
+        Spool(blocker).spans.write(_span_batch(1))
+    assert not Spool(blocker).spans.writable()

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "probe": ("probe", "probe", "Run synthetic probe calls from a spec."),
     "calls": ("calls", "calls", "List recent calls; show one call from both sides."),
     "metrics": ("metrics", "metrics", "Expose stored results to Prometheus."),
+    "collect": ("collect", "collect", "Receive production traces and call reports (OTLP, webhooks)."),
     "slo": ("slo", "slo", "Evaluate SLOs, import OpenSLO, export Prometheus rules."),
     "gate": ("gate", "gate", "CI gate: exit non-zero when an SLO is breached."),
     "evaluate": ("failover", "evaluate", "One SLO evaluation pass that fires failover hooks."),

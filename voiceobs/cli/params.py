@@ -36,6 +36,35 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+_SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
+    "gb": 1000**3, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+}  # fmt: skip
+
+
+class ByteSize(click.ParamType):
+    """A size flag in bytes: ``1048576``, ``512KiB``, ``16MiB``, ``1GiB`` (or KB, MB, GB)."""
+
+    name = "size"
+
+    def __init__(self, *, min: int = 1) -> None:
+        self.min = min
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            size = value
+        else:
+            text = str(value).strip().lower().replace(" ", "")
+            number = text.rstrip("kmgib")
+            unit = text[len(number) :]
+            if not number.isdigit() or unit not in _SIZE_UNITS:
+                self.fail(f"{value!r} is not a size; write e.g. 1048576, 512KiB, 16MiB or 1GiB", param, ctx)
+            size = int(number) * _SIZE_UNITS[unit]
+        if size < self.min:
+            self.fail(f"{value!r} is below the minimum of {self.min} bytes", param, ctx)
+        return size
+
+
 class FiniteFloat(click.ParamType):
     """A float flag that refuses NaN and infinity, optionally bounded."""
 
@@ -93,4 +122,4 @@ def write_output(path: Path, text: str, *, flag: str, append: bool = False) -> N
 
 DURATION = Duration()
 
-__all__ = ["DURATION", "Duration", "FiniteFloat", "check_output_path", "write_output"]
+__all__ = ["DURATION", "ByteSize", "Duration", "FiniteFloat", "check_output_path", "write_output"]

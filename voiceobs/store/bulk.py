@@ -1,0 +1,111 @@
+"""Bulk span inserts: thousands of spans per statement, each stored once.
+
+The collector receives spans faster than one ORM object per span can be
+written. PostgreSQL takes a batch through ``COPY`` into a per-connection
+temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``
+into ``spans`` (a multi-row VALUES statement spends most of its time in the
+driver building and parsing one huge SQL string; COPY streams rows in the
+binary-safe text format instead). SQLite, in-process, takes a multi-row
+``INSERT ... ON CONFLICT DO NOTHING`` (SQLAlchemy's insertmanyvalues). Both are
+idempotent on the (trace id, span id) unique key, so a batch replayed from
+the spool, an exporter's retry, or two copies of a span in one batch are
+stored once, and both say how many rows were new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError
+
+from voiceobs.errors import StoreError
+from voiceobs.results import SpanRecord
+
+#: Columns written, in COPY order (the table's id is its own sequence); the fields of SpanRecord.
+COLUMNS: tuple[str, ...] = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "run_id",
+    "name",
+    "kind",
+    "service_name",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "attributes",
+    "events",
+)
+
+_STAGE = "voiceobs_span_batch"
+# Column types follow voiceobs.store.models.Span; ON COMMIT DELETE ROWS empties it per batch.
+_CREATE_STAGE = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
+    trace_id varchar(32), span_id varchar(16), parent_span_id varchar(16), run_id varchar(32),
+    name varchar(200), kind varchar(20), service_name varchar(200), start_ns bigint,
+    end_ns bigint, status_code varchar(10), status_message text, attributes json, events json
+) ON COMMIT DELETE ROWS
+"""
+_COLS = ", ".join(COLUMNS)
+_COPY = f"COPY {_STAGE} ({_COLS}) FROM STDIN"
+_MOVE = (
+    f"INSERT INTO spans ({_COLS}) SELECT {_COLS} FROM {_STAGE} "
+    "ON CONFLICT (trace_id, span_id) DO NOTHING"
+)
+
+
+def _json(value: Any) -> str:
+    # orjson writes NaN as null where json.dumps writes NaN, which PostgreSQL's json refuses.
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def insert_spans(conn: Connection, table: Table, spans: Sequence[SpanRecord]) -> int:
+    """Insert ``spans`` into ``spans`` on ``conn``'s transaction; returns how many rows were new."""
+    if not spans:
+        return 0
+    if conn.dialect.name == "postgresql":
+        return _copy_postgresql(conn, spans)
+    if conn.dialect.name != "sqlite":
+        raise StoreError(f"bulk span writes support SQLite and PostgreSQL, not {conn.dialect.name}")
+    rows = [{c: getattr(x, c) for c in COLUMNS} for x in spans]
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["trace_id", "span_id"])
+    result = conn.execute(stmt.returning(table.c.id), rows)
+    return len(result.all())
+
+
+def _text(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; one such span must not fail (and re-spool) its batch.
+    return value.replace("\x00", "") if value and "\x00" in value else value
+
+
+def _copy_postgresql(conn: Connection, spans: Sequence[SpanRecord]) -> int:
+    conn.exec_driver_sql(_CREATE_STAGE)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    try:
+        with raw.cursor() as cur, cur.copy(_COPY) as copy:
+            for x in spans:
+                copy.write_row(
+                    (
+                        x.trace_id, x.span_id, x.parent_span_id, x.run_id, _text(x.name), x.kind,
+                        _text(x.service_name), x.start_ns, x.end_ns, x.status_code,
+                        _text(x.status_message), _json(x.attributes), _json(x.events),
+                    )
+                )  # fmt: skip
+    except Exception as exc:
+        # Errors from the driver itself become SQLAlchemy's, so the store makes them one line.
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            raise DBAPIError.instance(_COPY, None, exc, psycopg.Error) from exc
+        raise
+    result = conn.exec_driver_sql(_MOVE)
+    return int(result.rowcount or 0)
+
+
+__all__ = ["COLUMNS", "insert_spans"]
