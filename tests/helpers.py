@@ -308,3 +308,131 @@ def receiver(
     """A running Receiver, shut down afterwards."""
     with Receiver(codes, delay, hold) as r:
         yield r
+
+
+# -- a WebSocket tap on loopback: ground truth of what a caller received, and when ------------
+
+
+class WebSocketTap:
+    """A TCP proxy between a WebSocket client and server that stamps the server's frames.
+
+    It forwards bytes both ways untouched and parses the server-to-client
+    direction (server frames are unmasked) into complete text and binary
+    messages, each with the wall-clock time its last byte passed the tap.
+    That is an independent record of what a caller got and when: it runs in
+    this process, not in the probe's or the bot's, so neither one's clock or
+    scheduling is taken on trust.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        #: (wall-clock seconds, text or bytes) of every complete server message, in order.
+        self.messages: list[tuple[float, str | bytes]] = []
+        self._loop: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    def __enter__(self) -> WebSocketTap:
+        import asyncio
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            server = loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                server.close()
+                loop.run_until_complete(server.wait_closed())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _client(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def pipe(src: Any, dst: Any, parse: bool) -> None:
+            buffer = bytearray()
+            handshake_done = not parse
+            try:
+                while True:
+                    data = await src.read(65536)
+                    if not data:
+                        break
+                    dst.write(data)
+                    if parse:
+                        at = time.time()
+                        buffer.extend(data)
+                        if not handshake_done:
+                            end = buffer.find(b"\r\n\r\n")
+                            if end < 0:
+                                continue
+                            del buffer[: end + 4]
+                            handshake_done = True
+                        self._frames(buffer, at)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, False), pipe(up_reader, writer, True))
+
+    def _frames(self, buf: bytearray, at: float) -> None:
+        """Take every complete frame off ``buf`` (unmasked, as servers send them)."""
+        while len(buf) >= 2:
+            opcode = buf[0] & 0x0F
+            n = buf[1] & 0x7F
+            head = 2
+            if n == 126:
+                if len(buf) < 4:
+                    return
+                n, head = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                if len(buf) < 10:
+                    return
+                n, head = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < head + n:
+                return
+            payload = bytes(buf[head : head + n])
+            del buf[: head + n]
+            if opcode == 1:
+                self.messages.append((at, payload.decode("utf-8", "replace")))
+            elif opcode == 2:
+                self.messages.append((at, payload))
+
+
+def twilio_media_level(message: str | bytes) -> float | None:
+    """dBFS of a Twilio ``media`` message's audio, as the probe computes a received frame's; None otherwise."""
+    import base64
+
+    import numpy as np
+
+    from voiceobs.audio.g711 import mulaw_decode
+    from voiceobs.probe.prompts import levels_dbfs
+
+    if not isinstance(message, str) or '"media"' not in message:
+        return None
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return None
+    if data.get("event") != "media":
+        return None
+    pcm = mulaw_decode(np.frombuffer(base64.b64decode(data["media"]["payload"]), dtype=np.uint8))
+    return float(levels_dbfs(pcm.reshape(1, -1), 32768.0)[0]) if pcm.size else -120.0

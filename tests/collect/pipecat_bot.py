@@ -354,12 +354,14 @@ def _tracer_provider(otlp_endpoint: str | None) -> tuple[Any, Any]:
     )
     provider = TracerProvider(resource=resource)
     memory = InMemorySpanExporter()
-    redacting = RedactingSpanProcessor(SimpleSpanProcessor(memory))
+    provider.add_span_processor(RedactingSpanProcessor(SimpleSpanProcessor(memory)))
     if otlp_endpoint:
+        # As a user's bot exports: the plain SDK exporter, nothing of voiceobs in front of it
+        # (the collector redacts at its own door).
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        redacting.add(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, timeout=10)))
-    provider.add_span_processor(redacting)
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, timeout=10)
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
     trace.set_tracer_provider(provider)
     return provider, memory
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -346,6 +347,9 @@ class _Call:
             turn.sent_first_at = await self._await_frame(self.frame_sent(first), turn)
             turn.eos_at = await self._await_frame(eos_future, turn)
         with self._span("await_reply") as span:
+            # When the caller stopped speaking, on the wall clock: what another process
+            # (a bot's own trace, a test's ground truth) can line its times up with.
+            span.set_attribute("voice.eos_unix_ns", time.time_ns() - int((now() - turn.eos_at) * 1e9))
             await self._await_reply(turn, plan, threshold)
             span.set_attribute("voice.reply_frames", (turn.rx_end or 0) - turn.rx_start)
 
