@@ -329,6 +329,15 @@ def _otlp_traces_url(endpoint: str) -> str:
     return base if base.endswith("/v1/traces") else base + "/v1/traces"
 
 
+def otlp_endpoint_from_environment() -> str | None:
+    """The OTLP endpoint the SDK's own variables name (signal-specific first), if any."""
+    return (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or None
+    )
+
+
 def setup_tracing(
     service_name: str,
     *,
@@ -409,6 +418,7 @@ __all__ = [
     "InMemoryCollector",
     "RedactingSpanProcessor",
     "inject_traceparent",
+    "otlp_endpoint_from_environment",
     "redact_span",
     "redacting_processor",
     "setup_tracing",

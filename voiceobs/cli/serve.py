@@ -122,6 +122,14 @@ def admin_token(flag: str | None, file: Path | None) -> str | None:
     help="agent: who speaks the replies: hibari (neural, clear to ASR), espeak, "
     "or engine:name such as espeak:en-gb.",
 )
+@click.option(
+    "--otlp-endpoint",
+    default=None,
+    metavar="URL",
+    help="Export the pipeline's traces over OTLP/HTTP here, e.g. a voiceobs collect at "
+    "http://127.0.0.1:4318 (default: $VOICEOBS_OTLP_ENDPOINT, or the standard "
+    "OTEL_EXPORTER_OTLP_ENDPOINT).",
+)
 def serve(
     pipeline_name,
     host,
@@ -136,6 +144,7 @@ def serve(
     codec_config,
     hangover_ms,
     voice,
+    otlp_endpoint,
 ):
     """Serve a pipeline over Twilio Media Streams (/twilio) and raw PCM (/pcm)."""
     import uvicorn
@@ -166,6 +175,7 @@ def serve(
         codec=CodecConfig.load(codec_config),
         agent=AgentSettings(hangover_ms=hangover_ms, voice=agent_voice),
     )
+    _export_traces(pipeline_name, otlp_endpoint)
     app = create_app(config)
     click.echo(f"voiceobs serve: {pipeline_name} on ws://{host}:{port}/twilio and /pcm", err=True)
     level = logging.getLogger().getEffectiveLevel()
@@ -191,3 +201,20 @@ def serve(
             signal.signal(sig, handler)
     if stopped_by:
         click.echo(f"voiceobs serve: stopped by {signal.Signals(stopped_by[0]).name}", err=True)
+
+
+def _export_traces(pipeline: str, endpoint: str | None) -> None:
+    """Send the pipeline's stage spans over OTLP, as a production bot does, when asked to.
+
+    The pipelines trace through OpenTelemetry's global provider, which does
+    nothing until one is set: with an endpoint (the flag, the setting, or
+    the SDK's own variables) the spans go there, redacted first.
+    """
+    from voiceobs.tracing import otlp_endpoint_from_environment, setup_tracing
+
+    url = resolve("otlp_endpoint", endpoint, None)
+    standard = otlp_endpoint_from_environment()
+    if not url and not standard:
+        return
+    setup_tracing(f"voiceobs-{pipeline}", otlp_endpoint=str(url) if url else None, set_global=True)
+    click.echo(f"voiceobs serve: exporting traces to {url or standard}", err=True)

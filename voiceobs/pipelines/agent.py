@@ -237,7 +237,11 @@ class AgentSession:
                         await asyncio.sleep(wait)
                     await self._sink.send_audio(frame)
                     if sent == 0:
-                        p.metrics.turn_latency.observe(max(0.0, time.time() - end_of_speech))
+                        latency = max(0.0, time.time() - end_of_speech)
+                        p.metrics.turn_latency.observe(latency)
+                        # The bot's own voice-to-voice figure, as a production bot reports it:
+                        # from its end-of-turn decision to its first reply frame.
+                        span_t.set_attribute("voice.reported_latency_ms", latency * 1000.0)
                     sent += 1
                 nxt = await anext(sentences, None)
                 if nxt is not None:
