@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.helpers import ServerProcess, free_port, make_spec
+from voiceobs.audio.tts import render_speech
 from voiceobs.probe.spec import ProbeSpec
 from voiceobs.store import Store
 
@@ -167,3 +169,34 @@ def pushgateway() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# -- real speech (espeak-ng renders), shared by the quality tests and the quality CLI's ----------
+
+SPEECH_PROMPTS = {
+    "greeting": "Hello, thank you for calling. How can I help you today?",
+    "account": "Please say your account number, then press the pound key.",
+    "short": "Yes, that is right.",
+}
+
+
+@pytest.fixture(scope="session")
+def tts_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("quality-tts")
+
+
+@pytest.fixture(scope="session")
+def speech(tts_cache: Path) -> dict[str, np.ndarray]:
+    """Each prompt at 16 kHz, float64, rendered once per test session."""
+    return {
+        name: render_speech(text, 16000, cache_dir=tts_cache).astype(np.float64)
+        for name, text in SPEECH_PROMPTS.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def render(tts_cache: Path) -> Callable[[str, int], np.ndarray]:
+    def _render(name: str, rate: int) -> np.ndarray:
+        return render_speech(SPEECH_PROMPTS[name], rate, cache_dir=tts_cache).astype(np.float64)
+
+    return _render

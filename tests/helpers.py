@@ -119,6 +119,25 @@ def make_spec(target: str, **overrides: object) -> ProbeSpec:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def voiceobs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``voiceobs ARGS`` as a user would: a real process, its output captured."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "voiceobs.cli.main", *args],
+        capture_output=True, text=True, timeout=120, env=full_env, check=False,
+    )  # fmt: skip
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """The command failed with one line on stderr, no traceback, naming every needle."""
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
 def _stat(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -147,7 +166,9 @@ def in_session(sid: int) -> list[int]:
 def cmdline(pid: int) -> str:
     """What ``ps`` shows as the command line of ``pid`` (empty once it has gone)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -163,7 +184,9 @@ def environ(pid: int) -> dict[str, str]:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return {}
-    return dict(item.decode(errors="replace").partition("=")[::2] for item in raw.split(b"\0") if item)
+    return dict(
+        item.decode(errors="replace").partition("=")[::2] for item in raw.split(b"\0") if item
+    )
 
 
 def wait_gone(pids: list[int], deadline_s: float) -> list[int]:

@@ -1,4 +1,4 @@
-"""`voiceobs serve` as a real process: the admin token off the command line, a clean stop on signals."""
+"""`voiceobs serve` as a real process: a bad voice refused before it starts, the admin token off the command line, a clean stop on signals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import cmdline, command, every_cmdline, free_port, wait_http
+from tests.helpers import (
+    assert_one_line_error,
+    cmdline,
+    command,
+    every_cmdline,
+    free_port,
+    voiceobs,
+    wait_http,
+)
 from voiceobs.errors import ConfigError
 
 TOKEN = "admin-token-only-the-file-knows-7f3a"
@@ -16,7 +24,9 @@ TOKEN = "admin-token-only-the-file-knows-7f3a"
 
 def _admin_status(port: int, token: str) -> int:
     r = httpx.get(
-        f"http://127.0.0.1:{port}/admin/mode", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        f"http://127.0.0.1:{port}/admin/mode",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
     )
     return r.status_code
 
@@ -96,3 +106,24 @@ def test_server_config_reads_the_token_through_settings(monkeypatch: pytest.Monk
     monkeypatch.setenv("VOICEOBS_ADMIN_TOKEN", "from-env")
     assert ServerConfig(pipeline="echo").admin_token == "from-env"
     assert ServerConfig(pipeline="echo", admin_token="given").admin_token == "given"
+
+
+@pytest.mark.parametrize(
+    ("voice", "needle"),
+    [
+        ("hibari:emma", "not in the package"),
+        ("festival:kal", "unknown speech engine 'festival'"),
+        ("xx-nope", "espeak-ng has no voice 'xx-nope'"),
+    ],
+)
+def test_a_bad_voice_is_a_one_line_usage_error(voice: str, needle: str) -> None:
+    proc = voiceobs("serve", "--pipeline", "agent", "--port", "0", "--voice", voice)
+    assert proc.returncode == 2
+    assert_one_line_error(proc, f"--voice {voice}:", needle)
+
+
+def test_the_voice_can_come_from_the_environment() -> None:
+    proc = voiceobs(
+        "serve", "--pipeline", "agent", "--port", "0", env={"VOICEOBS_AGENT_VOICE": "hibari:emma"}
+    )
+    assert_one_line_error(proc, "--voice hibari:emma:", "not in the package")

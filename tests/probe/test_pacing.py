@@ -89,12 +89,22 @@ def test_phases_spread_calls_over_the_period() -> None:
     phases = [phase_for(i, 4) for i in range(4)]
     assert phases == pytest.approx([0, 0.005, 0.010, 0.015])
     start = aligned_start(100.0031, 0.005)
-    assert start >= 100.0031 and abs((start - 0.005) / FRAME_S - round((start - 0.005) / FRAME_S)) < 1e-6
+    assert (
+        start >= 100.0031
+        and abs((start - 0.005) / FRAME_S - round((start - 0.005) / FRAME_S)) < 1e-6
+    )
 
 
 @pytest.mark.slow
-def test_pacing_p99_under_2ms_at_50_calls(echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]) -> None:
-    spec = spec_for(echo_server.url("twilio"), calls=50, concurrency=50, timeouts={"connect_s": 10, "first_audio_s": 5, "call_s": 30})
+def test_pacing_p99_under_2ms_at_50_calls(
+    echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]
+) -> None:
+    spec = spec_for(
+        echo_server.url("twilio"),
+        calls=50,
+        concurrency=50,
+        timeouts={"connect_s": 10, "first_audio_s": 5, "call_s": 30},
+    )
     results = run_spec(spec, save=False)
     assert len(results) == 50
     assert all(r.ok for r in results), {r.failure_detail for r in results if not r.ok}

@@ -218,7 +218,9 @@ async def test_admin_fault_refuses_nan_and_absurd_values_and_keeps_the_old_set()
         auth = {"Authorization": f"Bearer {TOKEN}"}
         url = srv.http_url + "/admin/fault"
         async with httpx.AsyncClient() as client:
-            assert (await client.post(url, json={"fault": "delay=200"}, headers=auth)).status_code == 200
+            assert (
+                await client.post(url, json={"fault": "delay=200"}, headers=auth)
+            ).status_code == 200
             for bad in ("drop=nan", "delay=1e12", "delay=inf"):
                 r = await client.post(url, json={"fault": bad}, headers=auth)
                 assert r.status_code == 400
