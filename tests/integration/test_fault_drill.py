@@ -8,6 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import func, select
+
+from voiceobs.store import Store
+from voiceobs.store.models import ProbeRun, Span, Turn
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +99,41 @@ def test_every_process_exited(drill: dict) -> None:
 def test_dashboard_was_served(drill: dict) -> None:
     assert drill["dashboard_url"], "the demo leaves a dashboard URL"
     assert drill["dashboard_url"] in drill["_stdout"]
+
+
+def _store(drill: dict) -> Store:
+    return Store.open(drill["db_url"])
+
+
+def test_the_pipelines_traces_became_production_calls_joined_with_the_probes(drill: dict) -> None:
+    assert drill["production_calls"] > 0
+    assert 0 < drill["joined_calls"] <= drill["production_calls"]
+    store = _store(drill)
+    try:
+        with store.session() as s:
+            production = s.scalars(select(ProbeRun).where(ProbeRun.source == "production")).all()
+            assert len(production) == drill["production_calls"]
+            joined = [r for r in production if r.joined_run_id]
+            probe = s.get(ProbeRun, joined[0].joined_run_id)
+            assert probe is not None and probe.source == "synthetic"
+            # The agents' stage spans are stored with their cost drivers (the Capacity page).
+            stages = set(s.scalars(select(Span.name).distinct()))
+            assert {"asr", "respond", "tts"} <= stages, stages
+    finally:
+        store.close()
+
+
+def test_the_demo_scores_what_the_quality_page_shows(drill: dict) -> None:
+    store = _store(drill)
+    try:
+        with store.session() as s:
+            def measured(probe: str, column: object) -> int:
+                q = select(func.count()).select_from(Turn)
+                return int(s.scalar(q.where(Turn.probe_name == probe, column.is_not(None))) or 0)  # type: ignore[attr-defined]
+
+            for column in (Turn.pesq_nb, Turn.pesq_wb, Turn.stoi, Turn.estoi):
+                assert measured("demo-codec", column) > 0, column
+            for column in (Turn.dnsmos_ovrl, Turn.wer):
+                assert measured("demo-agent", column) > 0, column
+    finally:
+        store.close()

@@ -1,8 +1,9 @@
 """The demo: voiceobs doing its whole job on one machine, fault and failover included.
 
-It starts three reference pipeline servers (a primary ``agent``, a backup
-``agent`` and a ``codec``), a front-door router in front of the agents, and
-the dashboard; then it probes on a schedule while a fault script plays out
+It starts ``voiceobs collect``, three reference pipeline servers (a primary
+``agent``, a backup ``agent`` and a ``codec``) that export their stage spans
+to it as production bots would, a front-door router in front of the agents,
+and the dashboard; then it probes on a schedule while a fault script plays out
 on the primary: healthy, added latency, dropped calls. The SLO engine sees
 the burn, the page alert opens an incident, the failover hook (an
 Alertmanager-style webhook to the router) moves traffic to the backup, and
@@ -12,6 +13,12 @@ starts is stopped with it) and is told to die with the demo
 (``PR_SET_PDEATHSIG``) should the demo itself be killed outright. The
 servers get their admin token from a private file, never on the command
 line, where ``ps`` would show it to every user on the host.
+
+The probes score what the dashboard's Quality page shows: PESQ (narrow-
+and wide-band), STOI and ESTOI on the codec line, DNSMOS and WER on the
+agent. The agents' traces become production calls joined with the probe
+calls that placed them, so the Calls page shows both sides of one call and
+the Capacity page fills with the stages' cost drivers.
 
 ``quick`` compresses the script to under two minutes for CI; the SLO
 windows are compressed with it (a burn-rate policy whose period is the
@@ -118,6 +125,10 @@ class DemoReport:
     dashboard_url: str | None = None
     calls_placed: int = 0
     runs_stored: int = 0
+    #: Calls the pipelines' own traces recorded through ``voiceobs collect``.
+    production_calls: int = 0
+    #: Of those, joined with the probe call that placed them.
+    joined_calls: int = 0
     failures_by_phase: dict[str, dict[str, int]] = field(default_factory=dict)
     agent_latency_ms_by_phase: dict[str, list[float]] = field(default_factory=dict)
     states: dict[str, list[str]] = field(default_factory=dict)
@@ -193,6 +204,7 @@ class Demo:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._store: Store | None = None
         self._token_path: Path | None = None
+        self._collect: _Child | None = None
         self._t0 = time.monotonic()
 
     # -- processes ---------------------------------------------------------------------
@@ -235,7 +247,16 @@ class Demo:
         port = free_port()
         args = ["serve", "--pipeline", pipeline, "--port", str(port),
                 "--admin-token-file", str(self._token_file())]  # fmt: skip
+        if self._collect is not None:
+            # Like a production bot: the pipeline's stage spans go to the collector.
+            args += ["--otlp-endpoint", f"http://127.0.0.1:{self._collect.port}"]
         return self._spawn(name, args, port)
+
+    def _start_collect(self) -> _Child:
+        port = free_port()
+        # A short idle timeout: a demo call is recorded a moment after it ends.
+        args = ["collect", "--port", str(port), "--db", self.db_url, "--idle-timeout", "3s"]
+        return self._spawn("collect", args, port)
 
     def _wait_ready(self, child: _Child, path: str, deadline_s: float = 240.0) -> None:
         end = time.monotonic() + deadline_s
@@ -256,14 +277,13 @@ class Demo:
             f"{child.name} was not ready within {deadline_s:.0f} s; see {child.log_path}"
         )
 
-    def stop(self) -> None:
-        """Stop every child's process group: SIGTERM, then SIGKILL after 10 s; record exit codes."""
-        for child in self.children:
+    def _stop_group(self, children: list[_Child]) -> None:
+        for child in children:
             if child.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        for child in self.children:
+        for child in children:
             try:
                 child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -274,6 +294,16 @@ class Demo:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.proc.pid, signal.SIGKILL)
             self.report.exit_codes[child.name] = child.proc.returncode
+
+    def stop(self) -> None:
+        """Stop every child's process group: SIGTERM, then SIGKILL after 10 s; record exit codes.
+
+        The collector goes last, so the spans the pipelines flush as they stop
+        still reach it, and it records the calls still open before it exits.
+        """
+        others = [c for c in self.children if c is not self._collect]
+        self._stop_group(others)
+        self._stop_group([c for c in self.children if c is self._collect])
         if self._token_path is not None:  # the servers read it at startup; nobody needs it now
             self._token_path.unlink(missing_ok=True)
             self._token_path = None
@@ -292,6 +322,7 @@ protocol: twilio
 pipeline: agent
 region: local
 labels: {{tier: primary-route}}
+voice: hibari
 concurrency: 2
 calls: 2
 timeouts: {{connect_s: 3, first_audio_s: 4, call_s: 20}}
@@ -301,7 +332,8 @@ turns:
     expect:
       intent: hours
       keywords: [open, nine, five, monday, friday]
-metrics: []
+      text: "{AGENT_REPLY}"
+metrics: [dnsmos_ovrl, wer]
 """,
             "codec": f"""version: voiceobs/v1
 name: demo-codec
@@ -314,7 +346,7 @@ turns:
   - prompt: "Please check the line quality."
     reference: prompt
     max_reply_s: 4
-metrics: [pesq_nb, stoi]
+metrics: [pesq_nb, pesq_wb, stoi, estoi]
 """,
             "slos": """version: voiceobs/v1
 slos:
@@ -413,6 +445,7 @@ hooks:
                 self.stop()
                 if self._store is not None:  # cancelled before the scenario's own finally
                     self._store.close()
+                self._count_production()
                 self.report.elapsed_s = round(time.monotonic() - self._t0, 1)
         finally:
             for sig, handler in previous.items():
@@ -428,6 +461,9 @@ hooks:
         self.workdir.mkdir(parents=True, exist_ok=True)
         store = self._store = Store.open(self.db_url, create=True)
         self.say(f"[{self._elapsed()}] store: {store.display_url}")
+        collect = self._collect = self._start_collect()
+        await asyncio.to_thread(self._wait_ready, collect, "/readyz")
+        self.say(f"[{self._elapsed()}] collect :{collect.port} (the pipelines export their traces to it)")
         primary = self._start_server("agent-primary", "agent")
         backup = self._start_server("agent-backup", "agent")
         codec = self._start_server("codec", "codec")
@@ -518,7 +554,7 @@ hooks:
         finally:
             await router.stop()
             self.report.router_history = router.history
-            self.report.runs_stored = store.count_runs()
+            self.report.runs_stored = store.count_runs(source="synthetic")
             self.report.incidents = [
                 {"id": i.id, "slo": i.slo_name, "severity": i.severity, "state": i.state}
                 for i in store.list_incidents()
@@ -532,6 +568,21 @@ hooks:
                 }
                 for d in store.deliveries()
             ]
+            store.close()
+
+    def _count_production(self) -> None:
+        """Production calls recorded from the pipelines' traces (the collector has stopped)."""
+        if self._collect is None:
+            return
+        try:
+            store = Store.open(self.db_url)
+        except Exception as exc:  # the scenario's outcome is already recorded; say why these are 0
+            log.warning("cannot count production calls: %s", exc)
+            return
+        try:
+            self.report.production_calls = store.count_runs(source="production")
+            self.report.joined_calls = store.count_joined_runs()
+        finally:
             store.close()
 
     def _start_dashboard(self) -> _Child:
@@ -555,6 +606,8 @@ def summary(report: DemoReport) -> str:
     """A short human summary printed at the end."""
     lines = [
         f"calls placed {report.calls_placed}, runs stored {report.runs_stored}",
+        f"production calls from the pipelines' traces {report.production_calls}, "
+        f"joined with their probe call {report.joined_calls}",
         "SLO states: " + "; ".join(f"{k}: {' -> '.join(v)}" for k, v in report.states.items()),
         "incidents: "
         + (

@@ -231,10 +231,21 @@ class RunsMixin(StoreBase):
                 cond = cond | (Span.trace_id == trace_id)
             return list(s.scalars(select(Span).where(cond).order_by(Span.start_ns)))
 
-    def count_runs(self) -> int:
-        """How many runs are stored (used to prove nothing was lost)."""
+    def count_runs(self, source: str | None = None) -> int:
+        """How many runs are stored, of one source if given (used to prove nothing was lost)."""
+        q = select(func.count()).select_from(ProbeRun)
+        if source:
+            q = q.where(ProbeRun.source == source)
         with self.session() as s:
-            return int(s.scalar(select(func.count()).select_from(ProbeRun)) or 0)
+            return int(s.scalar(q) or 0)
+
+    def count_joined_runs(self) -> int:
+        """Production calls joined with the probe call that placed them."""
+        q = select(func.count()).select_from(ProbeRun).where(
+            ProbeRun.source == "production", ProbeRun.joined_run_id.is_not(None)
+        )
+        with self.session() as s:
+            return int(s.scalar(q) or 0)
 
 
 __all__ = ["RunsMixin"]
