@@ -28,7 +28,7 @@ from voiceobs.cli.collect import _DEFAULTS
 from voiceobs.cli.params import ByteSize
 from voiceobs.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "probes" / "otel-collector.yaml").read_text())
 
 
