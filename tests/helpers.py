@@ -26,8 +26,11 @@ from typing import Any
 
 import httpx
 import yaml
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from voiceobs.probe.spec import ProbeSpec, parse_spec
+from voiceobs.redact import Redactor
+from voiceobs.tracing import RedactingSpanProcessor
 
 
 def free_port() -> int:
@@ -459,3 +462,21 @@ def twilio_media_level(message: str | bytes) -> float | None:
         return None
     pcm = mulaw_decode(np.frombuffer(base64.b64decode(data["media"]["payload"]), dtype=np.uint8))
     return float(levels_dbfs(pcm.reshape(1, -1), 32768.0)[0]) if pcm.size else -120.0
+
+
+# -- tracing ----------------------------------------------------------------------------------
+
+#: Personal data the tracing tests put in spans, written and spoken.
+PHONE = "415-555-1212"
+EMAIL_SPOKEN = "john dot smith at gmail dot com"
+
+
+def redacting_provider(
+    *processors: SpanProcessor, redactor: Redactor | None = None
+) -> TracerProvider:
+    """A tracer provider whose spans pass voiceobs's redacting processor before ``processors``."""
+    provider = TracerProvider()
+    provider.add_span_processor(
+        RedactingSpanProcessor(*processors, redactor=redactor or Redactor(use_env=False))
+    )
+    return provider

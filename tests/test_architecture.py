@@ -110,7 +110,7 @@ def test_no_import_cycles() -> None:
         state[node] = 1
         for dep in sorted(graph.get(node, ())):
             if state[dep] == 1:
-                cycles.append(" -> ".join([*path[path.index(dep) :], dep]))
+                cycles.append(" -> ".join([*path[path.index(dep):], dep]))
             elif state[dep] == 0 and dep in graph:
                 visit(dep, [*path, dep])
         state[node] = 2
@@ -156,11 +156,7 @@ def _reads_environment(tree: ast.AST) -> list[int]:
         target = None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             target = node.func
-            if (
-                target.attr == "getenv"
-                and isinstance(target.value, ast.Name)
-                and target.value.id == "os"
-            ):
+            if target.attr == "getenv" and isinstance(target.value, ast.Name) and target.value.id == "os":
                 lines.append(node.lineno)
                 continue
             if target.attr == "get":

@@ -31,9 +31,7 @@ def test_cli_reference_is_generated_from_the_code() -> None:
 
 
 def test_files_the_readme_names_exist() -> None:
-    named = set(
-        re.findall(r"`((?:probes|dashboards|benchmarks|docs|voiceobs|tests)/[\w./-]+)`", README)
-    )
+    named = set(re.findall(r"`((?:probes|dashboards|benchmarks|docs|voiceobs|tests)/[\w./-]+)`", README))
     named |= set(re.findall(r"\]\(((?:docs)/[\w./-]+)\)", README))
     assert named, "the README names project files"
     missing = sorted(n for n in named if not (ROOT / n).exists())

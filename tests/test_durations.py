@@ -32,22 +32,7 @@ def test_accepted_forms(text: object, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad",
-    [
-        "",
-        "5 minutes",
-        "1h 30m",
-        "-5s",
-        "5x",
-        "ms",
-        "1.s",
-        math.nan,
-        math.inf,
-        -1,
-        True,
-        "nan",
-        "inf",
-    ],
+    "bad", ["", "5 minutes", "1h 30m", "-5s", "5x", "ms", "1.s", math.nan, math.inf, -1, True, "nan", "inf"]
 )
 def test_refused_forms_say_the_accepted_one(bad: object) -> None:
     with pytest.raises(ValueError, match=r"500ms|duration"):

@@ -64,9 +64,7 @@ def test_every_readme_command_parses() -> None:
     commands = _readme_commands()
     assert len(commands) >= 15
     for line in commands:
-        argv = shlex.split(os.path.expandvars(line.replace("$GITHUB_STEP_SUMMARY", "summary.md")))[
-            1:
-        ]
+        argv = shlex.split(os.path.expandvars(line.replace("$GITHUB_STEP_SUMMARY", "summary.md")))[1:]
         _parses(argv)
 
 
@@ -91,18 +89,12 @@ def test_the_slos_select_the_example_probes_and_the_hooks_bind_to_the_slos() -> 
     from voiceobs.probe import load_spec
     from voiceobs.slo import load_slos
 
-    probes = {
-        load_spec(p).name for p in (ROOT / "probes").glob("*.yaml") if "turns:" in p.read_text()
-    }
+    probes = {load_spec(p).name for p in (ROOT / "probes").glob("*.yaml") if "turns:" in p.read_text()}
     slos = load_slos(ROOT / "probes" / "slos.yaml")
     assert {s.selector.probe for s in slos} == probes, "every SLO selects an example probe and back"
     hooks = load_hooks(ROOT / "probes" / "hooks.yaml")
     for hook in hooks.hooks:
-        bound = [
-            s
-            for s in slos
-            if any(hook.match.matches(s.name, slo_labels(s), sev) for sev in ("page", "ticket"))
-        ]
+        bound = [s for s in slos if any(hook.match.matches(s.name, slo_labels(s), sev) for sev in ("page", "ticket"))]
         assert bound, f"hook {hook.name} binds to no example SLO"
 
 
@@ -170,9 +162,7 @@ def test_the_readme_gate_gates_the_agent_and_skips_what_no_probe_fed(examples: P
     argv = _readme("voiceobs gate")
     done = _voiceobs(examples, *argv, db=db)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    cases = {
-        c.get("name"): c for c in ET.parse(examples / "slo-report.xml").getroot().iter("testcase")
-    }
+    cases = {c.get("name"): c for c in ET.parse(examples / "slo-report.xml").getroot().iter("testcase")}
     agent = [n for n in cases if n.startswith("agent-")]
     assert len(agent) == 3
     for name in agent:

@@ -105,18 +105,14 @@ def _yaml_cases(paths: list[Path], rng: random.Random) -> Iterator[str]:
                 yield text
 
 
-def _check(
-    fn: Callable[[], object], case: object, seed: int, allowed: tuple[type[BaseException], ...]
-) -> None:
+def _check(fn: Callable[[], object], case: object, seed: int, allowed: tuple[type[BaseException], ...]) -> None:
     start = time.monotonic()
     try:
         fn()
     except allowed as exc:
         assert "\n" not in str(exc), f"seed {seed}: multi-line error {exc!r} for {case!r}"[:2000]
     except Exception as exc:  # the point of the test: nothing else may escape
-        raise AssertionError(
-            f"seed {seed}: {type(exc).__name__}: {exc} for input {case!r}"[:3000]
-        ) from exc
+        raise AssertionError(f"seed {seed}: {type(exc).__name__}: {exc} for input {case!r}"[:3000]) from exc
     assert time.monotonic() - start < DEADLINE_S, f"seed {seed}: took too long on {case!r}"[:2000]
 
 
@@ -127,9 +123,7 @@ def _parsers() -> dict[str, tuple[Callable[[str], object], list[Path]]]:
     from voiceobs.slo.spec import parse_slos
 
     probes = sorted((ROOT / "probes").glob("*.yaml"))
-    specs = [
-        p for p in probes if "version: voiceobs/v1" in p.read_text() and "turns:" in p.read_text()
-    ]
+    specs = [p for p in probes if "version: voiceobs/v1" in p.read_text() and "turns:" in p.read_text()]
     slos = [ROOT / "probes" / "slos.yaml", ROOT / "tests" / "slo" / "golden" / "rules_input.yaml"]
     return {
         "probe spec": (lambda t: parse_spec(t, "fuzz.yaml"), specs),
@@ -162,9 +156,7 @@ def _wav_bytes() -> bytes:
     from voiceobs.audio.tts import render_speech
 
     buf = io.BytesIO()
-    sf.write(
-        buf, render_speech("The quick brown fox.", 16000), 16000, format="WAV", subtype="PCM_16"
-    )
+    sf.write(buf, render_speech("The quick brown fox.", 16000), 16000, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
@@ -181,11 +173,7 @@ def test_audio_loader_refuses_corrupt_wav_with_one_line_errors(tmp_path: Path) -
 
 
 def _twilio_messages() -> list[str]:
-    media = {
-        "event": "media",
-        "streamSid": "MZ1",
-        "media": {"payload": "//8A/w==", "track": "outbound"},
-    }
+    media = {"event": "media", "streamSid": "MZ1", "media": {"payload": "//8A/w==", "track": "outbound"}}
     return [json.dumps(media), json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": "m"}}),
             json.dumps({"event": "clear", "streamSid": "MZ1"})]  # fmt: skip
 
@@ -195,11 +183,7 @@ def test_protocol_parsers_turn_any_message_into_an_event_or_a_wire_error() -> No
 
     rng = random.Random(f"{SEED}-wire")
     samples = _twilio_messages()
-    pcm_samples = [
-        json.dumps({"event": "started"}),
-        json.dumps({"event": "mark", "name": "x"}),
-        b"\x00\x01" * 160,
-    ]
+    pcm_samples = [json.dumps({"event": "started"}), json.dumps({"event": "mark", "name": "x"}), b"\x00\x01" * 160]
     for i in range(CASES * 3):
         for wire, pool in ((TwilioWire(), samples), (PcmWire(), pcm_samples)):
             base = rng.choice(pool)
@@ -233,9 +217,7 @@ def test_a_target_that_sends_garbage_frames_ends_the_call_with_a_failure_class()
             payloads.append(frame)  # broken framing
         else:
             text = _mutate_bytes(rng, _twilio_messages()[rng.randrange(3)].encode())
-            payloads.append(
-                b"\x81" + bytes([min(len(text), 125)]) + text[:125]
-            )  # valid frame, bad JSON
+            payloads.append(b"\x81" + bytes([min(len(text), 125)]) + text[:125])  # valid frame, bad JSON
 
     async def run_all() -> list[str]:
         outcomes: list[str] = []

@@ -43,9 +43,7 @@ def test_units_directions_and_histograms() -> None:
 
 def test_derived_tables_follow_the_vocabulary() -> None:
     assert list(analytics.QUALITY_METRICS) == list(measures.QUALITY_METRICS)
-    assert (
-        analytics.QUALITY_METRICS["wer"] is False and analytics.QUALITY_METRICS["pesq_wb"] is True
-    )
+    assert analytics.QUALITY_METRICS["wer"] is False and analytics.QUALITY_METRICS["pesq_wb"] is True
     assert analytics.DEFAULT_QUALITY_THRESHOLDS["wer"] == measures.measure("wer").flag_at
     assert list(metrics.MEASURES) == list(measures.EXPORTED_MEASURES)
 

@@ -95,7 +95,9 @@ def test_store_collector_exports_cumulative_series(db_url: str) -> None:
         assert s[("voiceobs_turn_latency_seconds_bucket", _with(le="0.5"))] == 1
         assert s[("voiceobs_turn_pesq_nb_bucket", _with(le="4.25"))] == 1
         assert s[("voiceobs_probe_calls_total", _with(status="ok"))] == 1
-        assert s[("voiceobs_probe_calls_total", _with(status="failed"))] == 1
+        assert (
+            s[("voiceobs_probe_calls_total", _with(status="failed"))] == 1
+        )
         assert s[("voiceobs_turns_total", _with(status="failed"))] == 1
         assert s[("voiceobs_probe_success", labels)] == 0  # the newest call failed
         assert ("voiceobs_probe_last_success_timestamp_seconds", labels) in s

@@ -85,17 +85,10 @@ def _dirty_run() -> RunResult:
     )
     run.turns.append(TurnResult(0, transcript="my card is 4111111111111111", expected_text="ok"))
     run.spans.append(
-        SpanRecord(
-            "a" * 32,
-            "b" * 16,
-            "turn",
-            1,
-            2,
-            run_id=run.id,
-            attributes={"text": "email jane.doe@example.com"},
-            events=[{"name": "heard", "attributes": {"t": "415 555 0132"}}],
-            status_message="card 4111111111111111",
-        )
+        SpanRecord("a" * 32, "b" * 16, "turn", 1, 2, run_id=run.id,
+                   attributes={"text": "email jane.doe@example.com"},
+                   events=[{"name": "heard", "attributes": {"t": "415 555 0132"}}],
+                   status_message="card 4111111111111111")
     )
     return run
 

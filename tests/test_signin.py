@@ -33,23 +33,17 @@ def users(tmp_path: Path) -> dict[str, User]:
     return load_users(path)
 
 
-def test_fifteen_wrong_passwords_then_the_right_one_is_refused(
-    users: dict[str, User], tmp_path: Path
-) -> None:
+def test_fifteen_wrong_passwords_then_the_right_one_is_refused(users: dict[str, User], tmp_path: Path) -> None:
     clock = Clock()
     throttle = SignInThrottle(tmp_path / "t.db", clock=clock)
-    results = [
-        sign_in(users, "olivia", f"wrong-{i}", "203.0.113.7", throttle=throttle) for i in range(15)
-    ]
+    results = [sign_in(users, "olivia", f"wrong-{i}", "203.0.113.7", throttle=throttle) for i in range(15)]
     assert all(r.user is None for r in results)
     # Three tries for typos; the third failure locks for 2 s and the rest are refused unchecked.
     assert [r.refused for r in results] == [False] * 3 + [True] * 12
     right = sign_in(users, "olivia", PASSWORD, "203.0.113.7", throttle=throttle)
     assert right.user is None and right.refused
     assert right.retry_after_s == pytest.approx(2.0)
-    assert right.message().startswith(
-        "Too many failed sign-ins for this user or from this address; try again in 2 s (at "
-    )
+    assert right.message().startswith("Too many failed sign-ins for this user or from this address; try again in 2 s (at ")
     clock.at += 2.0
     after = sign_in(users, "olivia", PASSWORD, "203.0.113.7", throttle=throttle)
     assert after.user is not None and after.user.name == "olivia"
@@ -57,9 +51,7 @@ def test_fifteen_wrong_passwords_then_the_right_one_is_refused(
     assert sign_in(users, "olivia", "typo", "203.0.113.7", throttle=throttle).retry_after_s == 0
 
 
-def test_each_further_failure_doubles_the_lock_up_to_the_cap(
-    users: dict[str, User], tmp_path: Path
-) -> None:
+def test_each_further_failure_doubles_the_lock_up_to_the_cap(users: dict[str, User], tmp_path: Path) -> None:
     clock = Clock()
     policy = ThrottlePolicy(free_failures=3, base_s=2.0, max_s=60.0)
     throttle = SignInThrottle(tmp_path / "t.db", policy=policy, clock=clock)
@@ -73,14 +65,10 @@ def test_each_further_failure_doubles_the_lock_up_to_the_cap(
     assert "Wrong user name or password. Too many failures: try again in 60 s" in r.message()
 
 
-def test_a_client_guessing_across_names_is_locked_for_every_name(
-    users: dict[str, User], tmp_path: Path
-) -> None:
+def test_a_client_guessing_across_names_is_locked_for_every_name(users: dict[str, User], tmp_path: Path) -> None:
     throttle = SignInThrottle(tmp_path / "t.db", clock=Clock())
     for name in ("alice", "bob", "carol"):  # unknown names count too: no hint who exists
-        assert not sign_in(
-            users, name, "guess-guess-guess", "203.0.113.9", throttle=throttle
-        ).refused
+        assert not sign_in(users, name, "guess-guess-guess", "203.0.113.9", throttle=throttle).refused
     locked = sign_in(users, "victor", "victor-pass-phrase", "203.0.113.9", throttle=throttle)
     assert locked.refused and locked.user is None
     # Another client signs in to that name at once: only the guessing client is locked.
@@ -91,9 +79,7 @@ def test_a_client_guessing_across_names_is_locked_for_every_name(
 def test_a_locked_user_is_locked_from_every_client(users: dict[str, User], tmp_path: Path) -> None:
     throttle = SignInThrottle(tmp_path / "t.db", clock=Clock())
     for i in range(3):
-        sign_in(
-            users, "Olivia ", "wrong-wrong", f"192.0.2.{i}", throttle=throttle
-        )  # case and spaces fold
+        sign_in(users, "Olivia ", "wrong-wrong", f"192.0.2.{i}", throttle=throttle)  # case and spaces fold
     r = sign_in(users, "olivia", PASSWORD, "192.0.2.200", throttle=throttle)
     assert r.refused and r.user is None
 
@@ -110,9 +96,7 @@ def test_failures_are_forgotten_after_a_quiet_hour(users: dict[str, User], tmp_p
 
 def test_the_file_keeps_only_digests_and_is_private(users: dict[str, User], tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    sign_in(
-        users, "olivia.secret-name", "wrong-wrong", "203.0.113.77", throttle=SignInThrottle(path)
-    )
+    sign_in(users, "olivia.secret-name", "wrong-wrong", "203.0.113.77", throttle=SignInThrottle(path))
     raw = path.read_bytes()
     assert b"olivia.secret-name" not in raw and b"203.0.113.77" not in raw
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -131,14 +115,10 @@ def test_counts_are_shared_across_processes(tmp_path: Path) -> None:
         p.start()
         p.join(60)
         assert p.exitcode == 0
-    assert (
-        SignInThrottle(path).begin_attempt(["user:x"]) > 0
-    )  # locked by the other processes' failures
+    assert SignInThrottle(path).begin_attempt(["user:x"]) > 0  # locked by the other processes' failures
 
 
-def _burst(
-    path: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue[float]
-) -> None:
+def _burst(path: str, start: multiprocessing.synchronize.Event, out: multiprocessing.Queue[float]) -> None:
     start.wait(30)
     out.put(SignInThrottle(Path(path)).begin_attempt(["user:burst"]))
 

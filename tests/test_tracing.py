@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from tests.helpers import EMAIL_SPOKEN, PHONE, redacting_provider
 from voiceobs.redact import Redactor
 from voiceobs.tracing import (
     DROPPED,
@@ -30,17 +31,6 @@ from voiceobs.tracing import (
     setup_tracing,
     spans_to_records,
 )
-
-PHONE = "415-555-1212"
-EMAIL_SPOKEN = "john dot smith at gmail dot com"
-
-
-def _provider(*processors: SpanProcessor, redactor: Redactor | None = None) -> TracerProvider:
-    provider = TracerProvider()
-    provider.add_span_processor(
-        RedactingSpanProcessor(*processors, redactor=redactor or Redactor(use_env=False))
-    )
-    return provider
 
 
 def _emit_pii_span(provider: TracerProvider) -> None:
@@ -64,7 +54,7 @@ def _emit_pii_span(provider: TracerProvider) -> None:
 
 def test_names_attributes_events_links_status_are_scrubbed() -> None:
     exporter = InMemorySpanExporter()
-    _emit_pii_span(_provider(SimpleSpanProcessor(exporter)))
+    _emit_pii_span(redacting_provider(SimpleSpanProcessor(exporter)))
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"other", "call [PHONE]"}
     span = spans["call [PHONE]"]
@@ -85,7 +75,7 @@ def test_names_attributes_events_links_status_are_scrubbed() -> None:
 
 
 def test_attributes_given_at_start_are_redacted_on_the_live_span() -> None:
-    provider = _provider(SimpleSpanProcessor(InMemorySpanExporter()))
+    provider = redacting_provider(SimpleSpanProcessor(InMemorySpanExporter()))
     tracer = provider.get_tracer("test")
     span = tracer.start_span(f"dial {PHONE}", attributes={"to": PHONE, "n": 1})
     try:
@@ -97,7 +87,7 @@ def test_attributes_given_at_start_are_redacted_on_the_live_span() -> None:
 
 def test_pseudonyms_correlate_the_same_caller_across_spans() -> None:
     exporter = InMemorySpanExporter()
-    provider = _provider(SimpleSpanProcessor(exporter), redactor=Redactor(b"k", use_env=False))
+    provider = redacting_provider(SimpleSpanProcessor(exporter), redactor=Redactor(b"k", use_env=False))
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("a", attributes={"t": "call 415 555 1212"}):
         pass
@@ -146,7 +136,7 @@ def test_span_attributes_follow_the_redaction_policy() -> None:
     """Production spans: SIP numbers, participant identities, chat contexts, URLs, credentials."""
     exporter = InMemorySpanExporter()
     redactor = Redactor(b"k", use_env=False)
-    provider = _provider(SimpleSpanProcessor(exporter), redactor=redactor)
+    provider = redacting_provider(SimpleSpanProcessor(exporter), redactor=redactor)
     chat = json.dumps(
         [
             {"role": "system", "content": "You are a helpful assistant."},
@@ -192,7 +182,7 @@ def test_span_attributes_follow_the_redaction_policy() -> None:
 
 def test_a_dropped_attribute_is_blanked_on_the_live_span_and_gone_at_the_end() -> None:
     exporter = InMemorySpanExporter()
-    provider = _provider(SimpleSpanProcessor(exporter))
+    provider = redacting_provider(SimpleSpanProcessor(exporter))
     span = provider.get_tracer("test").start_span("s", attributes={"password": "hunter2", "n": 1})
     try:
         assert dict(span.attributes) == {"password": DROPPED, "n": 1}  # type: ignore[attr-defined]
@@ -252,7 +242,7 @@ def test_records_are_json_safe_with_hex_ids_and_service() -> None:
 
 def test_collector_bounds_memory() -> None:
     collector = InMemoryCollector(max_traces=2, max_spans_per_trace=2)
-    provider = _provider(collector)
+    provider = redacting_provider(collector)
     tracer = provider.get_tracer("test")
     roots = []
     for _ in range(3):
@@ -362,7 +352,7 @@ def test_no_exporters_without_store_or_endpoint(monkeypatch: pytest.MonkeyPatch)
 
 def test_traceparent_round_trip_joins_the_remote_trace() -> None:
     exporter = InMemorySpanExporter()
-    provider = _provider(SimpleSpanProcessor(exporter))
+    provider = redacting_provider(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
     assert inject_traceparent() == {}  # no current span: nothing to send
     with tracer.start_as_current_span("probe.turn") as parent:

@@ -43,10 +43,7 @@ def test_file_is_private_and_round_trips(tmp_path: Path) -> None:
         "alice@example.com": "operator",
         "bob": "viewer",
     }
-    assert (
-        authenticate(users, "alice@example.com", "alice-pass-phrase-1")
-        == users["alice@example.com"]
-    )
+    assert authenticate(users, "alice@example.com", "alice-pass-phrase-1") == users["alice@example.com"]
     assert authenticate(users, "alice@example.com", "bob-pass-phrase-2") is None
     assert authenticate(users, "nobody", "alice-pass-phrase-1") is None
     with pytest.raises(ConfigError, match="already exists"):
@@ -86,15 +83,11 @@ def test_cli_add_list_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     result = runner.invoke(users_cli, ["list"])
     assert result.exit_code == 0 and "voiceobs users add" in result.output
     result = runner.invoke(
-        users_cli,
-        ["add", "olivia", "--role", "operator", "--password-stdin"],
-        input="olivia-pass-phrase\n",
+        users_cli, ["add", "olivia", "--role", "operator", "--password-stdin"], input="olivia-pass-phrase\n"
     )
     assert result.exit_code == 0, result.output
     assert authenticate(load_users(path), "olivia", "olivia-pass-phrase") is not None
-    result = runner.invoke(
-        users_cli, ["add", "vic"], input="vic-pass-phrase\nvic-pass-phrase\n"
-    )  # interactive prompt
+    result = runner.invoke(users_cli, ["add", "vic"], input="vic-pass-phrase\nvic-pass-phrase\n")  # interactive prompt
     assert result.exit_code == 0, result.output
     assert load_users(path)["vic"].role == "viewer"
     result = runner.invoke(users_cli, ["list"])
@@ -136,10 +129,7 @@ def test_users_add_refuses_a_weak_password_in_one_line(tmp_path: Path) -> None:
         input="abc\n", capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert (
-        proc.stderr.strip()
-        == "error: the password has 3 characters; use at least 12 (a few words make a good one)"
-    )
+    assert proc.stderr.strip() == "error: the password has 3 characters; use at least 12 (a few words make a good one)"
     assert not path.exists()
     ok = subprocess.run(
         [sys.executable, "-m", "voiceobs.cli.main", "users", "add", "erin", "--password-stdin", "--file", str(path)],

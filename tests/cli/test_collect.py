@@ -32,9 +32,7 @@ def _count(url: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_collect_serves_stores_and_stops_cleanly_with_the_queue_drained(
-    sqlite_url: str, sig: signal.Signals
-) -> None:
+def test_collect_serves_stores_and_stops_cleanly_with_the_queue_drained(sqlite_url: str, sig: signal.Signals) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with command("-vv", "collect", "--port", str(port), "--db", sqlite_url,
@@ -42,35 +40,17 @@ def test_collect_serves_stores_and_stops_cleanly_with_the_queue_drained(
         wait_http(f"{base}/readyz", proc)
         provider, _ = sdk_sender(base, resource={"enduser.email": "jane.doe@example.com"})
         tracer = provider.get_tracer("pipecat")
-        with (
-            tracer.start_as_current_span("conversation"),
-            tracer.start_as_current_span("turn") as turn,
-        ):
+        with tracer.start_as_current_span("conversation"), tracer.start_as_current_span("turn") as turn:
             for key, value in WRITTEN_AND_SPOKEN.items():
                 turn.set_attribute(key, value)
         provider.shutdown()
         sent = 2
         for _ in range(20):  # then a burst, the last of it still queued when the signal comes
-            batch = [
-                json_span(
-                    uuid.uuid4().hex,
-                    f"{i + 1:016x}",
-                    attributes=[kv("transcript", WRITTEN_AND_SPOKEN["transcript"])],
-                )
-                for i in range(100)
-            ]
-            r = httpx.post(
-                f"{base}/v1/traces",
-                content=orjson.dumps(json_request(batch)),
-                headers={"Content-Type": "application/json"},
-            )
+            batch = [json_span(uuid.uuid4().hex, f"{i + 1:016x}", attributes=[kv("transcript", WRITTEN_AND_SPOKEN["transcript"])]) for i in range(100)]
+            r = httpx.post(f"{base}/v1/traces", content=orjson.dumps(json_request(batch)), headers={"Content-Type": "application/json"})
             assert r.status_code == 200
             sent += 100
-        hook = httpx.post(
-            f"{base}/webhooks/vapi",
-            content=b'{"message": {"type": "end-of-call-report"}}',
-            headers={"Content-Type": "application/json"},
-        )
+        hook = httpx.post(f"{base}/webhooks/vapi", content=b'{"message": {"type": "end-of-call-report"}}', headers={"Content-Type": "application/json"})
         assert hook.status_code == 401
         assert SECRET not in " ".join(Path(f"/proc/{proc.pid}/cmdline").read_text().split("\0"))
         proc.send_signal(sig)
@@ -91,16 +71,10 @@ def test_collect_starts_while_the_store_is_down_and_spools(tmp_path: Path) -> No
     base = f"http://127.0.0.1:{port}"
     data = tmp_path / "data"
     down = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
-    with command(
-        "collect", "--port", str(port), "--db", down, env={"VOICEOBS_DATA_DIR": str(data)}
-    ) as proc:
+    with command("collect", "--port", str(port), "--db", down, env={"VOICEOBS_DATA_DIR": str(data)}) as proc:
         wait_http(f"{base}/readyz", proc)
         assert httpx.get(f"{base}/readyz").json()["store"] == "down"
-        r = httpx.post(
-            f"{base}/v1/traces",
-            content=orjson.dumps(json_request([json_span(uuid.uuid4().hex, "1" * 16)])),
-            headers={"Content-Type": "application/json"},
-        )
+        r = httpx.post(f"{base}/v1/traces", content=orjson.dumps(json_request([json_span(uuid.uuid4().hex, "1" * 16)])), headers={"Content-Type": "application/json"})
         assert r.status_code == 200
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

@@ -49,44 +49,18 @@ def spec_file(tmp_path: Path) -> Path:
 def fill(store: Store, *, failed_calls: int, slow_turns: int) -> None:
     """Ten calls and ten turns spread over the last 50 minutes."""
     now = utcnow()
-    add_calls(
-        store,
-        [
-            (now - timedelta(minutes=5 * i + 1), "failed" if i < failed_calls else "ok")
-            for i in range(10)
-        ],
-    )
-    add_turns(
-        store,
-        [
-            (
-                now - timedelta(minutes=5 * i + 1),
-                True,
-                {"turn_latency_ms": 900.0 if i < slow_turns else 200.0},
-            )
-            for i in range(10)
-        ],
-    )
+    add_calls(store, [(now - timedelta(minutes=5 * i + 1), "failed" if i < failed_calls else "ok")
+                      for i in range(10)])
+    add_turns(store, [(now - timedelta(minutes=5 * i + 1), True,
+                       {"turn_latency_ms": 900.0 if i < slow_turns else 200.0}) for i in range(10)])
 
 
-def test_gate_passes_when_every_slo_holds(
-    store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_gate_passes_when_every_slo_holds(store: Store, spec_file: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     fill(store, failed_calls=0, slow_turns=0)
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = run(
-        [
-            "gate",
-            "--slos",
-            str(spec_file),
-            "--db",
-            store.url,
-            "--junit",
-            str(junit),
-            "--markdown",
-            str(md),
-        ]
-    )
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--markdown", str(md)])
     assert code == 0, capsys.readouterr()
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "0"
@@ -95,25 +69,13 @@ def test_gate_passes_when_every_slo_holds(
     assert len(store.evaluations()) == 2  # the gate's evaluation is recorded
 
 
-def test_gate_fails_on_a_breach_with_a_junit_failure(
-    store: Store, spec_file: Path, tmp_path: Path
-) -> None:
+def test_gate_fails_on_a_breach_with_a_junit_failure(store: Store, spec_file: Path,
+                                                     tmp_path: Path) -> None:
     # 3 slow turns of 11 (the failed-call run's turn counts too): SLI 8/11 < 90%.
     fill(store, failed_calls=0, slow_turns=3)
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = run(
-        [
-            "gate",
-            "--slos",
-            str(spec_file),
-            "--db",
-            store.url,
-            "--junit",
-            str(junit),
-            "--markdown",
-            str(md),
-        ]
-    )
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--markdown", str(md)])
     assert code == 1
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert cases["avail"].find("failure") is None
@@ -130,22 +92,15 @@ def test_gate_fails_when_burning_past_page_even_if_window_holds(
 ) -> None:
     # A 30-day SLO whose budget is barely touched overall but burns fast right now.
     path = tmp_path / "burn.yaml"
-    path.write_text(
-        SPEC.replace("window: 1d", "window: 30d").replace("objective: 90%", "objective: 99%")
-    )
+    path.write_text(SPEC.replace("window: 1d", "window: 30d").replace("objective: 90%", "objective: 99%"))
     now = utcnow()
     add_calls(store, [(now - timedelta(days=2, minutes=i), "ok") for i in range(2000)])
-    add_calls(
-        store, [(now - timedelta(minutes=1 + i), "failed" if i < 3 else "ok") for i in range(10)]
-    )
+    add_calls(store, [(now - timedelta(minutes=1 + i), "failed" if i < 3 else "ok") for i in range(10)])
     # 3 bad of 2010 over 30 d: SLI 99.85% holds; 1h and 5m burn 30x: page.
     code = run(["gate", "--slos", str(path), "--db", store.url, "--junit", str(tmp_path / "j.xml")])
     assert code == 1
-    failure = next(
-        c
-        for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
-        if c.get("name") == "avail"
-    ).find("failure")
+    failure = next(c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
+                   if c.get("name") == "avail").find("failure")
     assert failure is not None and failure.get("type") == "burning"
 
 
@@ -155,17 +110,13 @@ def test_gate_since_narrows_the_window(store: Store, spec_file: Path) -> None:
     add_calls(store, [(now - timedelta(minutes=10), "ok")] * 50)
     only_avail = spec_file.parent / "avail.yaml"
     only_avail.write_text(SPEC.split("  - name: latency")[0])
-    assert run(["gate", "--slos", str(only_avail), "--db", store.url]) == 1  # 50/60 < 90%
+    assert run(["gate", "--slos", str(only_avail), "--db", store.url]) == 1      # 50/60 < 90%
     assert run(["gate", "--slos", str(only_avail), "--db", store.url, "--since", "1h"]) == 0
 
 
 @pytest.mark.parametrize("problem", ["spec", "store", "since", "probes"])
 def test_gate_usage_spec_and_store_errors_exit_2(
-    problem: str,
-    spec_file: Path,
-    sqlite_url: str,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    problem: str, spec_file: Path, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     Store.open(sqlite_url, create=True).close()
     argv = ["gate", "--slos", str(spec_file), "--db", sqlite_url]
@@ -186,19 +137,8 @@ def test_gate_fails_on_no_data_by_default_with_its_own_exit_code(
     store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     junit, md = tmp_path / "j.xml", tmp_path / "s.md"
-    code = run(
-        [
-            "gate",
-            "--slos",
-            str(spec_file),
-            "--db",
-            store.url,
-            "--junit",
-            str(junit),
-            "--markdown",
-            str(md),
-        ]
-    )
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--markdown", str(md)])
     assert code == 3
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "2" and suite.get("skipped") == "0"
@@ -215,18 +155,8 @@ def test_allow_no_data_skips_empty_slos_and_says_so(
     store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     junit = tmp_path / "j.xml"
-    code = run(
-        [
-            "gate",
-            "--slos",
-            str(spec_file),
-            "--db",
-            store.url,
-            "--junit",
-            str(junit),
-            "--allow-no-data",
-        ]
-    )
+    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+                "--allow-no-data"])
     assert code == 0
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("skipped") == "2" and suite.get("failures") == "0"
@@ -254,46 +184,23 @@ def test_an_slo_the_gate_s_own_probes_should_feed_fails_even_with_allow_no_data(
     slos = tmp_path / "slos.yaml"
     # The latency SLO's measure is one this loopback probe never takes (no golden, no WER):
     # it selects the probe, so the probe should feed it, and silence is a broken setup.
-    slos.write_text(
-        SPEC.replace(
-            "sli: {kind: latency, threshold_ms: 500}",
-            "sli: {kind: quality, measure: wer, op: '<=', threshold: 0.5}",
-        )
-    )
+    slos.write_text(SPEC.replace("sli: {kind: latency, threshold_ms: 500}",
+                                 "sli: {kind: quality, measure: wer, op: '<=', threshold: 0.5}"))
     junit = tmp_path / "j.xml"
-    code = run(
-        [
-            "gate",
-            "--slos",
-            str(slos),
-            "--db",
-            store.url,
-            "--run-probes",
-            str(probe),
-            "--allow-no-data",
-            "--junit",
-            str(junit),
-        ]
-    )
+    code = run(["gate", "--slos", str(slos), "--db", store.url, "--run-probes", str(probe),
+                "--allow-no-data", "--junit", str(junit)])
     assert code == 3, capsys.readouterr()
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert cases["avail"].find("failure") is None  # the call was stored and succeeded
     failure = cases["latency"].find("failure")
-    assert failure is not None and "this gate's probes should feed it" in (
-        failure.get("message") or ""
-    )
+    assert failure is not None and "this gate's probes should feed it" in (failure.get("message") or "")
 
 
 @pytest.mark.parametrize("flag", ["--junit", "--markdown"])
 @pytest.mark.parametrize("problem", ["missing-dir", "dir-is-a-file", "is-a-directory", "read-only"])
 def test_an_unwritable_output_is_exit_2_before_any_work(
-    store: Store,
-    spec_file: Path,
-    tmp_path: Path,
-    flag: str,
-    problem: str,
-    capsys: pytest.CaptureFixture[str],
-    read_only_dir: Path,
+    store: Store, spec_file: Path, tmp_path: Path, flag: str, problem: str,
+    capsys: pytest.CaptureFixture[str], read_only_dir: Path,
 ) -> None:
     fill(store, failed_calls=5, slow_turns=5)  # would be breached: exit 1 if it got that far
     target = {

@@ -10,14 +10,7 @@ from voiceobs.cli.params import ByteSize
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [
-        ("1048576", 1048576),
-        ("512KiB", 512 << 10),
-        ("16MiB", 16 << 20),
-        ("1GiB", 1 << 30),
-        ("2 MB", 2_000_000),
-        ("10k", 10_000),
-    ],
+    [("1048576", 1048576), ("512KiB", 512 << 10), ("16MiB", 16 << 20), ("1GiB", 1 << 30), ("2 MB", 2_000_000), ("10k", 10_000)],
 )
 def test_byte_sizes(text: str, size: int) -> None:
     assert ByteSize().convert(text, None, None) == size

@@ -38,11 +38,7 @@ def _invoke(args: list[str]) -> tuple[int, str]:
         assert isinstance(result.exception, VoiceObsError)
         del main
         return result.exception.exit_code, str(result.exception)
-    code = (
-        result.exit_code
-        if not isinstance(result.exception, SystemExit)
-        else int(result.exception.code or 0)
-    )
+    code = result.exit_code if not isinstance(result.exception, SystemExit) else int(result.exception.code or 0)
     return code, result.output
 
 
@@ -55,9 +51,7 @@ def test_spec_error_exits_2_with_file_line_field(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ok_run_exits_0_and_prints_json(
-    echo_server: ServerProcess, tmp_path: Path, sqlite_url: str
-) -> None:
+def test_ok_run_exits_0_and_prints_json(echo_server: ServerProcess, tmp_path: Path, sqlite_url: str) -> None:
     path = _spec(tmp_path, echo_server.url("twilio"))
     code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json"])
     assert code == 0, out
@@ -66,9 +60,7 @@ def test_ok_run_exits_0_and_prints_json(
 
 
 @pytest.mark.slow
-def test_failed_call_exits_1_with_summary(
-    echo_server: ServerProcess, tmp_path: Path, sqlite_url: str
-) -> None:
+def test_failed_call_exits_1_with_summary(echo_server: ServerProcess, tmp_path: Path, sqlite_url: str) -> None:
     path = _spec(tmp_path, echo_server.url("twilio"), parameters={"voiceobs_fault": "silence"})
     code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url])
     assert code == 1
@@ -94,9 +86,7 @@ def test_concurrency_flag_places_that_many_concurrent_calls(
     # The README's load probe: a spec without `calls:` and `--concurrency 3`.
     path = _spec(tmp_path, echo_server.url("twilio"))
     before = _calls_seen(echo_server)
-    code, out = _invoke(
-        ["probe", "run", str(path), "--db", sqlite_url, "--json", "--concurrency", "3"]
-    )
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json", "--concurrency", "3"])
     assert code == 0, out
     runs = json.loads(out)
     assert len(runs) == 3 and all(r["status"] == "ok" for r in runs)
@@ -108,12 +98,7 @@ def test_concurrency_flag_places_that_many_concurrent_calls(
         assert store.count_runs() == 3
         # Concurrent, not one after another: every call began before any call ended
         # (the probe's own recorded span times).
-        windows = [
-            (s.start_ns, s.end_ns)
-            for r in runs
-            for s in store.spans_for_run(r["id"])
-            if s.name == "call"
-        ]
+        windows = [(s.start_ns, s.end_ns) for r in runs for s in store.spans_for_run(r["id"]) if s.name == "call"]
     finally:
         store.close()
     assert len(windows) == 3
@@ -126,9 +111,7 @@ def test_concurrency_flag_keeps_the_specs_call_count(
 ) -> None:
     path = _spec(tmp_path, echo_server.url("twilio"), calls=2)
     before = _calls_seen(echo_server)
-    code, out = _invoke(
-        ["probe", "run", str(path), "--db", sqlite_url, "--json", "--concurrency", "5"]
-    )
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json", "--concurrency", "5"])
     assert code == 0, out
     assert len(json.loads(out)) == 2
     assert _calls_seen(echo_server) - before == 2

@@ -39,11 +39,7 @@ def test_output_to_a_read_only_place_is_a_one_line_exit_2(
 ) -> None:
     src = tmp_path / "openslo.yaml"
     src.write_text(OPENSLO)
-    argv = (
-        ["slo", "import", str(src)]
-        if command == "import"
-        else ["slo", "rules", "--slos", str(SLOS)]
-    )
+    argv = ["slo", "import", str(src)] if command == "import" else ["slo", "rules", "--slos", str(SLOS)]
     out = read_only_dir / "out.yaml"
     assert _code([*argv, "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()

@@ -44,9 +44,7 @@ class TraceAdapter:
 
     def build(self, spans: Sequence[IngestedSpan]) -> RunResult | None:
         first = min(spans, key=lambda s: s.record.start_ns)
-        turns = sorted(
-            (s for s in spans if s.record.name == "turn"), key=lambda s: s.record.start_ns
-        )
+        turns = sorted((s for s in spans if s.record.name == "turn"), key=lambda s: s.record.start_ns)
         trace_id = first.record.trace_id
         return RunResult(
             id=trace_id,
@@ -111,12 +109,8 @@ def sdk_sender(
     timeout: float = 30.0,
 ) -> tuple[TracerProvider, OTLPSpanExporter]:
     """A real OpenTelemetry SDK tracer exporting each span at once over OTLP/HTTP protobuf."""
-    exporter = OTLPSpanExporter(
-        endpoint=f"{url}/v1/traces", compression=compression, timeout=timeout
-    )
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service, **(resource or {})})
-    )
+    exporter = OTLPSpanExporter(endpoint=f"{url}/v1/traces", compression=compression, timeout=timeout)
+    provider = TracerProvider(resource=Resource.create({"service.name": service, **(resource or {})}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
 
@@ -243,11 +237,7 @@ class TcpProxy:
             c.close()
 
     def url(self, db_url: str) -> str:
-        return (
-            make_url(db_url)
-            .set(host="127.0.0.1", port=self.port)
-            .render_as_string(hide_password=False)
-        )
+        return make_url(db_url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -264,3 +254,4 @@ def pg_proxy(pg_url: str) -> Iterator[tuple[TcpProxy, str]]:
 @pytest.fixture
 def spool_dir(tmp_path: Any) -> Any:
     return tmp_path / "spool"
+

@@ -44,13 +44,7 @@ def test_every_free_text_field_of_a_span_is_redacted(redactor: Redactor) -> None
             kv("metrics.ttfb", 0.25),
             kv("gen_ai.prompt", '[{"role": "user", "content": "card 4111 1111 1111 1111"}]'),
         ],
-        events=[
-            {
-                "timeUnixNano": "1",
-                "name": "said I was born on March 3rd 1985",
-                "attributes": [kv("text", "my social is 123-45-6789")],
-            }
-        ],
+        events=[{"timeUnixNano": "1", "name": "said I was born on March 3rd 1985", "attributes": [kv("text", "my social is 123-45-6789")]}],
         status={"code": 2, "message": "caller john dot smith at gmail dot com hung up"},
     )
     admitted = admit(_decoded([span], [kv("deployment.owner", "jane.doe@example.com")]), redactor)
@@ -61,9 +55,7 @@ def test_every_free_text_field_of_a_span_is_redacted(redactor: Redactor) -> None
     assert r.attributes["sip.phoneNumber"] == "[PHONE]"
     assert "password" not in r.attributes  # the policy drops credentials
     assert r.attributes["metrics.ttfb"] == 0.25  # measures pass untouched
-    assert "4111" not in r.attributes["gen_ai.prompt"] and orjson.loads(
-        r.attributes["gen_ai.prompt"]
-    )
+    assert "4111" not in r.attributes["gen_ai.prompt"] and orjson.loads(r.attributes["gen_ai.prompt"])
     assert r.events[0]["name"] == "said I was born on [DOB]"
     assert r.events[0]["attributes"]["text"] == "my social is [SSN]"
     assert r.status_message == "caller [EMAIL] hung up"
@@ -78,9 +70,7 @@ def test_names_are_cut_to_the_column_after_redaction(redactor: Redactor) -> None
 
 def test_oversized_attributes_are_truncated_with_a_marker(redactor: Redactor) -> None:
     big = "word " * 5000
-    admitted = admit(
-        _decoded([json_span(TRACE, "1" * 16, attributes=[kv("output", big)])]), redactor
-    )
+    admitted = admit(_decoded([json_span(TRACE, "1" * 16, attributes=[kv("output", big)])]), redactor)
     value = admitted.spans[0].record.attributes["output"]
     assert len(value) < len(big) and "chars cut]" in value
 
@@ -92,9 +82,7 @@ class _Broken(Redactor):
         return super().redact_attributes(mapping)
 
 
-def test_a_span_that_cannot_be_redacted_is_dropped_counted_and_not_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_span_that_cannot_be_redacted_is_dropped_counted_and_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     broken = _Broken(use_env=False)
     spans = [
         json_span(TRACE, "1" * 16, attributes=[kv("note", "boom 415-555-1212")]),
@@ -136,9 +124,7 @@ def _dirty_json_request(trace_id: str) -> bytes:
     )  # fmt: skip
     conversation = json_span(trace_id, "2" * 16, name="conversation")
     request = json_request([turn, conversation])
-    request["resourceSpans"][0]["resource"]["attributes"].append(
-        kv("deployment.owner", "jane.doe@example.com")
-    )
+    request["resourceSpans"][0]["resource"]["attributes"].append(kv("deployment.owner", "jane.doe@example.com"))
     return orjson.dumps(request)
 
 
@@ -147,11 +133,7 @@ def _send_dirty(url: str) -> None:
 
     from tests.collect.conftest import sdk_sender
 
-    r = httpx.post(
-        f"{url}/v1/traces",
-        content=_dirty_json_request(uuid.uuid4().hex),
-        headers={"Content-Type": "application/json"},
-    )
+    r = httpx.post(f"{url}/v1/traces", content=_dirty_json_request(uuid.uuid4().hex), headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text
     provider, _ = sdk_sender(url, resource={"enduser.email": "jane.doe@example.com"})
     tracer = provider.get_tracer("livekit-agents")
@@ -195,9 +177,7 @@ def test_pii_sent_to_the_endpoint_reaches_no_table_spool_file_or_log_line(
     first = Collector(down, assembler=TraceAssembler(), spool=spool, settings=settings)
     with runner.running(first) as handle:
         _send_dirty(handle.url)
-        wait_until(
-            lambda: len(spool.pending()) == 2 and first.span_spool.depth() >= 1, what="spooled"
-        )
+        wait_until(lambda: len(spool.pending()) == 2 and first.span_spool.depth() >= 1, what="spooled")
     files = [p.read_text() for p in [*spool.pending(), *first.span_spool.pending()]]
     _clean("the spool", "\n".join(files))
     assert "[PHONE" in "".join(files) and "[EMAIL" in "".join(files)  # the data got there, redacted
@@ -213,9 +193,7 @@ def test_pii_sent_to_the_endpoint_reaches_no_table_spool_file_or_log_line(
 
     kinds = set(re.findall(r"\[([A-Z]+)[:\]]", rows))
     assert {"PHONE", "EMAIL", "CARD", "SSN", "DOB", "ADDRESS"} <= kinds, kinds
-    turns = [
-        t.transcript for r in store.list_runs() for t in getattr(store.get_run(r.id), "turns", [])
-    ]
+    turns = [t.transcript for r in store.list_runs() for t in getattr(store.get_run(r.id), "turns", [])]
     assert any(t and "[PHONE" in t for t in turns), "the transcripts reached the turns, redacted"
     _clean("the log", caplog.text)
     assert "store unavailable, spooling" in caplog.text  # the log was captured at all

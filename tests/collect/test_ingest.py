@@ -18,34 +18,20 @@ from voiceobs.store import Store
 from voiceobs.store.spool import Spool
 
 
-def _trace(
-    n: int, *, trace_id: str | None = None, end: bool = True, transcript: str = "hello"
-) -> list[IngestedSpan]:
+def _trace(n: int, *, trace_id: str | None = None, end: bool = True, transcript: str = "hello") -> list[IngestedSpan]:
     """A conversation of ``n`` turns (and its conversation span when ``end``)."""
     trace_id = trace_id or uuid.uuid4().hex
     now = time.time_ns()
     resource = {"service.name": "bot"}
     spans = [
         IngestedSpan(
-            SpanRecord(
-                trace_id,
-                uuid.uuid4().hex[:16],
-                "turn",
-                now + i,
-                now + i + 10,
-                attributes={"transcript": transcript},
-            ),
+            SpanRecord(trace_id, uuid.uuid4().hex[:16], "turn", now + i, now + i + 10, attributes={"transcript": transcript}),
             resource,
         )
         for i in range(n)
     ]
     if end:
-        spans.append(
-            IngestedSpan(
-                SpanRecord(trace_id, uuid.uuid4().hex[:16], "conversation", now - 1, now + n + 20),
-                resource,
-            )
-        )
+        spans.append(IngestedSpan(SpanRecord(trace_id, uuid.uuid4().hex[:16], "conversation", now - 1, now + n + 20), resource))
     return spans
 
 
@@ -78,18 +64,14 @@ def test_spans_are_stored_once_and_calls_recorded(store: Store, tmp_path: Path) 
 
 
 def test_a_call_that_grows_is_replaced_not_duplicated(store: Store, tmp_path: Path) -> None:
-    c = Collector(
-        store, assembler=TraceAssembler(), spool=Spool(tmp_path / "spool"), settings=_fast()
-    )
+    c = Collector(store, assembler=TraceAssembler(), spool=Spool(tmp_path / "spool"), settings=_fast())
     c.start()
     try:
         trace_id = uuid.uuid4().hex
         c.offer(_trace(1, trace_id=trace_id))
         wait_until(lambda: store.count_runs() == 1)
         c.offer(_trace(2, trace_id=trace_id))  # late spans of the same conversation
-        wait_until(
-            lambda: len(getattr(store.get_run(trace_id), "turns", [])) == 2, what="the rewrite"
-        )
+        wait_until(lambda: len(getattr(store.get_run(trace_id), "turns", [])) == 2, what="the rewrite")
         assert store.count_runs() == 1
     finally:
         c.stop()
@@ -119,9 +101,7 @@ def test_spans_the_store_refuses_are_isolated_counted_and_the_rest_kept(
         good = _trace(3)
         bad = SpanRecord("c" * 32, "d" * 16, "turn", 1, 2, kind="K" * 40)  # wider than the column
         c.offer([*good, IngestedSpan(bad)])
-        wait_until(
-            lambda: _metric(c, "voiceobs_collect_spans_dropped_total", reason="store_rejected") == 1
-        )
+        wait_until(lambda: _metric(c, "voiceobs_collect_spans_dropped_total", reason="store_rejected") == 1)
         assert span_count(store) == 4
         assert _metric(c, "voiceobs_collect_spans_spooled_total") == 0
     finally:
@@ -134,9 +114,7 @@ class _Failing(TraceAssembler):
         raise RuntimeError("assembler bug")
 
 
-def test_a_failing_assembler_does_not_stop_the_writer(
-    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_failing_assembler_does_not_stop_the_writer(store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     c = Collector(store, assembler=_Failing(), spool=Spool(tmp_path / "spool"), settings=_fast())
     c.start()
     try:
@@ -144,10 +122,7 @@ def test_a_failing_assembler_does_not_stop_the_writer(
         wait_until(lambda: span_count(store) == 3)
         c.offer(_trace(2))
         wait_until(lambda: span_count(store) == 6, what="the writer still writing")
-        assert (
-            c.alive
-            and _metric(c, "voiceobs_collect_calls_dropped_total", reason="assembler_error") >= 1
-        )
+        assert c.alive and _metric(c, "voiceobs_collect_calls_dropped_total", reason="assembler_error") >= 1
     finally:
         c.stop()
 
@@ -172,20 +147,14 @@ def test_a_store_outage_spools_spans_and_calls_and_replays_them_all(
         proxy.cut()
         for _ in range(10):
             batch = _trace(4)
-            assert c.offer(batch) is Admission.ACCEPTED, (
-                "the spool takes spans while the store is down"
-            )
+            assert c.offer(batch) is Admission.ACCEPTED, "the spool takes spans while the store is down"
             sent += len(batch)
-        wait_until(
-            lambda: _metric(c, "voiceobs_collect_spans_spooled_total") == 50, what="spans spooled"
-        )
+        wait_until(lambda: _metric(c, "voiceobs_collect_spans_spooled_total") == 50, what="spans spooled")
         wait_until(lambda: len(spool.pending()) == 10, what="calls spooled")
         assert not c.link.up and c.ready
         assert c.span_spool.depth() > 0
         proxy.restore()
-        wait_until(
-            lambda: c.span_spool.depth() == 0 and not spool.pending(), timeout=30, what="replay"
-        )
+        wait_until(lambda: c.span_spool.depth() == 0 and not spool.pending(), timeout=30, what="replay")
     finally:
         assert c.stop()
     try:
@@ -220,9 +189,7 @@ def test_a_full_spool_during_an_outage_answers_unavailable_and_counts_what_it_lo
         assert not c.ready and c.status()["spool"] == "full"
         spooled = _metric(c, "voiceobs_collect_spans_spooled_total")
         lost = _metric(c, "voiceobs_collect_spans_dropped_total", reason="spool_failed")
-        assert spooled > 0 and spooled + lost == accepted, (
-            "every accepted span is spooled or counted lost"
-        )
+        assert spooled > 0 and spooled + lost == accepted, "every accepted span is spooled or counted lost"
         assert "lost: the store is down and the spool refused them" in caplog.text
         proxy.restore()
         wait_until(lambda: c.admission() is Admission.ACCEPTED, timeout=30, what="accepting again")
@@ -235,12 +202,7 @@ def test_record_calls_spools_a_call_when_the_store_is_down(tmp_path: Path) -> No
     spool = Spool(tmp_path / "spool")
     down = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
     c = Collector(down, spool=spool, settings=_fast())
-    run = RunResult(
-        probe_name="vapi",
-        target_url="",
-        started_at=__import__("voiceobs.results").results.utcnow(),
-        source="production",
-    )
+    run = RunResult(probe_name="vapi", target_url="", started_at=__import__("voiceobs.results").results.utcnow(), source="production")
     assert c.record_calls([run], "vapi")
     assert len(spool.pending()) == 1
     assert _metric(c, "voiceobs_collect_calls_spooled_total", via="vapi") == 1

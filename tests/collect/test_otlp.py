@@ -31,9 +31,7 @@ NOW = time.time_ns()
 def _sdk_spans() -> list:
     """Real SDK spans, as an exporter would send them."""
     memory = InMemorySpanExporter()
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": "pipecat-bot", "deployment.environment": "prod"})
-    )
+    provider = TracerProvider(resource=Resource.create({"service.name": "pipecat-bot", "deployment.environment": "prod"}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("pipecat", "0.0.90")
     with tracer.start_as_current_span("conversation", kind=SpanKind.SERVER) as conv:
@@ -74,11 +72,7 @@ def test_protobuf_from_the_sdk_encoder_round_trips_ids_kinds_status_events_and_v
         "voice.rates": [8000.5, 16000.25],
     }
     assert tts.events == [
-        {
-            "name": "first_byte",
-            "timestamp_ns": sdk["tts"].events[0].timestamp,
-            "attributes": {"bytes": 320},
-        }
+        {"name": "first_byte", "timestamp_ns": sdk["tts"].events[0].timestamp, "attributes": {"bytes": 320}}
     ]
 
 
@@ -94,10 +88,7 @@ def test_json_hex_ids_string_int64s_and_integer_enums() -> None:
             {"key": "ratio", "value": {"doubleValue": 0.5}},
             {"key": "nan", "value": {"doubleValue": "NaN"}},
             {"key": "raw", "value": {"bytesValue": "AQID"}},
-            {
-                "key": "list",
-                "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}},
-            },
+            {"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}}},
             {"key": "map", "value": {"kvlistValue": {"values": [kv("inner", True)]}}},
             {"key": "empty", "value": {}},
         ],
@@ -109,11 +100,7 @@ def test_json_hex_ids_string_int64s_and_integer_enums() -> None:
     (record,) = decoded.resources[0].scopes[0].spans
     assert record.trace_id == TRACE.lower() and record.span_id == SPAN.lower()
     assert record.parent_span_id == "00f067aa0ba902b7"
-    assert (
-        record.kind == "CLIENT"
-        and record.status_code == "ERROR"
-        and record.status_message == "boom"
-    )
+    assert record.kind == "CLIENT" and record.status_code == "ERROR" and record.status_message == "boom"
     assert record.attributes == {
         "gen_ai.usage.input_tokens": 1200,
         "n": 7,
@@ -144,9 +131,7 @@ def test_protobuf_and_json_of_the_same_spans_decode_alike() -> None:
                         s[key] = base64.b64decode(s[key]).hex()
                 s["kind"] = {"SPAN_KIND_SERVER": 2, "SPAN_KIND_INTERNAL": 1}[s["kind"]]
                 if "status" in s and "code" in s["status"]:
-                    s["status"]["code"] = {"STATUS_CODE_ERROR": 2, "STATUS_CODE_OK": 1}[
-                        s["status"]["code"]
-                    ]
+                    s["status"]["code"] = {"STATUS_CODE_ERROR": 2, "STATUS_CODE_OK": 1}[s["status"]["code"]]
     from_pb = otlp.decode(request.SerializeToString(), otlp.PROTOBUF, NOW)
     from_json = otlp.decode(orjson.dumps(doc), otlp.JSON, NOW)
     assert from_json.resources[0].scopes[0].spans == from_pb.resources[0].scopes[0].spans
@@ -167,9 +152,7 @@ def test_protobuf_and_json_of_the_same_spans_decode_alike() -> None:
         ("kind", "SPAN_KIND_SERVER", "malformed_span"),
     ],
 )
-def test_a_span_with_a_bad_id_or_field_is_rejected_alone(
-    field: str, value: object, reason: str
-) -> None:
+def test_a_span_with_a_bad_id_or_field_is_rejected_alone(field: str, value: object, reason: str) -> None:
     bad = json_span(TRACE, SPAN)
     if value is None:
         bad.pop(field)
@@ -187,22 +170,10 @@ def test_a_span_with_a_bad_id_or_field_is_rejected_alone(
 def test_protobuf_spans_with_missing_or_short_ids_are_rejected_and_counted() -> None:
     request = ExportTraceServiceRequest()
     scope = request.resource_spans.add().scope_spans.add()
-    ok = scope.spans.add(
-        trace_id=bytes(range(1, 17)),
-        span_id=bytes(range(1, 9)),
-        name="ok",
-        start_time_unix_nano=NOW,
-        end_time_unix_nano=NOW + 5,
-    )
-    scope.spans.add(
-        trace_id=b"", span_id=bytes(range(1, 9)), name="no trace", start_time_unix_nano=NOW
-    )
-    scope.spans.add(
-        trace_id=bytes(range(1, 17)), span_id=b"\x01\x02", name="short", start_time_unix_nano=NOW
-    )
-    scope.spans.add(
-        trace_id=bytes(16), span_id=bytes(range(1, 9)), name="zeros", start_time_unix_nano=NOW
-    )
+    ok = scope.spans.add(trace_id=bytes(range(1, 17)), span_id=bytes(range(1, 9)), name="ok", start_time_unix_nano=NOW, end_time_unix_nano=NOW + 5)
+    scope.spans.add(trace_id=b"", span_id=bytes(range(1, 9)), name="no trace", start_time_unix_nano=NOW)
+    scope.spans.add(trace_id=bytes(range(1, 17)), span_id=b"\x01\x02", name="short", start_time_unix_nano=NOW)
+    scope.spans.add(trace_id=bytes(16), span_id=bytes(range(1, 9)), name="zeros", start_time_unix_nano=NOW)
     decoded = otlp.decode(request.SerializeToString(), otlp.PROTOBUF, NOW)
     assert decoded.accepted == 1 and ok.name == "ok"
     assert decoded.rejected == {"invalid_trace_id": 2, "invalid_span_id": 1}
@@ -214,24 +185,13 @@ def test_protobuf_spans_with_missing_or_short_ids_are_rejected_and_counted() -> 
 def test_full_success_leaves_partial_success_unset() -> None:
     decoded = otlp.decode(orjson.dumps(json_request([json_span(TRACE, SPAN)])), otlp.JSON, NOW)
     assert otlp.success_body(otlp.JSON, decoded) == b"{}"
-    assert not ExportTraceServiceResponse.FromString(
-        otlp.success_body(otlp.PROTOBUF, decoded)
-    ).HasField("partial_success")
+    assert not ExportTraceServiceResponse.FromString(otlp.success_body(otlp.PROTOBUF, decoded)).HasField("partial_success")
 
 
 def test_clock_skew_is_kept_and_flagged() -> None:
-    backwards = json_span(
-        TRACE, "1" * 16, startTimeUnixNano=str(NOW), endTimeUnixNano=str(NOW - 10**9)
-    )
-    future = json_span(
-        TRACE,
-        "2" * 16,
-        startTimeUnixNano=str(NOW + 3600 * 10**9),
-        endTimeUnixNano=str(NOW + 3601 * 10**9),
-    )
-    near = json_span(
-        TRACE, "3" * 16, startTimeUnixNano=str(NOW + 10**9), endTimeUnixNano=str(NOW + 2 * 10**9)
-    )
+    backwards = json_span(TRACE, "1" * 16, startTimeUnixNano=str(NOW), endTimeUnixNano=str(NOW - 10**9))
+    future = json_span(TRACE, "2" * 16, startTimeUnixNano=str(NOW + 3600 * 10**9), endTimeUnixNano=str(NOW + 3601 * 10**9))
+    near = json_span(TRACE, "3" * 16, startTimeUnixNano=str(NOW + 10**9), endTimeUnixNano=str(NOW + 2 * 10**9))
     decoded = otlp.decode(orjson.dumps(json_request([backwards, future, near])), otlp.JSON, NOW)
     by_id = {r.span_id: r for r in decoded.resources[0].scopes[0].spans}
     assert by_id["1" * 16].end_ns == by_id["1" * 16].start_ns == NOW
@@ -250,17 +210,11 @@ def test_clock_skew_is_kept_and_flagged() -> None:
         (b"{not json", otlp.JSON, "not valid JSON"),
         (b"[1, 2]", otlp.JSON, "must be an OTLP JSON object"),
         (b'{"resourceSpans": {"a": 1}}', otlp.JSON, "resourceSpans must be a list"),
-        (
-            b'{"resourceSpans": [{"scopeSpans": 3}]}',
-            otlp.JSON,
-            "resourceSpans[0].scopeSpans must be a list",
-        ),
+        (b'{"resourceSpans": [{"scopeSpans": 3}]}', otlp.JSON, "resourceSpans[0].scopeSpans must be a list"),
     ],
 )
 def test_malformed_bodies_are_400_with_what_is_wrong(body: bytes, media: str, message: str) -> None:
-    with pytest.raises(
-        otlp.OtlpError, match=message.replace("[", r"\[").replace("]", r"\]")
-    ) as info:
+    with pytest.raises(otlp.OtlpError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
         otlp.decode(body, media, NOW)
     assert info.value.status == 400
 
@@ -316,6 +270,4 @@ def test_deeply_nested_values_are_refused_not_recursed_forever() -> None:
     for _ in range(otlp.MAX_VALUE_DEPTH + 2):
         value = {"arrayValue": {"values": [value]}}
     span = json_span(TRACE, SPAN, attributes=[{"key": "deep", "value": value}])
-    assert otlp.decode(orjson.dumps(json_request([span])), otlp.JSON, NOW).rejected == {
-        "too_deep": 1
-    }
+    assert otlp.decode(orjson.dumps(json_request([span])), otlp.JSON, NOW).rejected == {"too_deep": 1}

@@ -16,20 +16,10 @@ from voiceobs.store.spool import Spool
 
 def test_stop_drains_and_records_open_calls_before_returning(store: Store, tmp_path: Path) -> None:
     assembler = TraceAssembler(idle_s=3600)
-    collector = Collector(
-        store,
-        assembler=assembler,
-        spool=Spool(tmp_path / "spool"),
-        settings=CollectorSettings(flush_s=0.5),
-    )
+    collector = Collector(store, assembler=assembler, spool=Spool(tmp_path / "spool"), settings=CollectorSettings(flush_s=0.5))
     handle = runner.start(collector)
     body = orjson.dumps(json_request([json_span("ab" * 16, f"{i + 1:016x}") for i in range(50)]))
-    assert (
-        httpx.post(
-            f"{handle.url}/v1/traces", content=body, headers={"Content-Type": "application/json"}
-        ).status_code
-        == 200
-    )
+    assert httpx.post(f"{handle.url}/v1/traces", content=body, headers={"Content-Type": "application/json"}).status_code == 200
     handle.stop()
     assert not collector.alive
     assert span_count(store) == 50 and store.count_runs() == 1  # the call never ended: flushed

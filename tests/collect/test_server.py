@@ -85,9 +85,7 @@ def _post(handle: runner.CollectHandle, body: bytes, headers: Mapping[str, str])
 # -- round trips -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "compression", [Compression.NoCompression, Compression.Gzip, Compression.Deflate]
-)
+@pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip, Compression.Deflate])
 def test_the_sdk_exporter_round_trips_through_the_endpoint(
     served: runner.CollectHandle, store: Store, compression: Compression
 ) -> None:
@@ -106,25 +104,15 @@ def test_the_sdk_exporter_round_trips_through_the_endpoint(
     assert sorted(s.name for s in spans) == ["conversation"] + ["tts"] * 3 + ["turn"] * 3
     by_name = {s.name: s for s in spans}
     assert by_name["conversation"].parent_span_id is None
-    assert {s.parent_span_id for s in spans if s.name == "turn"} == {
-        by_name["conversation"].span_id
-    }
+    assert {s.parent_span_id for s in spans if s.name == "turn"} == {by_name["conversation"].span_id}
     assert all(s.service_name == "pipecat-bot" for s in spans)
-    assert {s.attributes["metrics.character_count"] for s in spans if s.name == "tts"} == {
-        12,
-        13,
-        14,
-    }
+    assert {s.attributes["metrics.character_count"] for s in spans if s.name == "tts"} == {12, 13, 14}
     assert _metric(served, "voiceobs_collect_spans_received_total", encoding="protobuf") == 7
 
 
-def test_hand_built_json_round_trips_with_a_json_answer(
-    served: runner.CollectHandle, store: Store
-) -> None:
+def test_hand_built_json_round_trips_with_a_json_answer(served: runner.CollectHandle, store: Store) -> None:
     trace = uuid.uuid4().hex.upper()  # hex ids are case-insensitive
-    body = orjson.dumps(
-        json_request([json_span(trace, "A1" * 8, "conversation"), json_span(trace, "B2" * 8)])
-    )
+    body = orjson.dumps(json_request([json_span(trace, "A1" * 8, "conversation"), json_span(trace, "B2" * 8)]))
     r = _post(served, body, JS)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.json() == {}
@@ -142,23 +130,16 @@ def test_gzip_json(served: runner.CollectHandle, store: Store) -> None:
 # -- partial success and bad input ------------------------------------------------------------
 
 
-def test_partial_success_in_json_counts_the_spans_with_missing_ids(
-    served: runner.CollectHandle, store: Store
-) -> None:
+def test_partial_success_in_json_counts_the_spans_with_missing_ids(served: runner.CollectHandle, store: Store) -> None:
     trace = uuid.uuid4().hex
     no_trace = json_span(trace, "2" * 16)
     del no_trace["traceId"]
-    body = orjson.dumps(
-        json_request([json_span(trace, "1" * 16), no_trace, json_span(trace, "0" * 16)])
-    )
+    body = orjson.dumps(json_request([json_span(trace, "1" * 16), no_trace, json_span(trace, "0" * 16)]))
     r = _post(served, body, JS)
     assert r.status_code == 200
     partial = r.json()["partialSuccess"]
     assert partial["rejectedSpans"] == "2"
-    assert (
-        "traceId is missing" in partial["errorMessage"]
-        and "spanId is all zeros" in partial["errorMessage"]
-    )
+    assert "traceId is missing" in partial["errorMessage"] and "spanId is all zeros" in partial["errorMessage"]
     wait_until(lambda: span_count(store) == 1)
     assert _metric(served, "voiceobs_collect_spans_dropped_total", reason="invalid_trace_id") == 1
     assert _metric(served, "voiceobs_collect_spans_dropped_total", reason="invalid_span_id") == 1
@@ -168,16 +149,8 @@ def test_partial_success_in_protobuf(served: runner.CollectHandle, store: Store)
     request = ExportTraceServiceRequest()
     scope = request.resource_spans.add().scope_spans.add()
     now = time.time_ns()
-    scope.spans.add(
-        trace_id=uuid.uuid4().bytes,
-        span_id=b"\x01" * 8,
-        name="ok",
-        start_time_unix_nano=now,
-        end_time_unix_nano=now,
-    )
-    scope.spans.add(
-        trace_id=uuid.uuid4().bytes, span_id=b"", name="no id", start_time_unix_nano=now
-    )
+    scope.spans.add(trace_id=uuid.uuid4().bytes, span_id=b"\x01" * 8, name="ok", start_time_unix_nano=now, end_time_unix_nano=now)
+    scope.spans.add(trace_id=uuid.uuid4().bytes, span_id=b"", name="no id", start_time_unix_nano=now)
     r = _post(served, request.SerializeToString(), PB)
     assert r.status_code == 200 and r.headers["content-type"] == "application/x-protobuf"
     response = ExportTraceServiceResponse.FromString(r.content)
@@ -206,17 +179,12 @@ def test_bad_requests_get_a_status_in_the_request_encoding(
         assert status_pb2.Status.FromString(r.content).message.startswith("the body is " + message)
     else:
         assert message in r.json()["message"]
-    assert (
-        _metric(served, "voiceobs_collect_requests_total", route="/v1/traces", code=str(status))
-        == 1
-    )
+    assert _metric(served, "voiceobs_collect_requests_total", route="/v1/traces", code=str(status)) == 1
 
 
 def test_bodies_over_the_limit_are_413_with_the_limit(store: Store, tmp_path: Path) -> None:
     with _serve(store, tmp_path, config=CollectConfig(max_body_bytes=4096)) as handle:
-        big = orjson.dumps(
-            json_request([json_span(uuid.uuid4().hex, f"{i + 1:016x}") for i in range(40)])
-        )
+        big = orjson.dumps(json_request([json_span(uuid.uuid4().hex, f"{i + 1:016x}") for i in range(40)]))
         assert len(big) > 4096
         r = _post(handle, big, JS)
         assert r.status_code == 413 and "4096 bytes" in r.json()["message"]
@@ -234,28 +202,14 @@ def test_bodies_over_the_limit_are_413_with_the_limit(store: Store, tmp_path: Pa
     assert span_count(store) == 0
 
 
-def test_duplicate_and_out_of_order_batches_store_each_span_once(
-    served: runner.CollectHandle, store: Store
-) -> None:
+def test_duplicate_and_out_of_order_batches_store_each_span_once(served: runner.CollectHandle, store: Store) -> None:
     trace = uuid.uuid4().hex
     root = json_span(trace, "1" * 16, "conversation")
     children = [json_span(trace, f"{i + 2:016x}", parentSpanId="1" * 16) for i in range(5)]
-    for batch in (
-        [children[3], children[1]],
-        children,
-        [root, children[0]],
-        children[::-1],
-        [root],
-    ):
+    for batch in ([children[3], children[1]], children, [root, children[0]], children[::-1], [root]):
         assert _post(served, orjson.dumps(json_request(batch)), JS).status_code == 200
     wait_until(lambda: _metric(served, "voiceobs_collect_spans_accepted_total") == 15)
-    wait_until(
-        lambda: (
-            _metric(served, "voiceobs_collect_spans_stored_total")
-            + _metric(served, "voiceobs_collect_spans_duplicate_total")
-            == 15
-        )
-    )
+    wait_until(lambda: _metric(served, "voiceobs_collect_spans_stored_total") + _metric(served, "voiceobs_collect_spans_duplicate_total") == 15)
     assert span_count(store) == 6
     with store.engine.connect() as c:
         assert c.execute(text("SELECT count(DISTINCT span_id) FROM spans")).scalar() == 6
@@ -284,12 +238,8 @@ def _writer_blocked(store: Store) -> Iterator[None]:
         raw.close()
 
 
-def test_a_full_queue_is_429_with_retry_after_and_the_sdk_retries_until_stored(
-    store: Store, tmp_path: Path
-) -> None:
-    with _serve(
-        store, tmp_path, settings=_settings(queue_spans=20, batch_spans=5, writer_first_s=0.1)
-    ) as handle:
+def test_a_full_queue_is_429_with_retry_after_and_the_sdk_retries_until_stored(store: Store, tmp_path: Path) -> None:
+    with _serve(store, tmp_path, settings=_settings(queue_spans=20, batch_spans=5, writer_first_s=0.1)) as handle:
         sent = 0
         with _writer_blocked(store):
             statuses = []
@@ -306,24 +256,13 @@ def test_a_full_queue_is_429_with_retry_after_and_the_sdk_retries_until_stored(
             provider, _ = sdk_sender(handle.url)
             tracer = provider.get_tracer("t")
             done: list[Any] = []
-            threading.Thread(
-                target=lambda: (tracer.start_span("late").end(), done.append(1)), daemon=True
-            ).start()
+            threading.Thread(target=lambda: (tracer.start_span("late").end(), done.append(1)), daemon=True).start()
             time.sleep(1.5)  # the exporter got 429 and is waiting Retry-After
-            assert (
-                not done
-                and _metric(
-                    handle, "voiceobs_collect_requests_total", route="/v1/traces", code="429"
-                )
-                >= 2
-            )
+            assert not done and _metric(handle, "voiceobs_collect_requests_total", route="/v1/traces", code="429") >= 2
         wait_until(lambda: bool(done), timeout=30, what="the exporter's retry to succeed")
         provider.shutdown()
         wait_until(lambda: span_count(store) == sent + 1, timeout=30)
-        assert (
-            _metric(handle, "voiceobs_collect_requests_total", route="/v1/traces", code="429")
-            >= statuses.count(429) + 1
-        )
+        assert _metric(handle, "voiceobs_collect_requests_total", route="/v1/traces", code="429") >= statuses.count(429) + 1
 
 
 # -- health, readiness, metrics ----------------------------------------------------------------
@@ -333,11 +272,7 @@ def test_health_readiness_and_metrics(served: runner.CollectHandle) -> None:
     assert httpx.get(f"{served.url}/healthz").text == "ok"
     ready = httpx.get(f"{served.url}/readyz")
     assert ready.status_code == 200 and ready.json()["store"] == "up"
-    _post(
-        served,
-        orjson.dumps(json_request([json_span(uuid.uuid4().hex, "1" * 16, "conversation")])),
-        JS,
-    )
+    _post(served, orjson.dumps(json_request([json_span(uuid.uuid4().hex, "1" * 16, "conversation")])), JS)
     wait_until(lambda: _metric(served, "voiceobs_collect_calls_stored_total", via="otlp") == 1)
     page = httpx.get(f"{served.url}/metrics").text
     for series in (
@@ -407,9 +342,7 @@ def webhooks(store: Store, tmp_path: Path) -> Iterator[runner.CollectHandle]:
 
 
 def _vapi_body(call_id: str, kind: str = "end-of-call-report") -> bytes:
-    return orjson.dumps(
-        {"message": {"type": kind, "call": {"id": call_id}, "artifact": {"performanceMetrics": {}}}}
-    )
+    return orjson.dumps({"message": {"type": kind, "call": {"id": call_id}, "artifact": {"performanceMetrics": {}}}})
 
 
 def _retell_body(call_id: str, event: str = "call_analyzed") -> bytes:
@@ -425,9 +358,7 @@ def _retell_body(call_id: str, event: str = "call_analyzed") -> bytes:
     ],
     ids=["x-vapi-secret", "bearer", "hmac"],
 )
-def test_vapi_posts_with_a_valid_secret_are_recorded(
-    webhooks: runner.CollectHandle, store: Store, headers: Any
-) -> None:
+def test_vapi_posts_with_a_valid_secret_are_recorded(webhooks: runner.CollectHandle, store: Store, headers: Any) -> None:
     call = uuid.uuid4().hex
     body = _vapi_body(call)
     r = httpx.post(f"{webhooks.url}/webhooks/vapi", content=body, headers={**JS, **headers(body)})
@@ -437,43 +368,21 @@ def test_vapi_posts_with_a_valid_secret_are_recorded(
 
 @pytest.mark.parametrize(
     "headers",
-    [
-        {},
-        {"x-vapi-secret": "wrong"},
-        {"x-vapi-signature": "0" * 64},
-        {"Authorization": "Bearer nope"},
-    ],
+    [{}, {"x-vapi-secret": "wrong"}, {"x-vapi-signature": "0" * 64}, {"Authorization": "Bearer nope"}],
     ids=["missing", "wrong-secret", "wrong-hmac", "wrong-bearer"],
 )
-def test_vapi_posts_without_a_valid_secret_are_401(
-    webhooks: runner.CollectHandle, store: Store, headers: dict[str, str]
-) -> None:
-    r = httpx.post(
-        f"{webhooks.url}/webhooks/vapi",
-        content=_vapi_body(uuid.uuid4().hex),
-        headers={**JS, **headers},
-    )
+def test_vapi_posts_without_a_valid_secret_are_401(webhooks: runner.CollectHandle, store: Store, headers: dict[str, str]) -> None:
+    r = httpx.post(f"{webhooks.url}/webhooks/vapi", content=_vapi_body(uuid.uuid4().hex), headers={**JS, **headers})
     assert r.status_code == 401 and "signature" in r.json()["error"]
     assert store.count_runs() == 0
-    assert (
-        _metric(
-            webhooks, "voiceobs_collect_webhooks_total", platform="vapi", outcome="unauthorized"
-        )
-        == 1
-    )
+    assert _metric(webhooks, "voiceobs_collect_webhooks_total", platform="vapi", outcome="unauthorized") == 1
 
 
-def test_retell_signatures_valid_invalid_stale_and_missing(
-    webhooks: runner.CollectHandle, store: Store
-) -> None:
+def test_retell_signatures_valid_invalid_stale_and_missing(webhooks: runner.CollectHandle, store: Store) -> None:
     url = f"{webhooks.url}/webhooks/retell"
     call = uuid.uuid4().hex
     body = _retell_body(call)
-    ok = httpx.post(
-        url,
-        content=body,
-        headers={**JS, "x-retell-signature": sign_retell(body, RETELL_KEY, time.time())},
-    )
+    ok = httpx.post(url, content=body, headers={**JS, "x-retell-signature": sign_retell(body, RETELL_KEY, time.time())})
     assert ok.status_code == 200 and store.get_run(call) is not None
     tampered = body.replace(b"800", b"100")
     for headers in (
@@ -487,12 +396,8 @@ def test_retell_signatures_valid_invalid_stale_and_missing(
     assert store.count_runs() == 1
 
 
-def test_webhook_messages_that_are_not_reports_bad_json_and_no_adapter(
-    store: Store, tmp_path: Path
-) -> None:
-    config = CollectConfig(
-        report_adapters={"vapi": _ReportStub("vapi", ("type", "end-of-call-report"))}
-    )
+def test_webhook_messages_that_are_not_reports_bad_json_and_no_adapter(store: Store, tmp_path: Path) -> None:
+    config = CollectConfig(report_adapters={"vapi": _ReportStub("vapi", ("type", "end-of-call-report"))})
     with _serve(store, tmp_path, config=config) as handle:
         url = f"{handle.url}/webhooks/vapi"
         # No secret configured: unsigned posts are accepted.
@@ -500,9 +405,7 @@ def test_webhook_messages_that_are_not_reports_bad_json_and_no_adapter(
         assert r.status_code == 200 and r.json()["status"] == "ignored"
         assert httpx.post(url, content=b"{oops", headers=JS).status_code == 400
         assert httpx.post(url, content=b"[]", headers=JS).status_code == 400
-        r = httpx.post(
-            url, content=orjson.dumps({"message": {"type": "end-of-call-report"}}), headers=JS
-        )
+        r = httpx.post(url, content=orjson.dumps({"message": {"type": "end-of-call-report"}}), headers=JS)
         assert r.status_code == 400 and "KeyError" in r.json()["error"]  # the stub needs call.id
         r = httpx.post(f"{handle.url}/webhooks/retell", content=_retell_body("y"), headers=JS)
         assert r.status_code == 501
@@ -513,23 +416,15 @@ def test_an_empty_export_is_a_success(served: runner.CollectHandle) -> None:
     provider, exporter = sdk_sender(served.url)
     assert exporter.export([]) == SpanExportResult.SUCCESS
     r = _post(served, encode_spans([]).SerializeToString(), PB)
-    assert r.status_code == 200 and not ExportTraceServiceResponse.FromString(r.content).HasField(
-        "partial_success"
-    )
+    assert r.status_code == 200 and not ExportTraceServiceResponse.FromString(r.content).HasField("partial_success")
     provider.shutdown()
 
 
-def test_intake_waits_for_the_writer_while_more_than_a_batch_is_queued(
-    store: Store, tmp_path: Path
-) -> None:
+def test_intake_waits_for_the_writer_while_more_than_a_batch_is_queued(store: Store, tmp_path: Path) -> None:
     settings = _settings(queue_spans=1000, batch_spans=5, writer_first_s=0.5)
     with _serve(store, tmp_path, settings=settings) as handle, _writer_blocked(store):
-        for _ in range(
-            2
-        ):  # the writer takes the first and waits on the lock; the second stays queued
-            body = orjson.dumps(
-                json_request([json_span(uuid.uuid4().hex, f"{j + 1:016x}") for j in range(6)])
-            )
+        for _ in range(2):  # the writer takes the first and waits on the lock; the second stays queued
+            body = orjson.dumps(json_request([json_span(uuid.uuid4().hex, f"{j + 1:016x}") for j in range(6)]))
             assert _post(handle, body, JS).status_code == 200
         wait_until(lambda: handle.collector.queue.depth >= 6, what="more than a batch queued")
         start = time.monotonic()

@@ -36,13 +36,7 @@ def test_retell_accepts_its_sdk_signature_and_refuses_changes() -> None:
     assert not verify_retell({"x-retell-signature": header}, BODY, "other", now)
     assert not verify_retell({"x-retell-signature": header}, BODY, KEY, now + 301)  # five minutes
     assert verify_retell({"x-retell-signature": header}, BODY, KEY, now + 299)
-    for bad in (
-        "",
-        "garbage",
-        f"v={ms}",
-        f"d={header.split('d=')[1]}",
-        header.replace("v=", "v=x"),
-    ):
+    for bad in ("", "garbage", f"v={ms}", f"d={header.split('d=')[1]}", header.replace("v=", "v=x")):
         assert not verify_retell({"x-retell-signature": bad}, BODY, KEY, now)
     assert not verify_retell({}, BODY, KEY, now)
 
@@ -51,9 +45,7 @@ def test_vapi_schemes() -> None:
     now = time.time()
     secret = "vapi-secret-8c2"
     assert verify_vapi({"x-vapi-secret": secret}, BODY, secret, now)
-    assert verify_vapi(
-        {"x-vapi-signature": secret}, BODY, secret, now
-    )  # the "secret token" credential
+    assert verify_vapi({"x-vapi-signature": secret}, BODY, secret, now)  # the "secret token" credential
     assert verify_vapi({"authorization": f"Bearer {secret}"}, BODY, secret, now)
     hex_digest = hmac.new(secret.encode(), BODY, hashlib.sha256).hexdigest()
     assert sign_vapi(BODY, secret) == hex_digest
@@ -65,15 +57,8 @@ def test_vapi_schemes() -> None:
     assert verify_vapi({"x-signature": plan, "x-timestamp": stamp}, BODY, secret, now)
     assert verify_vapi({"x-signature": plan, "x-timestamp": stamp}, BODY, secret, now + 200)
     assert not verify_vapi({"x-signature": plan, "x-timestamp": stamp}, BODY, secret, now + 400)
-    assert not verify_vapi(
-        {"x-signature": plan, "x-timestamp": str(int(now) + 1)}, BODY, secret, now
-    )
-    for headers in (
-        {},
-        {"x-vapi-secret": "nope"},
-        {"authorization": "Basic " + secret},
-        {"x-vapi-signature": ""},
-    ):
+    assert not verify_vapi({"x-signature": plan, "x-timestamp": str(int(now) + 1)}, BODY, secret, now)
+    for headers in ({}, {"x-vapi-secret": "nope"}, {"authorization": "Basic " + secret}, {"x-vapi-signature": ""}):
         assert not verify_vapi(headers, BODY, secret, now)
 
 

@@ -144,9 +144,7 @@ def test_sign_in_overview_and_calls(dashboard: str, browser: object) -> None:
     assert "PAGE" in body and "Open incidents" in body
     overview_png = ARTIFACTS / "overview.png"
     driver.save_screenshot(str(overview_png))  # type: ignore[attr-defined]
-    assert (
-        overview_png.stat().st_size > 10_000
-    )  # docs/dashboard.png comes from scripts/screenshot.py
+    assert overview_png.stat().st_size > 10_000  # docs/dashboard.png comes from scripts/screenshot.py
 
     # Navigate inside the app (a reload would be a new session and ask to sign in again).
     _element(driver, 'a[href$="/calls"]').click()  # type: ignore[attr-defined]

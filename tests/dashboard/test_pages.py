@@ -103,9 +103,7 @@ def test_sign_in_is_throttled_across_sessions(
     at = _app(seeded_url, monkeypatch)
     at.run()
     [refused] = attempt(at, "olivia-op-secret-1")  # the right password, while locked out
-    assert refused.startswith(
-        "Too many failed sign-ins for this user or from this address; try again in 2 s"
-    )
+    assert refused.startswith("Too many failed sign-ins for this user or from this address; try again in 2 s")
     assert "Overview" not in [t.value for t in at.title]
     now[0] += 2.0
     assert attempt(at, "olivia-op-secret-1") == []

@@ -63,9 +63,7 @@ def test_a_probe_call_into_a_pipecat_bot_is_joined_with_the_bots_own_record(tmp_
     Store.open(db, create=True).close()
     port = free_port()
     env = {"VOICEOBS_DATA_DIR": str(tmp_path / "collect-data")}
-    with command(
-        "collect", "--port", str(port), "--db", db, "--idle-timeout", "3s", env=env
-    ) as collect:
+    with command("collect", "--port", str(port), "--db", db, "--idle-timeout", "3s", env=env) as collect:
         wait_http(f"http://127.0.0.1:{port}/readyz", collect, 60.0)
         bot = PipecatBot(tmp_path, otlp_endpoint=f"http://127.0.0.1:{port}/v1/traces")
         tap = WebSocketTap(bot.port).__enter__()
@@ -97,11 +95,7 @@ def test_a_probe_call_into_a_pipecat_bot_is_joined_with_the_bots_own_record(tmp_
             store.close()
 
     assert production is not None
-    assert (production.source, production.framework, production.service) == (
-        "production",
-        "pipecat",
-        SERVICE,
-    )
+    assert (production.source, production.framework, production.service) == ("production", "pipecat", SERVICE)
     call_sid = probed["call_sid"]
     assert production.conversation_id == call_sid and production.joined_run_id == row.id
 
@@ -116,9 +110,7 @@ def test_a_probe_call_into_a_pipecat_bot_is_joined_with_the_bots_own_record(tmp_
     heard = [(at, level) for at, m in tap.messages if (level := twilio_media_level(m)) is not None]
     for turn in row.turns:
         assert turn.turn_latency_ms is not None and turn.reported_latency_ms is not None
-        assert turn.unseen_latency_ms == pytest.approx(
-            turn.turn_latency_ms - turn.reported_latency_ms
-        )
+        assert turn.unseen_latency_ms == pytest.approx(turn.turn_latency_ms - turn.reported_latency_ms)
         assert turn.unseen_latency_ms >= 0  # the caller cannot hear it sooner than the bot sends it
     eos = _eos_times(db, probed["id"])
     for turn, eos_at in zip(row.turns, eos, strict=True):

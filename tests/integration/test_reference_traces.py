@@ -33,9 +33,7 @@ def test_the_agent_s_traces_become_a_production_call_joined_with_the_probe(tmp_p
     Store.open(db, create=True).close()
     collect_port, agent_port = free_port(), free_port()
     env = {"VOICEOBS_DATA_DIR": str(tmp_path / "data")}
-    with command(
-        "collect", "--port", str(collect_port), "--db", db, "--idle-timeout", "2s", env=env
-    ) as collect:
+    with command("collect", "--port", str(collect_port), "--db", db, "--idle-timeout", "2s", env=env) as collect:
         wait_http(f"http://127.0.0.1:{collect_port}/readyz", collect, 60.0)
         with command("serve", "--pipeline", "agent", "--port", str(agent_port),
                      "--otlp-endpoint", f"http://127.0.0.1:{collect_port}", env=env) as agent:  # fmt: skip
@@ -59,9 +57,7 @@ def test_the_agent_s_traces_become_a_production_call_joined_with_the_probe(tmp_p
             while (row is None or not row.joined_run_id) and time.monotonic() < deadline:
                 time.sleep(0.5)
                 row = store.get_run(probed["id"])
-            assert row is not None and row.joined_run_id, (
-                "the agent's record never joined the probe's"
-            )
+            assert row is not None and row.joined_run_id, "the agent's record never joined the probe's"
             bot = store.get_run(row.joined_run_id)
             spans = store.spans_for_run(row.id)
         finally:
@@ -75,6 +71,4 @@ def test_the_agent_s_traces_become_a_production_call_joined_with_the_probe(tmp_p
     # The agent's own figure beside the caller-heard one, and the time it does not see.
     for turn in row.turns:
         assert turn.reported_latency_ms is not None and turn.turn_latency_ms is not None
-        assert turn.unseen_latency_ms == pytest.approx(
-            turn.turn_latency_ms - turn.reported_latency_ms
-        )
+        assert turn.unseen_latency_ms == pytest.approx(turn.turn_latency_ms - turn.reported_latency_ms)

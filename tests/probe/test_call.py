@@ -31,9 +31,7 @@ async def _restart(ws: ServerConnection) -> None:
 async def _reply_then_restart(ws: ServerConnection) -> None:
     await asyncio.sleep(2.5)  # past the end of the caller's speech: this is the reply
     for _ in range(10):
-        await ws.send(
-            json.dumps({"event": "media", "streamSid": "MZx", "media": {"payload": _LOUD}})
-        )
+        await ws.send(json.dumps({"event": "media", "streamSid": "MZx", "media": {"payload": _LOUD}}))
     await asyncio.sleep(0.2)
     await ws.close(1012, "")
 
@@ -74,9 +72,7 @@ async def _call(url: str) -> RunResult:
     return result
 
 
-async def test_a_frame_the_probe_refused_says_the_probe_closed_with_1009(
-    target: Callable[[Script], str],
-) -> None:
+async def test_a_frame_the_probe_refused_says_the_probe_closed_with_1009(target: Callable[[Script], str]) -> None:
     result = await _call(target(_oversize))
     assert result.failure_class == "protocol_error"
     assert result.failure_detail == (
@@ -98,9 +94,7 @@ async def test_a_close_after_reply_audio_is_mid_reply(target: Callable[[Script],
     result = await _call(target(_reply_then_restart))
     assert result.failure_class == "truncated"
     assert result.failure_detail is not None
-    assert result.failure_detail.startswith(
-        "truncated: the target closed the call mid-reply in turn 1 with 1012"
-    )
+    assert result.failure_detail.startswith("truncated: the target closed the call mid-reply in turn 1 with 1012")
 
 
 async def test_a_target_error_close_keeps_its_reason(target: Callable[[Script], str]) -> None:

@@ -115,9 +115,7 @@ def _server_frame(payload: bytes, first: int = 0x81) -> bytes:
     return struct.pack("!BBH", first, 126, n) + payload
 
 
-async def test_backlog_split_across_reads_is_delivered_whole_with_a_poll_per_message(
-    server: tuple,
-) -> None:
+async def test_backlog_split_across_reads_is_delivered_whole_with_a_poll_per_message(server: tuple) -> None:
     url, _, _ = server
     clock = _PollCounter()
     ws = await _open(url)
@@ -137,9 +135,7 @@ async def test_after_a_fragment_websockets_parses_and_large_reads_are_sliced(ser
     ws = await _open(url)
     got: list[bytes] = []
     ws.set_handlers(lambda data, text, at: got.append(data), clock=clock)
-    ws.data_received(
-        _server_frame(b"frag", 0x01) + _server_frame(b"mented", 0x80)
-    )  # text, no FIN; then CONT+FIN
+    ws.data_received(_server_frame(b"frag", 0x01) + _server_frame(b"mented", 0x80))  # text, no FIN; then CONT+FIN
     frame = _server_frame(b"y" * 1000)
     clock.polls = 0
     ws.data_received(frame * 60)
@@ -150,9 +146,7 @@ async def test_after_a_fragment_websockets_parses_and_large_reads_are_sliced(ser
 
 
 @pytest.mark.parametrize("sizes", [[320, 320, 320], [320, 0, 100, 320]])
-async def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(
-    sizes: list[int],
-) -> None:
+async def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(sizes: list[int]) -> None:
     from voiceobs.probe.call import CallPlan, TurnPlan, _Call
     from voiceobs.probe.prompts import load_prompt
     from voiceobs.probe.protocols import PcmWire
@@ -160,9 +154,7 @@ async def test_received_frames_decode_in_batches_to_the_same_samples_and_levels(
     prompt = load_prompt(text="Hello there.", sample_rate=16000, protocol="pcm")
     call = _Call(CallPlan(url="ws://127.0.0.1:1/", turns=[TurnPlan(prompt)]), PcmWire(), None, None)  # type: ignore[arg-type]
     rng = np.random.default_rng(3)
-    frames = [
-        (rng.standard_normal(n // 2) * 3000 * (i + 1)).astype("<i2") for i, n in enumerate(sizes)
-    ]
+    frames = [(rng.standard_normal(n // 2) * 3000 * (i + 1)).astype("<i2") for i, n in enumerate(sizes)]
     for i, f in enumerate(frames[:2]):
         call.on_message(f.tobytes(), False, float(i))
     call.decode_received()  # a first batch, then the rest: nothing decoded twice
@@ -187,27 +179,17 @@ async def test_a_mark_sent_as_the_call_opens_belongs_to_the_first_turn() -> None
     from voiceobs.probe.protocols import TwilioWire
 
     async def bot(ws: ServerConnection) -> None:
-        await ws.send(
-            json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": "bot-degraded"}})
-        )
+        await ws.send(json.dumps({"event": "mark", "streamSid": "MZ1", "mark": {"name": "bot-degraded"}}))
         async for message in ws:  # then echo the caller, as Twilio frames from the bot
             data = json.loads(message)
             if data.get("event") == "media":
                 payload = data["media"]["payload"]
-                await ws.send(
-                    json.dumps(
-                        {"event": "media", "streamSid": "MZ1", "media": {"payload": payload}}
-                    )
-                )
+                await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": {"payload": payload}}))
 
     prompt = load_prompt(text="Hello there.", sample_rate=8000, protocol="twilio")
     async with serve(bot, "127.0.0.1", 0) as srv:
         port = srv.sockets[0].getsockname()[1]
-        plan = CallPlan(
-            url=f"ws://127.0.0.1:{port}/",
-            turns=[TurnPlan(prompt, end_silence_s=0.3)],
-            call_timeout_s=20,
-        )
+        plan = CallPlan(url=f"ws://127.0.0.1:{port}/", turns=[TurnPlan(prompt, end_silence_s=0.3)], call_timeout_s=20)
         rec = await place_call(plan, TwilioWire())
     assert rec.turns[0].marks == ["bot-degraded"]
     assert rec.turns[0].first_loud is not None  # the echo was heard: the turn ran to its end

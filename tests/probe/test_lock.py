@@ -18,9 +18,7 @@ from voiceobs.probe.lock import spec_lock
 from voiceobs.probe.spec import ProbeSpec
 
 
-def _hold_lock(
-    name: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event
-) -> None:
+def _hold_lock(name: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event) -> None:
     with spec_lock(name, "x.yaml"):
         ready.set()
         release.wait(10)
@@ -35,10 +33,7 @@ def test_lock_stops_an_overlapping_run(spec_for: Callable[..., ProbeSpec]) -> No
     try:
         assert ready.wait(10)
         start = time.monotonic()
-        with (
-            pytest.raises(RunLocked, match="still in progress") as info,
-            spec_lock(spec.name, "x.yaml"),
-        ):
+        with pytest.raises(RunLocked, match="still in progress") as info, spec_lock(spec.name, "x.yaml"):
             pass
         assert time.monotonic() - start < 1.0
         assert info.value.exit_code == 1
@@ -80,8 +75,4 @@ def test_a_data_dir_that_is_a_file_is_a_one_line_error_at_the_cli(
         main(["probe", "run", str(spec)])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert (
-        err.startswith("error: ")
-        and "cannot take the run lock" in err
-        and len(err.splitlines()) == 1
-    )
+    assert err.startswith("error: ") and "cannot take the run lock" in err and len(err.splitlines()) == 1

@@ -36,9 +36,7 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("fault", "where", "expected", "deadline_s"), FAULTS, ids=[f[0] for f in FAULTS]
-)
+@pytest.mark.parametrize(("fault", "where", "expected", "deadline_s"), FAULTS, ids=[f[0] for f in FAULTS])
 def test_fault_gives_its_failure_class(
     echo_server: ServerProcess,
     spec_for: Callable[..., ProbeSpec],
@@ -66,12 +64,8 @@ def test_fault_gives_its_failure_class(
     assert result.turns[0].failure_class == expected.value
 
 
-def test_healthy_call_passes_the_same_spec(
-    echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]
-) -> None:
-    spec = spec_for(
-        echo_server.url("twilio"), metrics=["stoi", "pesq_nb"], min_scores={"stoi": 0.6}
-    )
+def test_healthy_call_passes_the_same_spec(echo_server: ServerProcess, spec_for: Callable[..., ProbeSpec]) -> None:
+    spec = spec_for(echo_server.url("twilio"), metrics=["stoi", "pesq_nb"], min_scores={"stoi": 0.6})
     [result] = _run(spec)
     assert result.ok, result.failure_detail
     turn = result.turns[0]

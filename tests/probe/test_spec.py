@@ -45,9 +45,7 @@ def _error(text: str) -> SpecError:
 
 
 def test_unknown_field_names_its_line() -> None:
-    err = _error(
-        GOOD.replace("    reference: prompt\n", "    reference: prompt\n    refrence: golden\n")
-    )
+    err = _error(GOOD.replace("    reference: prompt\n", "    reference: prompt\n    refrence: golden\n"))
     assert (err.path, err.line, err.field) == ("bad.yaml", 8, "turns[0].refrence")
     assert str(err).startswith("bad.yaml:8: turns[0].refrence:")
 
@@ -69,9 +67,7 @@ def test_bad_version() -> None:
 
 
 def test_prompt_and_wav_both_given() -> None:
-    err = _error(
-        GOOD.replace('  - prompt: "Hello there."\n', '  - prompt: "Hello there."\n    wav: a.wav\n')
-    )
+    err = _error(GOOD.replace('  - prompt: "Hello there."\n', '  - prompt: "Hello there."\n    wav: a.wav\n'))
     assert err.line == 6 and err.field == "turns[0]"
     assert "exactly one" in str(err)
 
@@ -126,17 +122,12 @@ def test_concurrency_override_out_of_range_is_a_spec_error() -> None:
         ("ws://a b/x", "whitespace"),
     ],
 )
-def test_a_target_no_call_could_reach_is_a_spec_error_with_its_line(
-    target: str, words: str
-) -> None:
+def test_a_target_no_call_could_reach_is_a_spec_error_with_its_line(target: str, words: str) -> None:
     from voiceobs.errors import SpecError
     from voiceobs.probe.spec import parse_spec
 
     with pytest.raises(SpecError, match=words) as info:
-        parse_spec(
-            f'version: voiceobs/v1\nname: p\ntarget: "{target}"\nturns: [{{prompt: hi there}}]\n',
-            "s.yaml",
-        )
+        parse_spec(f'version: voiceobs/v1\nname: p\ntarget: "{target}"\nturns: [{{prompt: hi there}}]\n', "s.yaml")
     assert info.value.line == 3 and info.value.field == "target"
 
 

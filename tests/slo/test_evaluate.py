@@ -21,25 +21,23 @@ def spec(body: str) -> str:
     return "version: voiceobs/v1\nslos:\n" + body
 
 
-LATENCY_30D = parse_slos(
-    spec("""
+LATENCY_30D = parse_slos(spec("""
   - name: lat
     sli: {kind: latency, threshold_ms: 500}
     objective: 99%
     window: 30d
-""")
-)
+"""))
 
 
 def test_window_boundaries_are_half_open(store: Store) -> None:
     """[now - w, now): the row at now - w is in, the row at now is out, at any sub-minute now."""
     now = T0 + timedelta(hours=2, seconds=30, milliseconds=250)
-    add_latency(store, now - timedelta(hours=1), 900)  # in 1h (bad)
-    add_latency(store, now - timedelta(hours=1) - US, 900)  # out of 1h
-    add_latency(store, now - timedelta(minutes=5), 100)  # in 5m and 1h (good)
-    add_latency(store, now - timedelta(minutes=5) - US, 900)  # in 1h only (bad)
-    add_latency(store, now - US, 100)  # in everything (good)
-    add_latency(store, now, 900)  # out: the future
+    add_latency(store, now - timedelta(hours=1), 900)            # in 1h (bad)
+    add_latency(store, now - timedelta(hours=1) - US, 900)       # out of 1h
+    add_latency(store, now - timedelta(minutes=5), 100)          # in 5m and 1h (good)
+    add_latency(store, now - timedelta(minutes=5) - US, 900)     # in 1h only (bad)
+    add_latency(store, now - US, 100)                            # in everything (good)
+    add_latency(store, now, 900)                                 # out: the future
     add_latency(store, now - timedelta(minutes=30, seconds=10), 100)  # 1h only (good)
     [hour] = evaluate(store, LATENCY_30D, now=now, window=timedelta(hours=1), record=False)
     assert (hour.good, hour.total) == (3, 5)
@@ -56,14 +54,8 @@ def test_window_boundaries_are_half_open(store: Store) -> None:
 
 def test_rollup_matches_raw_scan_at_random_instants(store: Store) -> None:
     rng = random.Random(7)
-    rows = [
-        (
-            T0 + timedelta(seconds=rng.uniform(0, 5 * 3600)),
-            rng.random() > 0.1,
-            {"turn_latency_ms": rng.choice([None, rng.uniform(100, 900)])},
-        )
-        for _ in range(600)
-    ]
+    rows = [(T0 + timedelta(seconds=rng.uniform(0, 5 * 3600)), rng.random() > 0.1,
+             {"turn_latency_ms": rng.choice([None, rng.uniform(100, 900)])}) for _ in range(600)]
     add_turns(store, rows)
     slo = LATENCY_30D[0]
     src = source_for(slo.sli_query())
@@ -95,8 +87,7 @@ def test_late_rows_are_folded_into_old_minutes(store: Store) -> None:
 
 
 def test_null_measures_failed_calls_bad_unmeasured_excluded_or_bad(store: Store) -> None:
-    slos = parse_slos(
-        spec("""
+    slos = parse_slos(spec("""
   - name: pesq-exclude
     sli: {kind: quality, measure: pesq_wb, op: ">=", threshold: 3.5}
     objective: 90%
@@ -109,28 +100,23 @@ def test_null_measures_failed_calls_bad_unmeasured_excluded_or_bad(store: Store)
     sli: {kind: quality, measure: wer, op: "<", threshold: 0.2}
     objective: 90%
     window: 1d
-""")
-    )
+"""))
     at = T0 + timedelta(minutes=1)
-    add_turns(
-        store,
-        [
-            (at, True, {"pesq_wb": 4.0, "wer": 0.1}),  # good, good
-            (at, True, {"pesq_wb": 3.5, "wer": 0.2}),  # good (>= is inclusive), bad (< is strict)
-            (at, True, {"pesq_wb": 2.0}),  # bad; wer not measured
-            (at, True, {}),  # nothing measured
-        ],
-    )
+    add_turns(store, [
+        (at, True, {"pesq_wb": 4.0, "wer": 0.1}),     # good, good
+        (at, True, {"pesq_wb": 3.5, "wer": 0.2}),     # good (>= is inclusive), bad (< is strict)
+        (at, True, {"pesq_wb": 2.0}),                 # bad; wer not measured
+        (at, True, {}),                               # nothing measured
+    ])
     add_turns(store, [(at, False, {})], status="failed")  # failed call: bad everywhere
     excl, bad, wer = evaluate(store, slos, now=T0 + timedelta(hours=1), record=False)
-    assert (excl.good, excl.total) == (2, 4)  # the unmeasured ok turn is left out
-    assert (bad.good, bad.total) == (2, 5)  # ... or counted bad
+    assert (excl.good, excl.total) == (2, 4)   # the unmeasured ok turn is left out
+    assert (bad.good, bad.total) == (2, 5)     # ... or counted bad
     assert (wer.good, wer.total) == (1, 3)
 
 
 def test_availability_counts_calls_and_selects_by_labels(store: Store) -> None:
-    slos = parse_slos(
-        spec("""
+    slos = parse_slos(spec("""
   - name: avail
     selector: {probe: echo-loopback, labels: {team: voice}}
     sli: {kind: availability}
@@ -141,8 +127,7 @@ def test_availability_counts_calls_and_selects_by_labels(store: Store) -> None:
     sli: {kind: latency, threshold_ms: 500}
     objective: 99%
     window: 1d
-""")
-    )
+"""))
     at = T0 + timedelta(minutes=5)
     add_calls(store, [(at, "ok")] * 7 + [(at, "failed")] * 2, labels={"team": "voice"})
     add_calls(store, [(at, "failed")] * 5, labels={"team": "other"})
@@ -155,16 +140,14 @@ def test_availability_counts_calls_and_selects_by_labels(store: Store) -> None:
 
 
 def test_calendar_month_starts_on_the_first(store: Store) -> None:
-    slos = parse_slos(
-        spec("""
+    slos = parse_slos(spec("""
   - name: month
     sli: {kind: latency, threshold_ms: 500}
     objective: 99%
     window: calendar_month
-""")
-    )
-    add_latency(store, T0 - US, 900)  # 31 Oct: last month
-    add_latency(store, T0, 100)  # 1 Nov 00:00: this month
+"""))
+    add_latency(store, T0 - US, 900)                # 31 Oct: last month
+    add_latency(store, T0, 100)                     # 1 Nov 00:00: this month
     add_latency(store, T0 + timedelta(days=20), 900)
     [r] = evaluate(store, slos, now=T0 + timedelta(days=25), record=False)
     assert r.window == "calendar_month" and r.window_start == T0
@@ -189,23 +172,21 @@ def test_evaluations_are_recorded(store: Store) -> None:
 #   page   14.4x over 6m and 30s,   page 6x over 36m and 3m,   ticket 1x over 7h12m and 36m.
 # Ten turns a minute (one every 6 s); in minute m the first bad(m) turns are bad.
 
-THREE_DAY = parse_slos(
-    spec("""
+THREE_DAY = parse_slos(spec("""
   - name: burn
     sli: {kind: latency, threshold_ms: 500}
     objective: 99%
     window: 3d
-""")
-)
+"""))
 
 
 def bad_in_minute(m: int) -> int:
     if 100 <= m < 400:
-        return 1 if m % 4 == 0 else 0  # 2.5%: a slow burn
+        return 1 if m % 4 == 0 else 0   # 2.5%: a slow burn
     if 400 <= m < 440:
-        return 1  # 10%
+        return 1                        # 10%
     if 440 <= m < 450:
-        return 5  # 50%
+        return 5                        # 50%
     return 0
 
 
@@ -239,12 +220,12 @@ def test_every_alert_state_transition(burning: Store) -> None:
     assert burns["7h12m"] == pytest.approx((50 / 3000) / 0.01)  # data starts at minute 0
     assert burns["36m"] == pytest.approx((9 / 360) / 0.01)
     assert burns["6m"] == pytest.approx((1 / 60) / 0.01)
-    assert state == "ticket"  # ok -> ticket
+    assert state == "ticket"                                     # ok -> ticket
     # 440: 36m at 10% (10x) and 3m at 10% -> page (6x pair); 6m at 10% stays under 14.4x.
     state, burns = state_at(burning, 440)
     assert burns["36m"] == pytest.approx(10.0) and burns["3m"] == pytest.approx(10.0)
     assert burns["6m"] == pytest.approx(10.0)
-    assert state == "page"  # ticket -> page, ok(100) -> page
+    assert state == "page"                                       # ticket -> page, ok(100) -> page
     # 450: 6m at 50% but the last 30 s of minute 449 are clean (bad turns come first).
     state, burns = state_at(burning, 450)
     assert burns["6m"] == pytest.approx(50.0) and burns["30s"] == 0.0
@@ -254,11 +235,11 @@ def test_every_alert_state_transition(burning: Store) -> None:
     state, burns = state_at(burning, 455)
     assert burns["3m"] == 0.0 and burns["36m"] == pytest.approx((71 / 360) / 0.01)
     assert burns["7h12m"] == pytest.approx((165 / 4320) / 0.01)
-    assert state == "ticket"  # page -> ticket
+    assert state == "ticket"                                     # page -> ticket
     # 490: 36m clean -> ok.
     state, burns = state_at(burning, 490)
     assert burns["36m"] == 0.0
-    assert state == "ok"  # ticket -> ok, page(450) -> ok
+    assert state == "ok"                                         # ticket -> ok, page(450) -> ok
     # 444m20s, windows cut mid-minute: 30s [443:50, 444:20) holds turn 9 of minute 443 (good)
     # and turns 0-3 of minute 444 (bad): 4 of 5. 6m [438:20, 444:20) holds 6 + 10 + 40 + 4
     # turns of which 0 + 1 + 20 + 4 are bad.
@@ -269,15 +250,13 @@ def test_every_alert_state_transition(burning: Store) -> None:
 
 
 def test_alerting_switches_turn_severities_off(burning: Store) -> None:
-    no_page = parse_slos(
-        spec("""
+    no_page = parse_slos(spec("""
   - name: burn
     sli: {kind: latency, threshold_ms: 500}
     objective: 99%
     window: 3d
     alerting: {page: false}
-""")
-    )
+"""))
     [r] = evaluate(burning, no_page, now=T0 + timedelta(minutes=440), record=False)
     assert r.alert_state == "ticket"
     assert all(f.severity == "ticket" for f in r.firing)
@@ -315,10 +294,7 @@ slos:
 """
     results = {r.slo.name: r for r in evaluate(store, parse_slos(spec), now=now)}
     assert (results["synthetic-latency"].good, results["synthetic-latency"].total) == (4, 4)
-    assert (
-        results["production-voice-to-voice"].good,
-        results["production-voice-to-voice"].total,
-    ) == (2, 5)
+    assert (results["production-voice-to-voice"].good, results["production-voice-to-voice"].total) == (2, 5)
     assert (results["production-prod-only"].good, results["production-prod-only"].total) == (0, 3)
 
 

@@ -91,66 +91,31 @@ def test_valid_document_maps_to_native_slos() -> None:
 @pytest.mark.parametrize(
     ("change", "field", "words"),
     [
-        (
-            (
-                "apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: codec-pesq}",
-                "apiVersion: openslo/v2\nkind: SLO\nmetadata: {name: codec-pesq}",
-            ),
-            "field document[4].apiVersion",
-            "openslo/v1",
-        ),
-        (
-            ("duration: 7d", "duration: 1y"),
-            "SLO 'codec-pesq' field spec.timeWindow[0].duration",
-            "invalid duration",
-        ),
-        (
-            ("type: voiceobs, spec: {measure: pesq_nb", "type: datadog, spec: {measure: pesq_nb"),
-            "SLO 'codec-pesq' field thresholdMetric.metricSource.type",
-            "cannot be mapped",
-        ),
-        (
-            ("op: gte, value: 3.0", "value: 3.0"),
-            "SLO 'codec-pesq' field spec.objectives[0].op",
-            "lt, lte, gt or gte",
-        ),
-        (
-            ("measure: pesq_nb", "measure: mos"),
-            "SLO 'codec-pesq' field spec.indicator.spec.thresholdMetric",
-            "which voiceobs measure",
-        ),
-        (
-            ("indicatorRef: echo-latency-sli", "indicatorRef: nope"),
-            "SLO 'echo-latency' field spec.indicatorRef",
-            "no SLI document",
-        ),
-        (
-            ("targetPercent: 99", "targetPercent: 100"),
-            "SLO 'codec-pesq' field spec.objectives[0].targetPercent",
-            "between 0 and 100",
-        ),
+        (("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: codec-pesq}",
+          "apiVersion: openslo/v2\nkind: SLO\nmetadata: {name: codec-pesq}"),
+         "field document[4].apiVersion", "openslo/v1"),
+        (("duration: 7d", "duration: 1y"), "SLO 'codec-pesq' field spec.timeWindow[0].duration",
+         "invalid duration"),
+        (("type: voiceobs, spec: {measure: pesq_nb", "type: datadog, spec: {measure: pesq_nb"),
+         "SLO 'codec-pesq' field thresholdMetric.metricSource.type", "cannot be mapped"),
+        (("op: gte, value: 3.0", "value: 3.0"), "SLO 'codec-pesq' field spec.objectives[0].op",
+         "lt, lte, gt or gte"),
+        (("measure: pesq_nb", "measure: mos"), "SLO 'codec-pesq' field spec.indicator.spec."
+         "thresholdMetric", "which voiceobs measure"),
+        (("indicatorRef: echo-latency-sli", "indicatorRef: nope"),
+         "SLO 'echo-latency' field spec.indicatorRef", "no SLI document"),
+        (("targetPercent: 99", "targetPercent: 100"),
+         "SLO 'codec-pesq' field spec.objectives[0].targetPercent", "between 0 and 100"),
         # OpenSLO's target is a ratio: 2 is a mistake, not 2 %.
-        (
-            ("target: 0.995", "target: 2"),
-            "SLO 'echo-availability' field spec.objectives[0].target",
-            "between 0 and 1",
-        ),
-        (
-            ("target: 0.995", "target: .nan"),
-            "SLO 'echo-availability' field spec.objectives[0].target",
-            "a ratio",
-        ),
-        (
-            ("op: gte, value: 3.0", "op: gte, value: .inf"),
-            "SLO 'codec-pesq' field spec.objectives[0].value",
-            "finite number",
-        ),
+        (("target: 0.995", "target: 2"),
+         "SLO 'echo-availability' field spec.objectives[0].target", "between 0 and 1"),
+        (("target: 0.995", "target: .nan"),
+         "SLO 'echo-availability' field spec.objectives[0].target", "a ratio"),
+        (("op: gte, value: 3.0", "op: gte, value: .inf"),
+         "SLO 'codec-pesq' field spec.objectives[0].value", "finite number"),
         # Strings where mappings belong are one-line errors, not tracebacks.
-        (
-            ("metadata: {name: codec-pesq}", "metadata: codec-pesq"),
-            "field metadata",
-            "must be a mapping",
-        ),
+        (("metadata: {name: codec-pesq}", "metadata: codec-pesq"),
+         "field metadata", "must be a mapping"),
     ],
 )
 def test_invalid_documents_name_file_slo_and_field(
@@ -171,9 +136,7 @@ def test_calendar_quarters_are_explained_not_guessed() -> None:
         import_openslo_text(text)
 
 
-def test_cli_import_writes_spec_and_notes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_import_writes_spec_and_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "openslo.yaml"
     src.write_text(VALID)
     out = tmp_path / "slos.yaml"

@@ -29,15 +29,10 @@ def test_rule_semantics() -> None:
     groups = {g["name"]: g["rules"] for g in out.groups}
     lat = {r["record"]: r["expr"] for r in groups["voiceobs-slo-agent-latency-recordings"]}
     # 7d SLO: the 30-day windows scaled by 7/30 (1h -> 14m, 5m -> 1m10s).
-    assert set(lat) >= {
-        "slo:sli_error:ratio_rate1m10s",
-        "slo:sli_error:ratio_rate14m",
-        "slo:sli_error:ratio_rate16h48m",
-    }
-    assert (
-        'voiceobs_turn_latency_seconds_bucket{probe="agent-smoke",region="eu-west",le="0.8"}'
+    assert set(lat) >= {"slo:sli_error:ratio_rate1m10s", "slo:sli_error:ratio_rate14m",
+                        "slo:sli_error:ratio_rate16h48m"}
+    assert 'voiceobs_turn_latency_seconds_bucket{probe="agent-smoke",region="eu-west",le="0.8"}' \
         in lat["slo:sli_error:ratio_rate14m"]
-    )
     assert "voiceobs-slo-agent-wer-alerts" in groups
     [ticket_only] = groups["voiceobs-slo-agent-wer-alerts"]
     assert ticket_only["labels"]["severity"] == "ticket"
@@ -58,10 +53,8 @@ def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_promtool_check_rules_accepts_output(tmp_path: Path) -> None:
-    for name, source in (
-        ("golden.yaml", GOLDEN / "rules_input.yaml"),
-        ("example.yaml", Path(__file__).parents[2] / "probes" / "slos.yaml"),
-    ):
+    for name, source in (("golden.yaml", GOLDEN / "rules_input.yaml"),
+                         ("example.yaml", Path(__file__).parents[2] / "probes" / "slos.yaml")):
         (tmp_path / name).write_text(generate_rules(load_slos(source)).to_yaml())
         done = _promtool("check", "rules", name, cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -84,18 +77,12 @@ slos:
 """)
 
 
-def _alerts(
-    rules: dict[str, Any], slo: str, severities: list[str], standing: str
-) -> list[dict[str, Any]]:
+def _alerts(rules: dict[str, Any], slo: str, severities: list[str], standing: str) -> list[dict[str, Any]]:
     """What promtool should report: each alert, its annotations with the standing rendered."""
     out = []
     for group in rules["groups"]:
         for rule in group["rules"]:
-            if (
-                "alert" in rule
-                and rule["labels"]["slo"] == slo
-                and rule["labels"]["severity"] in severities
-            ):
+            if "alert" in rule and rule["labels"]["slo"] == slo and rule["labels"]["severity"] in severities:
                 annotations = {**rule["annotations"], "standing": standing}
                 out.append({"exp_labels": rule["labels"], "exp_annotations": annotations})
     return out
@@ -118,7 +105,7 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
         "rule_files": ["rules.yaml"],
         "evaluation_interval": "1m",
         "tests": [
-            {  # Calls fail 20% of the time for 2 h: the 14.4x page over 1h and 5m fires
+            {   # Calls fail 20% of the time for 2 h: the 14.4x page over 1h and 5m fires
                 # (0.2 > 0.072); latency is healthy (every turn under 0.8 s) and stays quiet.
                 "interval": "1m",
                 "input_series": [
@@ -131,23 +118,13 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
                 "alert_rule_test": [
                     # The standing is rendered from the budget left (1 - 0.2 / 0.005 = -39):
                     # breached, beside the page alert, and each said in its own annotation.
-                    {
-                        "eval_time": "10m",
-                        "alertname": "VoiceobsSLOBurnRate",
-                        "exp_alerts": _alerts(
-                            rules, "echo-availability", ["page", "ticket"], BREACHED_AVAIL
-                        ),
-                    },
-                    {
-                        "eval_time": "2h",
-                        "alertname": "VoiceobsSLOBurnRate",
-                        "exp_alerts": _alerts(
-                            rules, "echo-availability", ["page", "ticket"], BREACHED_AVAIL
-                        ),
-                    },
+                    {"eval_time": "10m", "alertname": "VoiceobsSLOBurnRate",
+                     "exp_alerts": _alerts(rules, "echo-availability", ["page", "ticket"], BREACHED_AVAIL)},
+                    {"eval_time": "2h", "alertname": "VoiceobsSLOBurnRate",
+                     "exp_alerts": _alerts(rules, "echo-availability", ["page", "ticket"], BREACHED_AVAIL)},
                 ],
             },
-            {  # Healthy calls, but half the turns answer slower than 0.8 s: latency pages.
+            {   # Healthy calls, but half the turns answer slower than 0.8 s: latency pages.
                 "interval": "1m",
                 "input_series": [
                     {"series": ok % "ok", "values": "0+50x120"},
@@ -158,16 +135,11 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
                 ],
                 "alert_rule_test": [
                     # 1 - 0.5 / 0.01 = -49
-                    {
-                        "eval_time": "1h",
-                        "alertname": "VoiceobsSLOBurnRate",
-                        "exp_alerts": _alerts(
-                            rules, "echo-latency", ["page", "ticket"], BREACHED_LATENCY
-                        ),
-                    },
+                    {"eval_time": "1h", "alertname": "VoiceobsSLOBurnRate",
+                     "exp_alerts": _alerts(rules, "echo-latency", ["page", "ticket"], BREACHED_LATENCY)},
                 ],
             },
-            {  # Everything healthy: nothing fires.
+            {   # Everything healthy: nothing fires.
                 "interval": "1m",
                 "input_series": [
                     {"series": ok % "ok", "values": "0+50x120"},
@@ -188,7 +160,6 @@ def test_promtool_test_rules_pages_on_a_fast_burn(tmp_path: Path) -> None:
     assert "SUCCESS" in done.stdout
     # And the check fails when the expectation is wrong (a test that can fail).
     tests["tests"][2]["alert_rule_test"][0]["exp_alerts"] = _alerts(
-        rules, "echo-latency", ["page"], BREACHED_LATENCY
-    )
+        rules, "echo-latency", ["page"], BREACHED_LATENCY)
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(tests, sort_keys=False, width=1000))
     assert _promtool("test", "rules", "tests.yaml", cwd=tmp_path).returncode != 0

@@ -113,18 +113,10 @@ def test_selectors_take_source_framework_service_and_deployment() -> None:
         "    sli: {kind: availability}\n    objective: 99%\n    window: 7d\n"
     )
     assert slo.selector.to_dict() == {
-        "source": "production",
-        "framework": "livekit",
-        "service": "bot",
-        "deployment": "eu",
+        "source": "production", "framework": "livekit", "service": "bot", "deployment": "eu"
     }
     q = slo.sli_query()
-    assert (q.source, q.framework, q.service, q.deployment) == (
-        "production",
-        "livekit",
-        "bot",
-        "eu",
-    )
+    assert (q.source, q.framework, q.service, q.deployment) == ("production", "livekit", "bot", "eu")
 
 
 def test_an_unknown_source_names_the_choices() -> None:

@@ -14,15 +14,7 @@ from voiceobs.store import Store
 def _spans(n: int, trace_id: str | None = None, **kw: object) -> list[SpanRecord]:
     trace_id = trace_id or uuid.uuid4().hex
     return [
-        SpanRecord(
-            trace_id,
-            f"{i + 1:016x}",
-            "tts",
-            1_000 + i,
-            2_000 + i,
-            attributes={"metrics.ttfb": 0.1 * i, "text": "ok"},
-            **kw,
-        )  # type: ignore[arg-type]
+        SpanRecord(trace_id, f"{i + 1:016x}", "tts", 1_000 + i, 2_000 + i, attributes={"metrics.ttfb": 0.1 * i, "text": "ok"}, **kw)  # type: ignore[arg-type]
         for i in range(n)
     ]
 
@@ -46,26 +38,12 @@ def test_bulk_insert_counts_new_rows_and_skips_duplicates(store: Store) -> None:
 
 def test_bulk_rows_read_back_like_orm_rows(store: Store) -> None:
     (span,) = _spans(1, run_id="r" * 32, parent_span_id="a" * 16, status_message="bad gateway")
-    span.attributes = {
-        "n": 1,
-        "f": 0.5,
-        "list": [1, "a", True],
-        "map": {"k": None},
-        "nan": math.nan,
-    }
+    span.attributes = {"n": 1, "f": 0.5, "list": [1, "a", True], "map": {"k": None}, "nan": math.nan}
     span.events = [{"name": "e", "timestamp_ns": 5, "attributes": {"x": 1}}]
     store.save_spans_bulk([span])
     (row,) = store.spans_for_run("r" * 32)
-    assert (row.trace_id, row.span_id, row.parent_span_id) == (
-        span.trace_id,
-        span.span_id,
-        "a" * 16,
-    )
-    assert (row.start_ns, row.end_ns, row.status_message) == (
-        span.start_ns,
-        span.end_ns,
-        "bad gateway",
-    )
+    assert (row.trace_id, row.span_id, row.parent_span_id) == (span.trace_id, span.span_id, "a" * 16)
+    assert (row.start_ns, row.end_ns, row.status_message) == (span.start_ns, span.end_ns, "bad gateway")
     assert row.attributes["list"] == [1, "a", True] and row.attributes["map"] == {"k": None}
     # PostgreSQL's json has no NaN: stored as null rather than failing the batch; SQLite keeps
     # it the way the ORM path does.

@@ -33,11 +33,7 @@ def test_seconds_and_minutes_truncate_on_both_backends(store: Store) -> None:
     for at in EDGES:
         store.save_run(make_run(started_at=at, turns=1, with_spans=False))
     dialect = store.backend
-    q = select(
-        Turn.started_at,
-        epoch_seconds(Turn.started_at, dialect),
-        minute_of(Turn.started_at, dialect),
-    )
+    q = select(Turn.started_at, epoch_seconds(Turn.started_at, dialect), minute_of(Turn.started_at, dialect))
     with store.session() as s:
         rows = s.execute(q.order_by(Turn.started_at)).all()
     got = [(int(sec), int(minute)) for _, sec, minute in rows]

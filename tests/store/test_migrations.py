@@ -31,9 +31,7 @@ def test_upgrade_from_every_revision_keeps_rows(db_url: str) -> None:
     # Start at the first revision and store a call the way that schema held it
     # (plain SQL: today's models have columns the first schema lacks), then walk to head.
     command.upgrade(migrations.alembic_config(engine), revisions[0])
-    started = (
-        "2026-11-01 12:00:00" if engine.dialect.name == "sqlite" else "2026-11-01T12:00:00+00:00"
-    )
+    started = "2026-11-01 12:00:00" if engine.dialect.name == "sqlite" else "2026-11-01T12:00:00+00:00"
     with engine.begin() as conn:
         conn.execute(
             text(

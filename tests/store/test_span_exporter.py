@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SpanExportResult,
 )
 from sqlalchemy import select
 
+from tests.helpers import EMAIL_SPOKEN, PHONE, redacting_provider
 from voiceobs.redact import Redactor
 from voiceobs.results import RunResult, utcnow
 from voiceobs.store import Store
@@ -25,17 +26,6 @@ from voiceobs.tracing import (
     setup_tracing,
     spans_to_records,
 )
-
-PHONE = "415-555-1212"
-EMAIL_SPOKEN = "john dot smith at gmail dot com"
-
-
-def _provider(*processors: SpanProcessor, redactor: Redactor | None = None) -> TracerProvider:
-    provider = TracerProvider()
-    provider.add_span_processor(
-        RedactingSpanProcessor(*processors, redactor=redactor or Redactor(use_env=False))
-    )
-    return provider
 
 
 def _rows(store: Store) -> list[SpanRow]:
@@ -131,7 +121,7 @@ def test_store_down_drops_and_counts_without_raising(url: str) -> None:
 
 def test_store_down_behind_a_batch_processor_never_reaches_the_host() -> None:
     exporter = SqlSpanExporter("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
-    provider = _provider(BatchSpanProcessor(exporter))
+    provider = redacting_provider(BatchSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
     for i in range(5):
         with tracer.start_as_current_span(f"s{i}", attributes={"to": PHONE}):

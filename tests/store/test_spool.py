@@ -15,12 +15,7 @@ DOWN = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
 
 
 def _run() -> RunResult:
-    return RunResult(
-        probe_name="p",
-        target_url="ws://x",
-        started_at=utcnow(),
-        turns=[TurnResult(0, ttfb_ms=12.5)],
-    )
+    return RunResult(probe_name="p", target_url="ws://x", started_at=utcnow(), turns=[TurnResult(0, ttfb_ms=12.5)])
 
 
 def test_spool_replay_is_idempotent(tmp_path: Path, sqlite_url: str) -> None:
@@ -40,9 +35,7 @@ def test_spool_replay_is_idempotent(tmp_path: Path, sqlite_url: str) -> None:
         store.close()
 
 
-def test_save_or_spool_saves_counts_duplicates_and_replays_first(
-    tmp_path: Path, sqlite_url: str
-) -> None:
+def test_save_or_spool_saves_counts_duplicates_and_replays_first(tmp_path: Path, sqlite_url: str) -> None:
     spool = Spool(tmp_path / "spool")
     waiting = _run()
     spool.write(waiting)
@@ -64,9 +57,7 @@ def test_a_store_that_is_down_spools_everything(tmp_path: Path) -> None:
     report = save_or_spool(runs, db_url=DOWN, spool=spool)
     assert (report.saved, report.spooled) == (0, 2) and report.lost == []
     assert report.errors and "cannot use the store" in report.errors[0]
-    assert sorted(p.name.split("-", 1)[1] for p in spool.pending()) == sorted(
-        f"{r.id}.json" for r in runs
-    )
+    assert sorted(p.name.split("-", 1)[1] for p in spool.pending()) == sorted(f"{r.id}.json" for r in runs)
 
 
 def test_neither_store_nor_spool_hands_the_results_back(tmp_path: Path) -> None:
@@ -92,15 +83,10 @@ def _span_batch(n: int) -> list:
     from voiceobs.results import SpanRecord
 
     trace = __import__("uuid").uuid4().hex
-    return [
-        SpanRecord(trace, f"{i + 1:016x}", "turn", 1, 2, attributes={"text": "[PHONE]"})
-        for i in range(n)
-    ]
+    return [SpanRecord(trace, f"{i + 1:016x}", "turn", 1, 2, attributes={"text": "[PHONE]"}) for i in range(n)]
 
 
-def test_span_batches_spool_atomically_and_replay_in_order_once(
-    tmp_path: Path, sqlite_url: str
-) -> None:
+def test_span_batches_spool_atomically_and_replay_in_order_once(tmp_path: Path, sqlite_url: str) -> None:
     spans = Spool(tmp_path / "spool").spans
     first, second = _span_batch(3), _span_batch(2)
     spans.write(first)
@@ -148,9 +134,7 @@ def test_the_span_spool_bound_refuses_with_store_full(tmp_path: Path) -> None:
     assert spans.writable()
     with pytest.raises(StoreFull, match="at its limit of 800 bytes"):
         spans.write(_span_batch(2))  # about 560 more
-    assert not spans.writable(), (
-        "a batch that did not fit keeps the spool unwritable until room is made"
-    )
+    assert not spans.writable(), "a batch that did not fit keeps the spool unwritable until room is made"
     spans.replay(lambda records: len(records))
     assert spans.writable()
 
