@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
@@ -50,9 +51,13 @@ async def test_late_frame_does_not_shift_later_ones() -> None:
     errors = pacer.errors_ms()
     assert len(errors) == 30
     assert errors[6] > 20  # the frame right after the stall is late ...
-    # ... but the schedule is absolute, so the clock catches up instead of drifting
-    assert np.median(errors[10:]) < 2.0
-    assert abs(pacer.actual[-1] - pacer.due(29)) < 0.005
+    # ... but the schedule is absolute, so the clock catches up instead of drifting: a
+    # clock that timed each frame from the previous send would keep every later frame
+    # at least as late as frame 6. (How close to due it sends on an idle host is the
+    # pacing benchmark's figure, not this test's.)
+    assert np.median(errors[10:]) < errors[6] - 10.0
+    # Catching up, frames left closer together than a period until back on the grid.
+    assert pacer.actual[29] - pacer.actual[6] < 23 * FRAME_S - 0.010
 
 
 async def test_one_clock_paces_many_streams_and_a_failure_stops_only_its_own() -> None:
@@ -67,8 +72,14 @@ async def test_one_clock_paces_many_streams_and_a_failure_stops_only_its_own() -
     assert isinstance(bad.failed, ConnectionError) and len(bad.pacer.actual) == 3
     for source in good:
         assert source.failed is None and len(source.pacer.actual) == 25
-        # each stream on its own phase of the grid (the p99 under load is the 50-call test's)
-        assert np.median(source.pacer.errors_ms()) < 1.0
+    # One clock for every stream: frames leave in the order they are due across streams,
+    # each stream on its own phase of the grid, whatever the host's load makes them late by.
+    sends = sorted(
+        (due, sent)
+        for s in good
+        for due, sent in zip(s.pacer.scheduled, s.pacer.actual, strict=True)
+    )
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(sends))
     assert clock.streams == 0
 
 
