@@ -1,0 +1,78 @@
+"""The dashboard's server: Streamlit's own, plus one route that sets the sign-in cookie.
+
+``voiceobs dashboard`` runs ``streamlit run`` on this file. Streamlit finds
+``app`` (an ``st.App``) and serves ``streamlit_app.py`` with it, on its own
+Starlette/uvicorn server. The one addition is ``/_voiceobs/session``:
+
+* ``POST`` with a grant (a one-minute, single-use token the script signed
+  right after a password sign-in) sets ``voiceobs_session``, a signed,
+  expiring, HttpOnly, SameSite=Strict cookie;
+* ``GET`` clears it (sign out).
+
+Why a route: a Streamlit script talks to the browser only over its
+WebSocket, and a page script cannot write an HttpOnly cookie (that is the
+point of HttpOnly), so only an HTTP response can set one. The script then
+reads it back on every new session through ``st.context.cookies`` and checks
+its signature and expiry (``dashkit/session.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import streamlit as st
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dashkit import session
+
+_used: dict[str, float] = {}
+_used_lock = threading.Lock()
+
+
+def _spend(grant: str) -> bool:
+    """True the first time a grant is seen (within its lifetime): grants are single use."""
+    now = time.time()
+    with _used_lock:
+        for old, at in list(_used.items()):
+            if now - at > 2 * session.GRANT_TTL_S:
+                del _used[old]
+        if grant in _used:
+            return False
+        _used[grant] = now
+        return True
+
+
+def _cookie(response: Response, value: str, max_age: int, request: Request) -> None:
+    response.set_cookie(
+        session.COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="strict",
+        secure=request.url.scheme == "https",
+    )  # fmt: skip
+
+
+async def session_route(request: Request) -> Response:
+    """POST a grant to be signed in across reloads; GET to be signed out."""
+    if request.method == "GET":
+        response: Response = PlainTextResponse("signed out")
+        _cookie(response, "", 0, request)
+        return response
+    grant = (await request.body()).decode(errors="replace").strip()
+    name = session.verify(grant, kind="grant")
+    if name is None or not _spend(grant):
+        return PlainTextResponse("grant is invalid, expired or used; sign in again", 403)
+    value, ttl = session.new_session(name)
+    response = PlainTextResponse("signed in")
+    _cookie(response, value, ttl, request)
+    return response
+
+
+app = st.App(
+    "streamlit_app.py",
+    routes=[Route(session.ROUTE, session_route, methods=["GET", "POST"])],
+)
