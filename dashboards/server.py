@@ -18,10 +18,12 @@ its signature and expiry (``dashkit/session.py``).
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 import streamlit as st
 from starlette.requests import Request
@@ -71,6 +73,16 @@ async def session_route(request: Request) -> Response:
     _cookie(response, value, ttl, request)
     return response
 
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+# uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again with the
+# handlers it found at start; these make that second delivery a clean exit (status 0)
+# rather than death by signal, so a service manager sees an orderly stop.
+signal.signal(signal.SIGTERM, _exit_cleanly)
+signal.signal(signal.SIGINT, _exit_cleanly)
 
 app = st.App(
     "streamlit_app.py",

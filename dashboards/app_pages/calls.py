@@ -229,7 +229,9 @@ if ui.require_data():
         data.runs, data.db_url(), selection.filters(), search, status, failure_class
     )
     options = [] if listed.empty else list(listed["id"])
-    wanted = st.query_params.get("run", "")
+    # The URL opens a call when the page is opened (a shared link); after that the
+    # picker decides, so a search opens what it found.
+    wanted = "" if "calls_run" in st.session_state else st.query_params.get("run", "")
     if wanted and wanted not in options:
         options.insert(0, wanted)  # a shared link opens its call whatever the filters show
     if options:
