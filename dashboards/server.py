@@ -54,7 +54,8 @@ def _spend(grant: str) -> bool:
 def _cookie(response: Response, value: str, max_age: int, request: Request) -> None:
     response.set_cookie(
         session.COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="strict",
-        secure=request.url.scheme == "https",
+        # Secure whenever the browser speaks HTTPS, also through a TLS-terminating proxy.
+        secure="https" in (request.url.scheme, request.headers.get("x-forwarded-proto", "")),
     )  # fmt: skip
 
 

@@ -65,6 +65,9 @@ def quality_chart(sub: pd.DataFrame, metric: str, limit: float | None) -> alt.La
 def render() -> None:
     url = data.db_url()
     f = selection.filters()
+    # The headline number first; the charts below take longer on a wide range.
+    total, flagged = data.run_query(data.flagged, url, f, tuple(sorted(thresholds.items())))
+    st.metric("Flagged turns", f"{total:,}", help="Turns below a threshold (above, for WER)")
     bucket_s = data.run_query(data.bucket_seconds, url, f)
     df = data.run_query(data.quality, url, f, tuple(QUALITY_METRICS), bucket_s)
     if df.empty:
@@ -110,8 +113,6 @@ def render() -> None:
         )
 
     st.subheader("Turns below threshold")
-    total, flagged = data.run_query(data.flagged, url, f, tuple(sorted(thresholds.items())))
-    st.metric("Flagged turns", f"{total:,}")
     if total:
         shown = flagged[["started_at", "run_id", "turn", "probe", "target", "region", "below",
                          *[m for m in QUALITY_METRICS if m in thresholds]]]  # fmt: skip
