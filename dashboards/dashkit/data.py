@@ -82,8 +82,8 @@ def snap_step_s(length: timedelta) -> int:
 def now_snapped(length: timedelta | None = None) -> datetime:
     """Now, rounded down to the range's snap step so repeated renders share cached answers."""
     step = CACHE_TTL_S if length is None else snap_step_s(length)
-    now = datetime.now(UTC)
-    return now - timedelta(seconds=now.timestamp() % step, microseconds=now.microsecond)
+    # Whole seconds first: a fraction left in would make every call a new cache key.
+    return datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) // step * step, UTC)
 
 
 def run_query(fn: Any, *args: Any, **kwargs: Any) -> Any:
