@@ -98,14 +98,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--page", choices=sorted(READY), default="overview")
     ap.add_argument("--output", type=Path, default=ROOT / "docs" / "dashboard.png")
-    ap.add_argument("--size", default="1440x1000", help="browser window, WIDTHxHEIGHT")
+    ap.add_argument("--size", default="1440x1700", help="browser window, WIDTHxHEIGHT")
     args = ap.parse_args()
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         raise SystemExit("needs chromium and chromium-driver: apt-get install chromium chromium-driver")
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"--size {args.size!r}: write WIDTHxHEIGHT, e.g. 1440x1000") from None
+        raise SystemExit(f"--size {args.size!r}: write WIDTHxHEIGHT, e.g. 1440x1700") from None
     with tempfile.TemporaryDirectory(prefix="voiceobs-screenshot-") as tmp:
         base = Path(tmp)
         env = dict(os.environ, VOICEOBS_DATA_DIR=str(base / "data"),

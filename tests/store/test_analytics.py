@@ -168,3 +168,16 @@ def test_by_source_puts_production_beside_synthetic(store: Store) -> None:
     assert A.counts(store, A.Filters(since=f.since, until=f.until, source="synthetic"))["runs"] == 20
     empty = A.by_source(store, A.Filters(since=T0 - timedelta(days=2), until=T0 - timedelta(days=1)))
     assert [(r["source"], r["runs"]) for r in empty] == [("production", 0), ("synthetic", 0)]
+
+
+def test_budget_history_is_bucketed_to_the_evaluations_recorded(store: Store) -> None:
+    # A day of hourly evaluations in a 30-day window: one point per evaluation, not three.
+    for k in range(24):
+        store.record_evaluation(
+            slo_name="s", window="30d", objective=0.99, good=99, total=100, sli=0.99,
+            budget_remaining=1 - k / 24, burn_rates={}, alert_state="ok",
+            evaluated_at=T0 + timedelta(hours=k),
+        )  # fmt: skip
+    rows = A.budget_history(store, "s", T0 + timedelta(hours=23) - timedelta(days=30))
+    assert len(rows) == 24
+    assert [r["budget_remaining"] for r in rows] == pytest.approx([1 - k / 24 for k in range(24)])

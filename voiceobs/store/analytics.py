@@ -723,10 +723,21 @@ def budget_history(
     """Error budget remaining over time for the burn-down chart, one point per bucket.
 
     Evaluations may run every minute for months; the lowest budget in each
-    bucket is kept, so a dip is never averaged away.
+    bucket is kept, so a dip is never averaged away. Buckets are sized to the
+    evaluations actually recorded (about 60 points), so a day of hourly
+    evaluations in a 30-day window is a line of 24 points, not three.
     """
-    until = datetime.now(UTC)
-    bucket_s = bucket_s or pick_bucket_seconds(since, until, 120)
+    if bucket_s is None:
+        span_q = select(func.min(SloEvaluation.evaluated_at), func.max(SloEvaluation.evaluated_at))
+        with store.session() as s:
+            first, last = s.execute(
+                span_q.where(SloEvaluation.slo_name == slo_name, SloEvaluation.evaluated_at >= since)
+            ).one()
+        bucket_s = (
+            fit_bucket_seconds(first, last, 60)
+            if first is not None and last is not None
+            else pick_bucket_seconds(since, datetime.now(UTC), 120)
+        )
     bucket = _bucket(store, SloEvaluation.evaluated_at, since, bucket_s).label("bucket")
     q = (
         select(
