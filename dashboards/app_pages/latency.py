@@ -42,6 +42,7 @@ def percentile_chart(df: pd.DataFrame, group_title: str, height: int = 280) -> a
     ).dropna(subset=["ms"])
     # A series of one or two buckets cannot be seen as a line; only then mark its points.
     per_series = int(df.groupby("group")["bucket_start"].nunique().max()) if len(df) else 0
+    groups = int(df["group"].nunique()) if len(df) else 0
     return (
         alt.Chart(long)
         .mark_line(point=per_series <= 2, interpolate="monotone")
@@ -49,7 +50,10 @@ def percentile_chart(df: pd.DataFrame, group_title: str, height: int = 280) -> a
             x=alt.X("bucket_start:T", title=None),
             y=alt.Y("ms:Q", title="ms"),
             color=alt.Color(
-                "group:N", title=group_title, legend=alt.Legend(orient="bottom", title=group_title)
+                "group:N",
+                title=group_title,
+                # One line colour needs no key; the dash legend still names the percentiles.
+                legend=alt.Legend(orient="bottom", title=group_title) if groups > 1 else None,
             ),
             strokeDash=alt.StrokeDash(
                 "percentile:N",
@@ -81,10 +85,12 @@ def _side_by_side(url: str, f: Any, bucket_s: int) -> None:
     for col, row in zip(cols, rows, strict=True):
         src = str(row["source"])
         col.markdown(f"**{src}** ({'real callers' if src == 'production' else 'probe calls'})")
-        a, b, c = col.columns(3)
+        a, b = col.columns(2)
         a.metric(f"{src} calls", f"{int(row['runs']):,}")
-        b.metric(f"{src} p95 caller-heard", ui.fmt_ms(_num(row["turn_latency_ms_p95"])))
-        c.metric(f"{src} p95 bot-reported", ui.fmt_ms(_num(row["reported_latency_ms_p95"])))
+        b.metric(f"{src} failed", f"{int(row['failed_runs']):,}")
+        c, d = col.columns(2)
+        c.metric(f"{src} p95 caller-heard", ui.fmt_ms(_num(row["turn_latency_ms_p95"])))
+        d.metric(f"{src} p95 bot-reported", ui.fmt_ms(_num(row["reported_latency_ms_p95"])))
         if not row["runs"]:
             if src == "production":
                 col.caption(
