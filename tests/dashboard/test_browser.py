@@ -299,3 +299,24 @@ def test_sign_out_clears_the_cookie(dashboard: str, browser: object) -> None:
         time.sleep(0.2)
     driver.refresh()  # type: ignore[attr-defined]
     _wait_text(driver, "Sign in to see SLOs")
+
+
+def test_charts_draw_and_empty_stage_pages_say_what_to_configure(
+    dashboard: str, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(f"{dashboard}/latency?range=24h")  # type: ignore[attr-defined]
+    _sign_in(driver)
+    _wait_text(driver, "p50 / p95 / p99")
+    _wait_text(driver, "Production beside synthetic")
+    _settle(driver, pause=2.0)
+    charts = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')  # type: ignore[attr-defined]
+    assert len(charts) >= 4, len(charts)
+    sizes = [(c.size["width"], c.size["height"]) for c in charts]
+    assert all(w > 100 and h > 100 for w, h in sizes), sizes  # drawn, not empty boxes
+    # The bot exported no stage spans: the pages say what to configure, in the browser too.
+    driver.get(f"{dashboard}/capacity?source=production")  # type: ignore[attr-defined]
+    _wait_text(driver, "voiceobs serve --otlp-endpoint http://127.0.0.1:4318")
+    assert "point its OTLP exporter at voiceobs collect" in _body(driver)
