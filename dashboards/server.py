@@ -18,6 +18,7 @@ its signature and expiry (``dashkit/session.py``).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -76,7 +77,11 @@ async def session_route(request: Request) -> Response:
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+    # By now uvicorn has shut the server and Streamlit's runtime down. Exit at once:
+    # unwinding through asyncio.run would wait on idle worker threads, sometimes for good.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again with the
