@@ -5,7 +5,8 @@ reload used to sign the user out. After a password sign-in the dashboard
 now sets a cookie ``voiceobs_session`` holding ``NAME.EXPIRY.SIGNATURE``
 (HMAC-SHA256 over name and expiry). It is HttpOnly, so page scripts can
 never read it, which also means a Streamlit script cannot set it:
-``dashboards/server.py`` adds one small route that does (see there).
+``dashkit/session_route.py`` is the one small route that does, mounted on
+Streamlit's own server by ``dashboards/server.py``.
 
 The key comes from the ``dashboard_session_key`` setting
 (``VOICEOBS_DASHBOARD_SESSION_KEY``) or, by default, from
