@@ -21,9 +21,29 @@ from voiceobs.store import redact_url
 
 st.set_page_config(page_title="voiceobs", page_icon=":material/graphic_eq:", layout="wide")
 
+#: Every page: (file, title, icon). Its URL path is the file's name (``/calls``).
+PAGES = [
+    ("overview", "Overview", ":material/monitoring:"),
+    ("latency", "Latency", ":material/timer:"),
+    ("quality", "Quality", ":material/graphic_eq:"),
+    ("calls", "Calls", ":material/call:"),
+    ("incidents", "Incidents", ":material/warning:"),
+    ("capacity", "Capacity", ":material/speed:"),
+]
+
 user = auth.current_user()
 if user is None:
-    st.navigation([st.Page(auth.sign_in_page, title="Sign in", url_path="sign-in")]).run()
+    # The sign-in form answers at every page's address, so a shared link
+    # (``/calls?run=ID``) keeps its path and query through sign-in and opens
+    # that page once the user is known.
+    st.navigation(
+        [st.Page(auth.sign_in_page, title="Sign in", default=True)]
+        + [
+            st.Page(auth.sign_in_page, title="Sign in", url_path=name)
+            for name, _, _ in PAGES[1:]
+        ],
+        position="hidden",
+    ).run()
     st.stop()
 
 with st.sidebar:
@@ -42,13 +62,10 @@ with st.sidebar:
         format_func=lambda s: f"{s} s" if s < 60 else f"{s // 60} min",
         key="refresh_every_s",
     )
+    auth.keep_signed_in()  # right after sign-in: have the browser fetch the session cookie
 
 pages = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
-    st.Page("app_pages/latency.py", title="Latency", icon=":material/timer:"),
-    st.Page("app_pages/quality.py", title="Quality", icon=":material/graphic_eq:"),
-    st.Page("app_pages/calls.py", title="Calls", icon=":material/call:"),
-    st.Page("app_pages/incidents.py", title="Incidents", icon=":material/warning:"),
-    st.Page("app_pages/capacity.py", title="Capacity", icon=":material/speed:"),
+    st.Page(f"app_pages/{name}.py", title=title, icon=icon, default=name == "overview")
+    for name, title, icon in PAGES
 ]
 st.navigation(pages).run()

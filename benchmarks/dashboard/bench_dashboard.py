@@ -1,12 +1,20 @@
-"""Dashboard page render time with one million stored turns, against two baselines.
+"""Dashboard page switch time with one million stored turns: the under-2 s target, checked.
 
-For every page, Streamlit's AppTest renders it with the query cache cleared
-(a cold render: what the first viewer after the TTL waits for) on:
+For every page, Streamlit's AppTest switches to it from the Overview on the
+big store (1,000,000 turns over 30 days from ``seed.py``, one call in twenty
+a production call, 10 SLOs with an evaluation every 5 minutes, incidents
+with deliveries), two ways:
 
-* the big store: 1,000,000 turns over 30 days (``seed.py``), 10 SLOs with an
-  evaluation every 5 minutes, incidents with deliveries;
-* baseline "empty": the same page on an empty store (the cost of Streamlit
-  itself, which no query work can remove).
+* **cold**, baseline "no cached answer": the query cache is cleared first,
+  so every query of the page runs (the first viewer after a snap step);
+* **cached**: the page was seen before in the same time bucket, so its
+  queries are answered from ``st.cache_data`` (keyed on the query and the
+  snapped range): what an SRE switching between pages waits for.
+
+A third figure, "empty", is the same page on an empty store: the cost of
+Streamlit itself, which no query work can remove. The target (a page switch
+under 2 s over the default 24 h range) is checked on both the cold and the
+cached switch; the script exits 1 when it is missed.
 
 A second baseline checks the aggregation strategy on the Latency page's main
 question (p50/p95/p99 per hour and target·region): the naive way, loading
@@ -45,6 +53,8 @@ from voiceobs.users import User  # noqa: E402
 
 APP = ROOT / "dashboards" / "streamlit_app.py"
 PAGES = ["overview", "latency", "quality", "calls", "incidents", "capacity"]
+#: A page switch must take less than this (default range, both cold and cached).
+TARGET_S = 2.0
 
 
 def _evaluations(store: Store, now: datetime) -> None:
@@ -68,7 +78,7 @@ def _evaluations(store: Store, now: datetime) -> None:
 def build(path: Path, turns: int) -> str:
     url = f"sqlite:///{path}"
     fresh = path.exists() and time.time() - path.stat().st_mtime < 6 * 3600
-    marker = path.with_suffix(f".{turns}.ok")
+    marker = path.with_suffix(f".{turns}.v2.ok")  # v2: the seed has production calls
     if fresh and marker.exists():
         return url
     for p in (path, marker):
@@ -85,8 +95,10 @@ def build(path: Path, turns: int) -> str:
 
 
 def render_times(
-    url: str, repeats: int, pages: list[str] = PAGES, range_label: str | None = None
+    url: str, repeats: int, pages: list[str] = PAGES, range_label: str | None = None,
+    *, cached: bool = False,
 ) -> dict[str, float]:
+    """Median seconds of a switch from the Overview to each page, cold or cached."""
     os.environ["VOICEOBS_DB_URL"] = url
     out: dict[str, float] = {}
     for page in pages:
@@ -95,11 +107,17 @@ def render_times(
             at = AppTest.from_file(str(APP), default_timeout=120)
             at.session_state["voiceobs_user"] = User("bench", "operator")
             if range_label:
-                at.session_state[f"{page}_range"] = range_label
-            if page != "overview":
-                at.run()
+                at.query_params["range"] = range_label
+            st.cache_data.clear()
+            at.run()  # the Overview, where the switch starts
+            if cached:  # the page was seen before in this time bucket
                 at.switch_page(f"app_pages/{page}.py")
-            st.cache_data.clear()  # cold: every query of the page runs
+                at.run()
+                at.switch_page("app_pages/overview.py")
+                at.run()
+            else:
+                st.cache_data.clear()  # cold: every query of the page runs
+            at.switch_page(f"app_pages/{page}.py")
             t = time.perf_counter()
             at.run()
             samples.append(time.perf_counter() - t)
@@ -130,7 +148,7 @@ def naive_vs_sql(url: str, days: int) -> tuple[float, float, int]:
     return sql, naive, len(rows)
 
 
-def main() -> None:
+def main() -> int:
     st_logger.set_log_level("error")  # AppTest without a server warns on every run
     ap = argparse.ArgumentParser()
     ap.add_argument("--turns", type=int, default=1_000_000)
@@ -144,24 +162,33 @@ def main() -> None:
     empty = f"sqlite:///{empty_path}"
 
     base = render_times(empty, args.repeats)
-    loaded = render_times(big, args.repeats)
-    print(f"\npage render (AppTest, cold cache, median of {args.repeats}), default range 24 h")
-    print(f"{'page':<11}{'empty store':>12}{f'{args.turns:,} turns':>18}{'ratio':>8}")
+    cold = render_times(big, args.repeats)
+    warm = render_times(big, args.repeats, cached=True)
+    print(f"\npage switch from the Overview (AppTest, median of {args.repeats}), range 24 h, "
+          f"{args.turns:,} turns")  # fmt: skip
+    print(f"{'page':<11}{'empty store':>12}{'cold (baseline)':>17}{'cached':>9}{'cold/cached':>13}")
     for page in PAGES:
-        ratio = loaded[page] / base[page]
-        print(f"{page:<11}{base[page]:>11.2f}s{loaded[page]:>17.2f}s{ratio:>7.1f}x")
-    print(f"slowest page with {args.turns:,} turns: {max(loaded.values()):.2f} s (target < 2 s)")
+        ratio = cold[page] / max(warm[page], 1e-9)
+        print(f"{page:<11}{base[page]:>11.2f}s{cold[page]:>16.2f}s{warm[page]:>8.2f}s{ratio:>12.1f}x")
+    slow_cold, slow_warm = max(cold.values()), max(warm.values())
+    met = slow_cold < TARGET_S and slow_warm < TARGET_S
+    print(f"slowest page switch: cold {slow_cold:.2f} s, cached {slow_warm:.2f} s "
+          f"(target < {TARGET_S:.0f} s: {'met' if met else 'MISSED'})")  # fmt: skip
 
-    for label in ("last 7 days", "last 30 days"):
-        wide = render_times(big, 1, ["latency", "quality", "capacity"], label)
-        print(f"{label}: " + ", ".join(f"{p} {t:.2f} s" for p, t in wide.items()))
+    for code in ("7d", "30d"):
+        wide = render_times(big, 1, ["latency", "quality", "capacity"], code)
+        again = render_times(big, 1, ["latency", "quality", "capacity"], code, cached=True)
+        print(f"last {code}: " + ", ".join(
+            f"{p} cold {t:.2f} s / cached {again[p]:.2f} s" for p, t in wide.items()
+        ))  # fmt: skip
 
     print("\nLatency percentiles, SQL window functions vs naive (load turns, pandas quantile)")
     for days in (1, 7, 30):
         sql, naive, n = naive_vs_sql(big, days)
         print(f"  last {days:>2} d: SQL {sql:6.2f} s   naive {naive:6.2f} s   "
               f"speed-up {naive / sql:5.1f}x   ({n} rows returned)")  # fmt: skip
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,7 +4,10 @@ Rows go in through SQLAlchemy Core bulk inserts on the store's own tables
 (the repository's one-run-per-transaction path would take an hour for a
 million turns). The shape mirrors what probes write: two turns per run,
 four targets in two regions, a slow region, a daily latency swing, some
-failures, and a trace with stage spans on one run in ten.
+failures, and a trace with stage spans on one run in ten. One call in
+twenty is a production call (a real caller's, reported by the bot: its own
+voice-to-voice figure and stage TTFBs, no caller-side measure), so the
+source filter and the production-beside-synthetic views have work to do.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def seed(store: Store, turns: int, *, now: datetime | None = None, days: int = 3
             failed = rng.random() < 0.01
             run_id = uuid.UUID(int=rng.getrandbits(128)).hex
             trace_id = uuid.UUID(int=rng.getrandbits(128)).hex
+            if i % 20 == 7:
+                _production(rng, runs, turn_rows, run_id, trace_id, at)
+                continue
             runs.append(
                 {
                     "id": run_id, "probe_name": f"probe-{i % len(TARGETS)}",
@@ -54,6 +60,7 @@ def seed(store: Store, turns: int, *, now: datetime | None = None, days: int = 3
                     "failure_class": "timeout" if failed else None,
                     "failure_detail": "no reply within 5 s" if failed else None,
                     "probe_host": "bench", "voiceobs_version": "bench", "trace_id": trace_id,
+                    "source": "synthetic",
                 }
             )  # fmt: skip
             swing = 60.0 * (1 + ((at.hour - 12) / 12) ** 2)
@@ -73,6 +80,7 @@ def seed(store: Store, turns: int, *, now: datetime | None = None, days: int = 3
                         "dnsmos_ovrl": None if failed else rng.gauss(3.3, 0.2),
                         "wer": None if failed else max(0.0, rng.gauss(0.05, 0.06)),
                         "quality_errors": {}, "transcript": "i would like to check my order",
+                        "source": "synthetic",
                     }
                 )  # fmt: skip
             if i % 10 == 0 and not failed:
@@ -80,6 +88,36 @@ def seed(store: Store, turns: int, *, now: datetime | None = None, days: int = 3
             if len(turn_rows) >= CHUNK:
                 _flush(conn, runs, turn_rows, spans)
         _flush(conn, runs, turn_rows, spans)
+
+
+def _production(
+    rng: random.Random, runs: list[Any], turns: list[Any], run_id: str, trace_id: str, at: datetime
+) -> None:
+    """A real caller's call as ``voiceobs collect`` stores it: the bot's own figures only."""
+    runs.append(
+        {
+            "id": run_id, "probe_name": "support-bot", "target_url": "pipecat://support-bot",
+            "region": "eu-west", "pipeline": "", "protocol": "", "labels": {}, "started_at": at,
+            "finished_at": at + timedelta(seconds=40), "status": "ok", "failure_class": None,
+            "failure_detail": None, "probe_host": "", "voiceobs_version": "bench",
+            "trace_id": trace_id, "source": "production", "framework": "pipecat",
+            "service": "support-bot", "deployment": "prod",
+        }
+    )  # fmt: skip
+    for t in range(2):
+        turns.append(
+            {
+                "run_id": run_id, "turn_index": t, "prompt_id": "", "probe_name": "support-bot",
+                "started_at": at + timedelta(seconds=8 * t), "target_url": "pipecat://support-bot",
+                "region": "eu-west", "ok": True, "failure_class": None, "source": "production",
+                "framework": "pipecat", "service": "support-bot",
+                "reported_latency_ms": 520.0 + rng.gammavariate(2.0, 50.0),
+                "stt_ttfb_ms": 90 + rng.random() * 60, "llm_ttfb_ms": 250 + rng.random() * 200,
+                "tts_ttfb_ms": 70 + rng.random() * 40, "input_tokens": rng.randint(300, 3000),
+                "output_tokens": rng.randint(10, 80), "tts_characters": rng.randint(40, 300),
+                "quality_errors": {},
+            }
+        )  # fmt: skip
 
 
 def _stage_spans(
@@ -119,11 +157,21 @@ def _stage_spans(
     return out
 
 
+def _uniform(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the same keys (one executemany): a key a row lacks gets the column default."""
+    keys = set().union(*rows)
+    fill = {}
+    for key in keys:
+        default = table.c[key].default
+        fill[key] = default.arg if default is not None and default.is_scalar else None
+    return [{**fill, **r} for r in rows]
+
+
 def _flush(conn: Any, runs: list[Any], turns: list[Any], spans: list[Any]) -> None:
     if runs:
-        conn.execute(ProbeRun.__table__.insert(), runs)
+        conn.execute(ProbeRun.__table__.insert(), _uniform(ProbeRun.__table__, runs))
     if turns:
-        conn.execute(Turn.__table__.insert(), turns)
+        conn.execute(Turn.__table__.insert(), _uniform(Turn.__table__, turns))
     if spans:
         conn.execute(Span.__table__.insert(), spans)
     runs.clear()

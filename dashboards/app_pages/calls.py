@@ -1,4 +1,12 @@
-"""Calls: find a probe run, then see its turns, redacted transcript and trace waterfall."""
+"""Calls: find a call (probe or production), then its turns, both sides, transcript and waterfall.
+
+A call seen from both sides (a probe calling a bot that exports its traces
+to ``voiceobs collect``) shows, per turn, what the caller heard
+(``turn_latency_ms``), what the bot reported (``reported_latency_ms``) and
+the difference (``unseen_latency_ms``): the time the bot does not see. The
+rows come from ``voiceobs.store.joins.joined_turns``, as in
+``voiceobs calls show``. ``?run=ID`` in the URL opens a call.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,17 @@ import streamlit as st
 from dashkit import data, ui
 
 from voiceobs.redact import redact_text
+from voiceobs.store.joins import joined_turns
 
 _TURN_COLUMNS = [
     "turn_index", "ok", "failure_class", "connect_ms", "ttfb_ms", "turn_latency_ms",
+    "reported_latency_ms", "unseen_latency_ms", "stt_ttfb_ms", "llm_ttfb_ms", "tts_ttfb_ms",
+    "endpointing_delay_ms", "interruptions", "input_tokens", "output_tokens", "tts_characters",
     "path_delay_ms", "response_ms", "gap_p99_ms", "gaps_over_60ms", "pesq_wb", "pesq_nb",
-    "stoi", "estoi", "dnsmos_ovrl", "wer", "intent",
+    "stoi", "estoi", "dnsmos_ovrl", "wer", "intent", "flags",
 ]  # fmt: skip
+#: Shown even when empty: a turn's identity and outcome.
+_ALWAYS = {"turn_index", "ok", "failure_class"}
 
 
 def _span_depths(spans: list[Any]) -> dict[str, int]:
@@ -56,30 +69,78 @@ def waterfall(spans: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def joined_table(run: Any, other: Any) -> pd.DataFrame:
+    """One row per turn: caller-heard, bot-reported, and the time the bot does not see."""
+    rows = joined_turns(run, other)
+    return pd.DataFrame(
+        [
+            {
+                "turn": r["turn_index"] + 1,
+                "turn_latency_ms": r["caller_heard_ms"],
+                "reported_latency_ms": r["bot_reported_ms"],
+                "unseen_latency_ms": r["unseen_ms"],
+            }
+            for r in rows
+        ],
+        columns=["turn", "turn_latency_ms", "reported_latency_ms", "unseen_latency_ms"],
+    )
+
+
+def _turns_frame(run: Any) -> pd.DataFrame:
+    rows = []
+    for t in run.turns:
+        row = {c: getattr(t, c) for c in _TURN_COLUMNS}
+        row["flags"] = "; ".join(f"{k}: {v}" for k, v in (t.flags or {}).items()) or None
+        rows.append(row)
+    turns = pd.DataFrame(rows, columns=_TURN_COLUMNS)
+    # Probe and production calls measure different things: show only what was measured.
+    keep = [c for c in _TURN_COLUMNS if c in _ALWAYS or turns[c].notna().any()]
+    return turns[keep]
+
+
 def run_detail(run_id: str) -> None:
     store = data.store()
     try:
         run = store.get_run(run_id)
         spans = store.spans_for_run(run_id) if run else []
+        other = store.get_run(run.joined_run_id) if run and run.joined_run_id else None
     except Exception as exc:  # a store error is shown, not raised
         data.store_error(exc)
         return
     if run is None:
-        st.warning(f"No run with id {run_id}.")
+        st.warning(f"No call with id {run_id}.")
         return
     st.subheader(f"Run {run.id}")
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Status", run.status)
-    c2.metric("Failure class", run.failure_class or "–")
-    c3.metric("Turns", len(run.turns))
-    c4.metric("Region", run.region or "–")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("Source", run.source)
+    c2.metric("Status", run.status)
+    c3.metric("Failure class", run.failure_class or "–")
+    c4.metric("Turns", len(run.turns))
+    c5.metric("Region", run.region or "–")
+    who = (
+        f"{run.framework or 'bot'} · {run.service or '?'} · {run.deployment or '–'}"
+        if run.source == "production"
+        else f"{run.probe_name} → {run.target_url} · {run.protocol or '?'}"
+    )
     st.caption(
-        f"{run.probe_name} → {run.target_url} · {run.protocol or '?'} · started "
-        f"{run.started_at:%Y-%m-%d %H:%M:%S} UTC · host {run.probe_host or '?'} · trace {run.trace_id or '–'}"
+        f"{who} · started {run.started_at:%Y-%m-%d %H:%M:%S} UTC · host {run.probe_host or '?'} "
+        f"· trace {run.trace_id or '–'}"
     )
     if run.failure_detail:
         st.error(redact_text(run.failure_detail))
-    turns = pd.DataFrame([{c: getattr(t, c) for c in _TURN_COLUMNS} for t in run.turns])
+    if other is not None:
+        st.markdown(
+            f"**Seen from both sides** (joined with {other.source} call `{other.id}`): "
+            "caller-heard `turn_latency_ms`, bot-reported `reported_latency_ms`, and "
+            "`unseen_latency_ms`, the time the bot does not see (transport, buffering, telephony)."
+        )
+        st.dataframe(ui.rounded(joined_table(run, other), 1), hide_index=True, width="stretch",
+                     key="calls_joined")  # fmt: skip
+        if st.button(f"Open the {other.source} side", key="calls_open_other"):
+            st.query_params["run"] = other.id
+            st.session_state.pop("calls_run", None)
+            st.rerun()
+    turns = _turns_frame(run)
     if not turns.empty:
         st.markdown("**Turns**")
         st.dataframe(ui.rounded(turns, 3), hide_index=True, width="stretch")
@@ -131,12 +192,13 @@ def render() -> None:
     url = data.db_url()
     f = selection.filters()
     runs = data.run_query(data.runs, url, f, search, status, failure_class)
-    st.caption(f"{len(runs)} runs shown (newest first, at most 200)")
+    st.caption(f"{len(runs)} calls shown (newest first, at most 200)")
     if runs.empty:
-        st.info("No runs match; widen the time range or clear the search.")
+        st.info("No calls match; widen the time range or clear the search.")
         return
-    shown = runs[["started_at", "id", "probe_name", "target_url", "region", "status",
-                  "failure_class", "turns", "latency_max_ms", "pesq_wb_min", "stoi_min", "wer_max"]]  # fmt: skip
+    shown = runs[["started_at", "id", "source", "probe_name", "target_url", "region", "status",
+                  "failure_class", "turns", "latency_max_ms", "reported_max_ms", "pesq_wb_min",
+                  "stoi_min", "wer_max", "joined_run_id"]]  # fmt: skip
     st.dataframe(ui.rounded(shown, 3), hide_index=True, width="stretch")
 
 
@@ -146,24 +208,20 @@ if ui.require_data():
     selection = ui.filter_bar("calls")
     s1, s2, s3 = st.columns([2, 1, 1])
     search = s1.text_input(
-        "Search", key="calls_search", placeholder="run id, probe, target, failure class or detail"
+        "Search", value=st.query_params.get("q", ""), key="calls_search",
+        placeholder="run id, probe, target, failure class or detail",
+    )  # fmt: skip
+    ui.to_url("q", search.strip())
+    status_choice = ui.url_select(
+        "Status", [ui.ALL, "ok", "failed"], param="status", key="calls_status", container=s2
     )
-    status_choice = s2.selectbox("Status", [ui.ALL, "ok", "failed"], key="calls_status")
     status = None if status_choice == ui.ALL else status_choice
-    failure_choice = s3.selectbox(
+    failure_choice = ui.url_select(
         "Failure class",
-        [
-            ui.ALL,
-            "connect_error",
-            "protocol_error",
-            "timeout",
-            "no_audio",
-            "truncated",
-            "quality_error",
-            "internal_error",
-        ],
-        key="calls_failure",
-    )
+        [ui.ALL, "connect_error", "protocol_error", "timeout", "no_audio", "truncated",
+         "quality_error", "internal_error"],
+        param="failure", key="calls_failure", container=s3,
+    )  # fmt: skip
     failure_class = None if failure_choice == ui.ALL else failure_choice
     ui.refreshing(render)
     st.divider()
@@ -171,15 +229,18 @@ if ui.require_data():
         data.runs, data.db_url(), selection.filters(), search, status, failure_class
     )
     options = [] if listed.empty else list(listed["id"])
-    wanted = st.query_params.get("run", "")
+    # The URL opens a call when the page is opened (a shared link); after that the
+    # picker decides, so a search opens what it found.
+    wanted = "" if "calls_run" in st.session_state else st.query_params.get("run", "")
     if wanted and wanted not in options:
-        options.insert(0, wanted)
+        options.insert(0, wanted)  # a shared link opens its call whatever the filters show
     if options:
         labels = {} if listed.empty else dict(
             zip(
                 listed["id"],
-                [f"{t:%m-%d %H:%M:%S} · {p} · {s}" for t, p, s in
-                 zip(listed["started_at"], listed["probe_name"], listed["status"], strict=True)],
+                [f"{t:%m-%d %H:%M:%S} · {src} · {p} · {s}" for t, src, p, s in
+                 zip(listed["started_at"], listed["source"], listed["probe_name"],
+                     listed["status"], strict=True)],
                 strict=True,
             )
         )  # fmt: skip
@@ -191,5 +252,5 @@ if ui.require_data():
             key="calls_run",
         )
         if chosen:
-            st.query_params["run"] = chosen
+            ui.to_url("run", chosen)
             run_detail(chosen)

@@ -24,10 +24,7 @@ def render() -> None:
     fit = data.run_query(data.capacity, url, f, stage)
     unit = _UNITS[fit.driver]
     if fit.n == 0:
-        st.info(
-            f"No `{stage}` spans with `{fit.driver}` in this range: pipelines that export "
-            "their stage spans to the store show up here."
-        )
+        st.info(f"No `{stage}` spans carrying `{fit.driver}` in this range.\n\n" + ui.NO_STAGE_SPANS)
         return
     crossing = fit.crossing_load(target)
     c1, c2, c3 = st.columns(3)
@@ -88,13 +85,10 @@ data.store()
 if ui.require_data():
     selection = ui.filter_bar("capacity")
     s1, s2 = st.columns(2)
-    stage = s1.selectbox(
-        "Stage",
-        list(STAGE_DRIVERS),
-        index=list(STAGE_DRIVERS).index("asr"),
-        format_func=lambda s: f"{s} (by {_UNITS[STAGE_DRIVERS[s]]})",
-        key="capacity_stage",
-    )
+    stage = ui.url_select(
+        "Stage", list(STAGE_DRIVERS), param="stage", key="capacity_stage", default="asr",
+        container=s1, format_func=lambda s: f"{s} (by {_UNITS[STAGE_DRIVERS[s]]})",
+    )  # fmt: skip
     target = float(
         s2.number_input(
             "p95 target (ms)", min_value=1.0, value=DEFAULT_TARGETS[stage], step=10.0,

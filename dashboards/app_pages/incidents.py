@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from dashkit import auth, data
+from dashkit import auth, data, ui
 
 from voiceobs import failover
 from voiceobs.config import resolve
@@ -168,8 +168,16 @@ user = auth.current_user()
 message = st.session_state.pop("incident_message", None)
 if message:
     st.success(message)
-show_all = st.toggle("Include resolved incidents", value=True, key="incidents_all")
+show_all = st.toggle(
+    "Include resolved incidents", value=st.query_params.get("open") != "1", key="incidents_all"
+)
+ui.to_url("open", None if show_all else "1")
+source = ui.source_select("incidents")
 rows = data.run_query(data.incidents, data.db_url(), not show_all)
+if source is not None:
+    # An incident belongs to a source when its SLO selects one (the ``source`` label);
+    # an SLO over both sources concerns either.
+    rows = [r for r in rows if (r.get("labels") or {}).get("source") in (None, source)]
 if not rows:
     st.info(
         "No incidents. They open when an SLO alert fires during "
@@ -194,13 +202,18 @@ else:
         width="stretch",
     )
     by_id = {int(r["id"]): r for r in rows}
+    wanted = st.query_params.get("incident", "")
+    ids = list(by_id)
     chosen = st.selectbox(
         "Incident",
-        list(by_id),
+        ids,
+        index=ids.index(int(wanted)) if wanted.isdigit() and int(wanted) in by_id else 0,
         format_func=lambda i: (
             f"#{i} {by_id[i]['slo_name']} ({by_id[i]['severity']}, {by_id[i]['state']})"
         ),
         key="incident_id",
     )
+    if chosen is not None:
+        ui.to_url("incident", str(chosen))  # ``?incident=ID`` opens this incident
     if chosen is not None and user is not None:
         _detail(by_id[int(chosen)], user)

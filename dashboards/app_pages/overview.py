@@ -1,4 +1,13 @@
-"""Overview: every SLO, worst first, with its budget burn-down and the open incidents."""
+"""Overview: every SLO, worst first, with its standing, alert state, burn-down and the open incidents.
+
+Each SLO shows two different things (docs/architecture.md, "SLO standing and
+alert state"): its **standing** over the whole window (met, at risk,
+breached, no data) and its **alert state** (ok, ticket, page: how fast the
+budget burns now). They are computed by ``voiceobs.slo.standing_of``, the
+function ``voiceobs slo status`` and the gate use, from the figures of the
+latest recorded evaluation. Above the SLOs, production and synthetic calls
+stand side by side.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +20,41 @@ import streamlit as st
 from dashkit import data, ui
 
 from voiceobs.durations import parse_duration
+from voiceobs.slo import standing_of
 
 _SEVERITY = {"page": 0, "ticket": 1, "ok": 2}
-_BADGE = {"page": ":red-background[PAGE]", "ticket": ":orange-background[TICKET]"}
+_STANDING_RANK = {"breached": 0, "at_risk": 1, "met": 2, "no_data": 3}
+_ALERT_BADGE = {
+    "page": ":red-background[PAGE]",
+    "ticket": ":orange-background[TICKET]",
+    "ok": ":green-background[OK]",
+}
+_STANDING_BADGE = {
+    "breached": ":red-background[BREACHED]",
+    "at_risk": ":orange-background[AT RISK]",
+    "met": ":green-background[MET]",
+    "no_data": ":gray-background[NO DATA]",
+}
+
+
+def standing(e: dict[str, Any]) -> str:
+    """The standing of a recorded evaluation, by the same rule the CLI and the gate use."""
+    return standing_of(
+        int(e.get("total") or 0), e.get("sli"), float(e["objective"]), e.get("budget_remaining")
+    )
 
 
 def _worst_first(evals: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def key(e: dict[str, Any]) -> tuple[int, float, str]:
+    """Paging or breached first, then ticket or at risk, then the rest; least budget first."""
+
+    def key(e: dict[str, Any]) -> tuple[int, int, int, float, str]:
         budget = e.get("budget_remaining")
+        alert = _SEVERITY.get(str(e.get("alert_state")), 3)
+        stand = _STANDING_RANK[standing(e)]
         return (
-            _SEVERITY.get(str(e.get("alert_state")), 3),
+            min(alert, stand),
+            alert,
+            stand,
             1e9 if budget is None else float(budget),
             str(e["slo_name"]),
         )
@@ -47,10 +81,16 @@ def _burn_table(burn_rates: dict[str, Any]) -> pd.DataFrame:
 
 def _slo_card(e: dict[str, Any], url: str) -> None:
     state = str(e.get("alert_state", "ok"))
+    stand = standing(e)
     with st.container(border=True):
         head, sli_col, budget_col = st.columns([2, 1, 1])
-        badge = _BADGE.get(state, ":green-background[OK]")
-        head.markdown(f"### {badge} {e['slo_name']}")
+        head.markdown(f"### {e['slo_name']}")
+        head.markdown(
+            f"Standing {_STANDING_BADGE[stand]} · Alert {_ALERT_BADGE.get(state, state)}",
+            help="Standing: the SLO over its whole window (met, at risk: under 25% of the "
+            "budget left, breached: below the objective, no data). Alert: how fast the budget "
+            "burns right now (ok, ticket, page), from the multiwindow burn-rate alerts.",
+        )
         head.caption(f"window {e['window']} · evaluated {e['evaluated_at']:%Y-%m-%d %H:%M} UTC")
         sli_col.metric(
             "SLI / objective",
@@ -84,6 +124,28 @@ def _slo_card(e: dict[str, Any], url: str) -> None:
             burn_col.dataframe(burn, hide_index=True, width="stretch")
 
 
+def _side_by_side(sel: ui.Selection) -> None:
+    """Production and synthetic calls in range, in two columns (one when a source is chosen)."""
+    rows = data.run_query(data.by_source, data.db_url(), sel.filters())
+    st.subheader(f"Calls, {sel.range_label}")
+    cols = st.columns(len(rows)) if len(rows) else []
+    for col, row in zip(cols, rows.to_dict("records"), strict=True):
+        src = str(row["source"])
+        with col.container(border=True):
+            st.markdown(f"**{src}** ({'real callers' if src == 'production' else 'probe calls'})")
+            a, b = st.columns(2)
+            a.metric(f"{src} calls", f"{int(row['runs']):,}")
+            failed = int(row["failed_runs"])
+            b.metric(f"{src} failed", f"{failed:,}")
+            c, d = st.columns(2)
+            c.metric(f"{src} p95 caller-heard", ui.fmt_ms(_num(row["turn_latency_ms_p95"])))
+            d.metric(f"{src} p95 bot-reported", ui.fmt_ms(_num(row["reported_latency_ms_p95"])))
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
 def render() -> None:
     url = data.db_url()
     evals = data.run_query(data.latest_evaluations, url)
@@ -99,11 +161,14 @@ def render() -> None:
     evals = _worst_first(evals)
     paging = sum(1 for e in evals if e.get("alert_state") == "page")
     ticket = sum(1 for e in evals if e.get("alert_state") == "ticket")
-    c1, c2, c3, c4 = st.columns(4)
+    breached = sum(1 for e in evals if standing(e) == "breached")
+    c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("SLOs", len(evals))
-    c2.metric("Paging", paging)
-    c3.metric("Ticket", ticket)
-    c4.metric("Open incidents", len(open_incidents))
+    c2.metric("Breached", breached)
+    c3.metric("Paging", paging)
+    c4.metric("Ticket", ticket)
+    c5.metric("Open incidents", len(open_incidents))
+    _side_by_side(selection)
     if open_incidents:
         st.subheader("Open incidents")
         st.dataframe(
@@ -115,10 +180,14 @@ def render() -> None:
         )
     if evals:
         st.subheader("SLOs, worst first")
+        st.caption(
+            "Every SLO, whatever the source filter: each SLO's own selector picks its calls."
+        )
         for e in evals:
             _slo_card(e, url)
 
 
 st.title("Overview")
 data.store()
+selection = ui.range_source_bar("overview")
 ui.refreshing(render)

@@ -1,8 +1,13 @@
-"""Quality: how the audio sounded and whether it was understood, over time and as distributions."""
+"""Quality: how the audio sounded and whether it was understood, over time and as distributions.
+
+Over-time charts are bucketed to the data in range and drawn as lines;
+colour (the target) and the dashed flag threshold have separate legends.
+"""
 
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 from dashkit import data, ui
 
@@ -20,10 +25,51 @@ _LABELS = {
 }
 
 
+def quality_chart(sub: pd.DataFrame, metric: str, limit: float | None) -> alt.LayerChart | alt.Chart:
+    """Mean per bucket and target as lines; the flag threshold as a dashed rule with its own legend."""
+    per_series = int(sub.groupby("group")["bucket_start"].nunique().max()) if len(sub) else 0
+    chart: alt.Chart | alt.LayerChart = (
+        alt.Chart(sub)
+        .mark_line(point=per_series <= 2, interpolate="monotone")
+        .encode(
+            x=alt.X("bucket_start:T", title=None),
+            y=alt.Y(f"{metric}:Q", title=_LABELS[metric], scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "group:N", title="target", legend=alt.Legend(orient="bottom", title="target")
+            ),
+            tooltip=[
+                "bucket_start:T",
+                alt.Tooltip("group:N", title="target"),
+                alt.Tooltip(f"{metric}:Q", format=".3f"),
+            ],
+        )
+    )
+    if limit is not None:
+        better = "below" if QUALITY_METRICS[metric] else "above"
+        rule = (
+            alt.Chart(pd.DataFrame({"y": [limit], "line": [f"flagged {better} {limit:g}"]}))
+            .mark_rule(color="red")
+            .encode(
+                y="y:Q",
+                strokeDash=alt.StrokeDash(
+                    "line:N",
+                    scale=alt.Scale(range=[[4, 4]]),
+                    legend=alt.Legend(orient="bottom", title="threshold", symbolStrokeColor="red"),
+                ),
+            )
+        )
+        chart = chart + rule
+    return chart.properties(height=200)
+
+
 def render() -> None:
     url = data.db_url()
     f = selection.filters()
-    df = data.run_query(data.quality, url, f, tuple(QUALITY_METRICS))
+    # The headline number first; the charts below take longer on a wide range.
+    total, flagged = data.run_query(data.flagged, url, f, tuple(sorted(thresholds.items())))
+    st.metric("Flagged turns", f"{total:,}", help="Turns below a threshold (above, for WER)")
+    bucket_s = data.run_query(data.bucket_seconds, url, f)
+    df = data.run_query(data.quality, url, f, tuple(QUALITY_METRICS), bucket_s)
     if df.empty:
         st.info("No turns in this range and filter; widen the time range.")
         return
@@ -36,21 +82,7 @@ def render() -> None:
         if sub.empty:
             col.caption("Not measured in this range.")
             continue
-        chart = (
-            alt.Chart(sub)
-            .mark_line(point=len(sub) < 60)
-            .encode(
-                x=alt.X("bucket_start:T", title=None),
-                y=alt.Y(f"{metric}:Q", title=metric, scale=alt.Scale(zero=False)),
-                color=alt.Color("group:N", title=None, legend=alt.Legend(orient="bottom")),
-                tooltip=["bucket_start:T", "group:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
-            )
-        )
-        limit = thresholds.get(metric)
-        if limit is not None:
-            rule = alt.Chart({"values": [{"y": limit}]}).mark_rule(color="red", strokeDash=[4, 4])
-            chart = chart + rule.encode(y="y:Q")
-        col.altair_chart(chart.properties(height=200), width="stretch")
+        col.altair_chart(quality_chart(sub, metric, thresholds.get(metric)), width="stretch")
 
     st.subheader("Distribution")
     dist_metric = st.selectbox(
@@ -81,8 +113,6 @@ def render() -> None:
         )
 
     st.subheader("Turns below threshold")
-    total, flagged = data.run_query(data.flagged, url, f, tuple(sorted(thresholds.items())))
-    st.metric("Flagged turns", f"{total:,}")
     if total:
         shown = flagged[["started_at", "run_id", "turn", "probe", "target", "region", "below",
                          *[m for m in QUALITY_METRICS if m in thresholds]]]  # fmt: skip

@@ -8,22 +8,31 @@ under ``[roles] operators`` decides who may act on incidents.
 
 Password sign-in is throttled per user name and per client address
 (``voiceobs.signin``): the counts are shared by every session and every
-dashboard process using the same data directory.
+dashboard process using the same data directory. A password sign-in lasts
+across reloads through a signed, expiring, HttpOnly cookie
+(``dashkit/session.py``, set by the route in ``dashboards/server.py``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import streamlit as st
+import streamlit.components.v1 as components
 
+from dashkit import session
 from voiceobs.config import resolve
 from voiceobs.errors import VoiceObsError
 from voiceobs.signin import sign_in
 from voiceobs.users import User, load_users, parse_users, users_file
 
 SESSION_KEY = "voiceobs_user"
+#: A grant waiting to be traded for the cookie, and when it was made.
+GRANT_KEY = "voiceobs_session_grant"
+#: Set on sign-out: this browser session no longer trusts the cookie it came with.
+SIGNED_OUT_KEY = "voiceobs_signed_out"
 
 
 def auth_disabled() -> bool:
@@ -95,19 +104,66 @@ def client_address() -> str:
     return first or "local"
 
 
+def _cookie_user() -> User | None:
+    """The user a valid session cookie names, if they are still a known user.
+
+    The role is read from the users file now, not from the cookie, so a
+    changed role applies at the next reload and a removed user is signed out.
+    """
+    if st.session_state.get(SIGNED_OUT_KEY):
+        return None
+    try:
+        token = st.context.cookies.get(session.COOKIE)
+    except Exception:  # no browser request behind this session (tests, bare mode)
+        return None
+    name = session.verify(token)
+    if name is None:
+        return None
+    users, _ = known_users()
+    known = users.get(name)
+    return None if known is None else User(name=known.name, role=known.role)
+
+
 def current_user() -> User | None:
-    """Who is signed in to this browser session, if anyone."""
+    """Who is signed in to this browser session, if anyone (session, then cookie, then OIDC)."""
     if auth_disabled():
         return User(name="local", role="operator")
     user = st.session_state.get(SESSION_KEY)
     if isinstance(user, User):
         return user
+    user = _cookie_user()
+    if user is not None:
+        st.session_state[SESSION_KEY] = user
+        return user
     return _oidc_user()
 
 
+def _browser_call(method: str, body: str = "") -> None:
+    """Have the browser call the session route (same origin, so the cookie is its own)."""
+    components.html(
+        "<script>fetch(" + repr(session.ROUTE) + ", {method: " + repr(method)
+        + ", credentials: 'same-origin', body: " + (repr(body) if body else "null") + "});</script>",
+        height=0,
+    )
+
+
+def keep_signed_in() -> None:
+    """Right after a password sign-in, trade the grant for the HttpOnly cookie (once)."""
+    grant = st.session_state.get(GRANT_KEY)
+    if grant is None:
+        return
+    token, made_at = grant
+    if time.monotonic() - made_at > session.GRANT_TTL_S:
+        st.session_state.pop(GRANT_KEY, None)
+        return
+    _browser_call("POST", token)
+
+
 def sign_out() -> None:
-    """Forget the session's user (and end the OIDC session when there is one)."""
+    """Forget the session's user and its cookie (and end the OIDC session when there is one)."""
     st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(GRANT_KEY, None)
+    st.session_state[SIGNED_OUT_KEY] = True
     if oidc_configured():
         try:
             if st.user.get("is_logged_in"):
@@ -118,6 +174,8 @@ def sign_out() -> None:
 
 def sign_in_page() -> None:
     """The only page shown before sign-in."""
+    if st.session_state.get(SIGNED_OUT_KEY):
+        _browser_call("GET")  # clear the cookie too, or the next reload signs in again
     st.title("voiceobs")
     st.caption("Sign in to see SLOs, latency, quality, calls, incidents and capacity.")
     users, problem = known_users()
@@ -148,4 +206,6 @@ def sign_in_page() -> None:
                 st.error(result.message())
             else:
                 st.session_state[SESSION_KEY] = User(name=result.user.name, role=result.user.role)
+                st.session_state.pop(SIGNED_OUT_KEY, None)
+                st.session_state[GRANT_KEY] = (session.new_grant(result.user.name), time.monotonic())
                 st.rerun()

@@ -1,9 +1,12 @@
-"""Store access for the pages: one pooled store per URL, queries cached with a short TTL.
+"""Store access for the pages: one pooled store per URL, queries cached per query and time bucket.
 
-Every page asks the same few aggregate questions; caching them for
-``CACHE_TTL_S`` lets many SREs watch one dashboard without each browser
-re-running the SQL, and the time range is snapped to that TTL so a cached
-answer is actually reused between refreshes.
+Every page asks the same few aggregate questions. Each cached function is
+keyed on its arguments: the store URL, the query (measure, grouping,
+filters) and the time range, whose end is snapped to a step that grows with
+the range (30 s for the last hour or day, 5 min for 7 days, 15 min for 30
+days). Many SREs watching one dashboard, or one SRE switching pages, then
+share one answer per query and step instead of each re-running the SQL;
+a wide range, which is slow to aggregate, is recomputed less often.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ RANGES: dict[str, timedelta] = {
     "last 30 days": timedelta(days=30),
 }
 DEFAULT_RANGE = "last 24 hours"
+#: How a range is written in the page's URL (``?range=7d``).
+RANGE_CODES: dict[str, str] = {
+    "last 1 hour": "1h",
+    "last 6 hours": "6h",
+    "last 24 hours": "24h",
+    "last 7 days": "7d",
+    "last 30 days": "30d",
+}
 
 
 def db_url() -> str:
@@ -59,10 +70,20 @@ def store_error(exc: Exception, url: str | None = None) -> None:
     st.stop()
 
 
-def now_snapped() -> datetime:
-    """Now, rounded down to the cache TTL so repeated renders share cached answers."""
-    now = datetime.now(UTC)
-    return now - timedelta(seconds=now.timestamp() % CACHE_TTL_S, microseconds=now.microsecond)
+#: The longest a cached range answer may be reused (the snap step of the widest range).
+RANGE_CACHE_TTL_S = 900
+
+
+def snap_step_s(length: timedelta) -> int:
+    """How far the end of a range of ``length`` is snapped: ~1/2000 of it, 30 s to 15 min."""
+    return int(min(RANGE_CACHE_TTL_S, max(CACHE_TTL_S, length.total_seconds() // 2000 // 30 * 30)))
+
+
+def now_snapped(length: timedelta | None = None) -> datetime:
+    """Now, rounded down to the range's snap step so repeated renders share cached answers."""
+    step = CACHE_TTL_S if length is None else snap_step_s(length)
+    # Whole seconds first: a fraction left in would make every call a new cache key.
+    return datetime.fromtimestamp(int(datetime.now(UTC).timestamp()) // step * step, UTC)
 
 
 def run_query(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -80,6 +101,9 @@ def clear_caches() -> None:
 
 # -- cached queries (arguments are the cache key; the URL keeps stores apart) -----------------
 
+# Range queries: keyed on the snapped range, so they may live as long as the widest snap step.
+_range_cache = st.cache_data(ttl=RANGE_CACHE_TTL_S, max_entries=512, show_spinner=False)
+
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def latest_run_at(url: str) -> datetime | None:
@@ -91,38 +115,55 @@ def dimensions(url: str) -> analytics.Dimensions:
     return analytics.dimensions(_open(url))
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@_range_cache
 def counts(url: str, f: Filters) -> dict[str, int]:
     return analytics.counts(_open(url), f)
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def percentiles(url: str, f: Filters, measure: str, group_by: str) -> pd.DataFrame:
-    rows = analytics.percentiles_over_time(_open(url), f, measure, group_by=group_by)
+@_range_cache
+def by_source(url: str, f: Filters) -> pd.DataFrame:
+    return pd.DataFrame(analytics.by_source(_open(url), f))
+
+
+@_range_cache
+def bucket_seconds(url: str, f: Filters) -> int:
+    """The charts' bucket size, fitted to the turns actually in range (about 30 points)."""
+    return analytics.chart_bucket_seconds(_open(url), f)
+
+
+@_range_cache
+def percentiles(
+    url: str, f: Filters, measure: str, group_by: str, bucket_s: int | None = None
+) -> pd.DataFrame:
+    rows = analytics.percentiles_over_time(
+        _open(url), f, measure, group_by=group_by, bucket_s=bucket_s
+    )
     return pd.DataFrame([r.__dict__ for r in rows])
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@_range_cache
 def stages(url: str, f: Filters) -> pd.DataFrame:
     return pd.DataFrame(analytics.stage_breakdown(_open(url), f))
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def stages_over_time(url: str, f: Filters) -> pd.DataFrame:
-    return pd.DataFrame(analytics.stage_breakdown_over_time(_open(url), f))
+@_range_cache
+def stages_over_time(url: str, f: Filters, bucket_s: int | None = None) -> pd.DataFrame:
+    return pd.DataFrame(analytics.stage_breakdown_over_time(_open(url), f, bucket_s=bucket_s))
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def quality(url: str, f: Filters, metrics: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame(analytics.quality_over_time(_open(url), f, metrics))
+@_range_cache
+def quality(
+    url: str, f: Filters, metrics: tuple[str, ...], bucket_s: int | None = None
+) -> pd.DataFrame:
+    return pd.DataFrame(analytics.quality_over_time(_open(url), f, metrics, bucket_s=bucket_s))
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@_range_cache
 def distribution(url: str, f: Filters, metric: str) -> pd.DataFrame:
     return pd.DataFrame(analytics.distribution(_open(url), f, metric))
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@_range_cache
 def flagged(
     url: str, f: Filters, thresholds: tuple[tuple[str, float], ...]
 ) -> tuple[int, pd.DataFrame]:
@@ -130,7 +171,7 @@ def flagged(
     return total, pd.DataFrame(rows)
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@_range_cache
 def runs(
     url: str, f: Filters, text: str, status: str | None, failure_class: str | None
 ) -> pd.DataFrame:
@@ -140,7 +181,7 @@ def runs(
     return pd.DataFrame([r.__dict__ for r in found])
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+@_range_cache
 def capacity(url: str, f: Filters, stage: str) -> analytics.CapacityFit:
     return analytics.capacity(_open(url), f, stage)
 

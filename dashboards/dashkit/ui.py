@@ -1,9 +1,16 @@
-"""Widgets every page shares: the filter bar, auto-refresh, and the empty-store guide."""
+"""Widgets every page shares: the filter bar, auto-refresh, and the empty-store guide.
+
+A page's state lives in its URL (``?range=24h&source=production&run=ID``):
+every widget that matters starts from the URL and writes its choice back,
+so a reload, a bookmark or a link pasted into the incident channel opens the
+same view.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +22,58 @@ from voiceobs.store.analytics import Filters
 ALL = "All"
 
 
+#: What the Capacity page and the per-stage breakdown say when no stage spans reached the store.
+NO_STAGE_SPANS = (
+    "No pipeline stage spans (vad, asr, respond, tts, transport) in this range. They come from "
+    "the bot's own OpenTelemetry traces, received by `voiceobs collect` (OTLP/HTTP on port "
+    "4318):\n\n"
+    "```\nvoiceobs collect --db STORE_URL\n"
+    "voiceobs serve --otlp-endpoint http://127.0.0.1:4318   # the reference pipelines\n```\n\n"
+    "For your own bot, point its OTLP exporter at `voiceobs collect` "
+    "(`OTEL_EXPORTER_OTLP_ENDPOINT=http://COLLECT_HOST:4318`); the README's "
+    "\"Monitor your production bots\" has the lines for Pipecat, LiveKit and others."
+)
+
+#: The source filter: probe calls, real callers' calls, or both.
+SOURCES = ["all", "production", "synthetic"]
+
+
+def from_url(param: str, options: list[str], default: str) -> int:
+    """The index of the option the URL asks for (``?param=value``), else of the default.
+
+    A widget takes this as its starting index, so a pasted link opens the page
+    as it was shared; after that the widget's own state wins. Values that are
+    not options are ignored, so a hand-edited link never breaks a page.
+    """
+    wanted = st.query_params.get(param)
+    if wanted in options:
+        return options.index(wanted)
+    return options.index(default)
+
+
+def to_url(param: str, value: str | None, default: str | None = None) -> None:
+    """Keep ``?param=value`` in the URL (dropped when it is the default), so it can be shared."""
+    if value is None or value == default or value == "":
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value
+
+
+def url_select(
+    label: str, options: list[str], *, param: str, key: str, default: str | None = None,
+    container: Any = None, **kwargs: Any,
+) -> str:
+    """A selectbox whose choice lives in the URL as ``?param=...``."""
+    default = options[0] if default is None else default
+    where = container if container is not None else st
+    value = where.selectbox(
+        label, options, index=from_url(param, options, default), key=key, **kwargs
+    )
+    to_url(param, value, default)
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Selection:
     """The filter bar's choices; turned into Filters at render time so 'now' stays fresh."""
@@ -23,35 +82,70 @@ class Selection:
     probe: str | None
     target: str | None
     region: str | None
+    source: str | None = None
 
     def filters(self) -> Filters:
         """Filters for the chosen range ending now (snapped to the cache TTL)."""
-        until = data.now_snapped()
+        length = data.RANGES[self.range_label]
+        until = data.now_snapped(length)
         return Filters(
-            since=until - data.RANGES[self.range_label],
+            since=until - length,
             until=until,
             probe=self.probe,
             target=self.target,
             region=self.region,
+            source=self.source,
         )
 
 
-def filter_bar(key: str) -> Selection:
-    """Time range, probe, target and region pickers in one row."""
-    dims = data.run_query(data.dimensions, data.db_url())
-    cols = st.columns([1.2, 1, 1.6, 1])
+def source_select(key: str, container: Any = None) -> str | None:
+    """The source filter (``?source=production|synthetic``); None means both."""
+    chosen = url_select(
+        "Source", SOURCES, param="source", key=f"{key}_source", default="all",
+        container=container, help="production: real callers' calls; synthetic: probe calls",
+    )  # fmt: skip
+    return None if chosen == "all" else chosen
+
+
+def _range_select(key: str, container: Any = None) -> str:
     labels = list(data.RANGES)
-    range_label = cols[0].selectbox(
-        "Time range", labels, index=labels.index(data.DEFAULT_RANGE), key=f"{key}_range"
-    )
-    probe = cols[1].selectbox("Probe", [ALL, *dims.probes], key=f"{key}_probe")
-    target = cols[2].selectbox("Target", [ALL, *dims.targets], key=f"{key}_target")
-    region = cols[3].selectbox("Region", [ALL, *dims.regions], key=f"{key}_region")
+    by_code = {data.RANGE_CODES[label]: label for label in labels}
+    code = url_select(
+        "Time range", list(by_code), param="range", key=f"{key}_range",
+        default=data.RANGE_CODES[data.DEFAULT_RANGE], container=container,
+        format_func=by_code.__getitem__,
+    )  # fmt: skip
+    return by_code[code]
+
+
+def range_source_bar(key: str) -> Selection:
+    """Only the time range and the source (the Overview's filters)."""
+    cols = st.columns([1.1, 1, 3.6])
+    return Selection(
+        range_label=_range_select(key, cols[0]),
+        probe=None, target=None, region=None,
+        source=source_select(key, cols[1]),
+    )  # fmt: skip
+
+
+def filter_bar(key: str) -> Selection:
+    """Time range, source, probe, target and region pickers in one row, mirrored in the URL."""
+    dims = data.run_query(data.dimensions, data.db_url())
+    cols = st.columns([1.1, 1, 1, 1.6, 1])
+    range_label = _range_select(key, cols[0])
+    source = source_select(key, cols[1])
+    probe = url_select("Probe", [ALL, *dims.probes], param="probe", key=f"{key}_probe",
+                       container=cols[2])  # fmt: skip
+    target = url_select("Target", [ALL, *dims.targets], param="target", key=f"{key}_target",
+                        container=cols[3])  # fmt: skip
+    region = url_select("Region", [ALL, *dims.regions], param="region", key=f"{key}_region",
+                        container=cols[4])  # fmt: skip
     return Selection(
         range_label=range_label,
         probe=None if probe == ALL else probe,
         target=None if target == ALL else target,
         region=None if region == ALL else region,
+        source=source,
     )
 
 

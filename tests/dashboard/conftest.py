@@ -11,6 +11,7 @@ import pytest
 
 from voiceobs.results import RunResult, SpanRecord, TurnResult
 from voiceobs.store import Store
+from voiceobs.store.joins import join_call
 from voiceobs.users import add_user
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "streamlit_app.py"
@@ -18,6 +19,14 @@ TARGETS = ["ws://127.0.0.1:8765/twilio", "ws://127.0.0.1:8766/pcm"]
 #: A run whose turn is slow because its ASR stage is slow; tests open it by id.
 SLOW_RUN_ID = "5" * 32
 FAILED_RUN_ID = "f" * 32
+#: One call seen from both sides: the probe's record and the bot's, joined by the call SID.
+JOINED_SYNTHETIC_ID = "a" * 32
+JOINED_PRODUCTION_ID = "b" * 32
+#: Caller-heard (probe) and bot-reported (bot) latency of the joined call's two turns.
+JOINED_HEARD_MS = (820.0, 760.0)
+JOINED_REPORTED_MS = (610.0, 590.0)
+#: Bot-reported latency of the production calls that no probe placed (two turns each).
+PRODUCTION_REPORTED_MS = [(500.0 + 10 * i, 540.0 + 10 * i) for i in range(8)]
 
 
 def _stage_spans(
@@ -54,12 +63,14 @@ def _stage_spans(
     return spans
 
 
-def seed_store(store: Store, now: datetime | None = None, runs: int = 60) -> None:
+def seed_store(
+    store: Store, now: datetime | None = None, runs: int = 60, minutes_apart: int = 12
+) -> None:
     """Runs over the last 12 hours on two targets, one failed run, evaluations and incidents."""
     rng = random.Random(7)
     now = now or datetime.now(UTC)
     for i in range(runs):
-        at = now - timedelta(minutes=12 * (runs - i))
+        at = now - timedelta(minutes=minutes_apart * (runs - i))
         target = TARGETS[i % 2]
         run_id = SLOW_RUN_ID if i == runs - 1 else None
         run = RunResult(
@@ -117,6 +128,62 @@ def seed_store(store: Store, now: datetime | None = None, runs: int = 60) -> Non
     )  # fmt: skip
     old, _ = store.open_incident("availability", "ticket", opened_at=now - timedelta(days=2))
     store.resolve_incident(old.id, by="evaluator")
+
+
+def seed_production(store: Store, now: datetime | None = None) -> None:
+    """Calls real callers made to a Pipecat bot, and one call a probe made to it (joined).
+
+    Production turns carry what the bot reports (``reported_latency_ms``, stage
+    TTFBs, tokens), no caller-side measure; the joined call's probe side has
+    the caller-heard latency, so joining yields the time the bot does not see.
+    """
+    now = now or datetime.now(UTC)
+    labels = {"framework": "pipecat", "service": "support-bot", "deployment": "prod"}
+    for i, reported in enumerate(PRODUCTION_REPORTED_MS):
+        at = now - timedelta(minutes=10 * (len(PRODUCTION_REPORTED_MS) - i) + 5)
+        run = RunResult(
+            probe_name="support-bot", target_url="pipecat://support-bot", region="eu-west",
+            started_at=at, finished_at=at + timedelta(seconds=30), source="production",
+            conversation_id=f"conv-{i}", **labels,
+        )  # fmt: skip
+        for t, ms in enumerate(reported):
+            run.turns.append(TurnResult(
+                turn_index=t, reported_latency_ms=ms, stt_ttfb_ms=120.0, llm_ttfb_ms=300.0,
+                tts_ttfb_ms=80.0, input_tokens=900, output_tokens=40, tts_characters=160,
+                started_at=at + timedelta(seconds=5 * t),
+            ))  # fmt: skip
+        store.save_run(run)
+    at = now - timedelta(minutes=3)
+    probe = RunResult(
+        id=JOINED_SYNTHETIC_ID, probe_name="probe-0", target_url="ws://bot.example/twilio",
+        region="eu-west", started_at=at, finished_at=at + timedelta(seconds=12),
+        protocol="twilio", call_sid="CA0123456789", pipeline="agent",
+    )  # fmt: skip
+    bot = RunResult(
+        id=JOINED_PRODUCTION_ID, probe_name="support-bot", target_url="pipecat://support-bot",
+        region="eu-west", started_at=at + timedelta(milliseconds=300), source="production",
+        conversation_id="CA0123456789", **labels,
+    )  # fmt: skip
+    for t in range(2):
+        probe.turns.append(TurnResult(turn_index=t, turn_latency_ms=JOINED_HEARD_MS[t],
+                                      started_at=at + timedelta(seconds=4 * t)))  # fmt: skip
+        bot.turns.append(TurnResult(turn_index=t, reported_latency_ms=JOINED_REPORTED_MS[t],
+                                    started_at=at + timedelta(seconds=4 * t)))  # fmt: skip
+    store.save_run(probe)
+    store.save_run(bot)
+    assert join_call(store, JOINED_PRODUCTION_ID) == JOINED_SYNTHETIC_ID
+
+
+@pytest.fixture
+def mixed_url(sqlite_url: str) -> Iterator[str]:
+    """The seeded store plus production calls and one call joined from both sides."""
+    store = Store.open(sqlite_url, create=True)
+    try:
+        seed_store(store)
+        seed_production(store)
+    finally:
+        store.close()
+    yield sqlite_url
 
 
 @pytest.fixture

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import APP, FAILED_RUN_ID, SLOW_RUN_ID
+from tests.dashboard.conftest import (
+    APP,
+    FAILED_RUN_ID,
+    JOINED_HEARD_MS,
+    JOINED_PRODUCTION_ID,
+    JOINED_REPORTED_MS,
+    JOINED_SYNTHETIC_ID,
+    PRODUCTION_REPORTED_MS,
+    SLOW_RUN_ID,
+)
 from voiceobs.store import Store
 from voiceobs.users import User
 
@@ -41,6 +53,35 @@ def _metric(at: AppTest, label: str) -> str:
 
 def _markdown(at: AppTest) -> str:
     return "\n".join(str(m.value) for m in at.markdown)
+
+
+def _card_states(at: AppTest) -> dict[str, tuple[str, str]]:
+    """Per SLO card on the Overview: (standing badge, alert badge) as the page wrote them."""
+    out: dict[str, tuple[str, str]] = {}
+    texts = [str(m.value) for m in at.markdown]
+    for i, text in enumerate(texts):
+        if text.startswith("### "):
+            line = texts[i + 1]
+            assert line.startswith("Standing "), line
+            standing, alert = line.removeprefix("Standing ").split(" · Alert ")
+            out[text.removeprefix("### ")] = (standing, alert)
+    return out
+
+
+def _frames_with(at: AppTest, *columns: str) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+
+
+def _chart_specs(at: AppTest) -> list[tuple[dict[str, Any], list[pd.DataFrame]]]:
+    """Every Vega-Lite chart on the page: its spec and its datasets as frames."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    out = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets]
+        out.append((spec, frames))
+    return out
 
 
 OPERATOR = User("olivia", "operator")
@@ -116,8 +157,12 @@ def test_overview_lists_worst_slo_first(seeded_url: str, monkeypatch: pytest.Mon
     assert _metric(at, "Paging") == "1"
     assert _metric(at, "Open incidents") == "1"
     headings = [str(m.value) for m in at.markdown if str(m.value).startswith("### ")]
-    assert headings[0] == "### :red-background[PAGE] latency-p95"
-    assert headings[1] == "### :green-background[OK] availability"
+    assert headings[:2] == ["### latency-p95", "### availability"]
+    states = _card_states(at)
+    # latency-p95 ends at 99% - 23 * 0.1% = 96.7% against 99%: breached, and paging.
+    assert states["latency-p95"] == (":red-background[BREACHED]", ":red-background[PAGE]")
+    assert states["availability"] == (":green-background[MET]", ":green-background[OK]")
+    assert _metric(at, "Breached") == "1"
     # budget left of the worst SLO: the last evaluation recorded 1 - 23 * 0.06
     assert _metric(at, "Error budget left") == f"{100 * (1 - 23 * 0.06):.1f}%"
     assert len(at.get("vega_lite_chart")) >= 2  # one burn-down per SLO
@@ -128,8 +173,10 @@ def test_latency_page(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _metric(at, "Calls") == "62"
     assert _metric(at, "Failed calls") == "1"
     assert _metric(at, "Turns") == "122"
-    # percentile chart, stacked stage bars, ttfb and connect
-    assert len(at.get("vega_lite_chart")) == 4
+    # percentile chart, the synthetic side's chart (no production calls here), stacked
+    # stage bars, ttfb and connect
+    assert len(at.get("vega_lite_chart")) == 5
+    assert any("No production calls in this range" in str(c.value) for c in at.caption)
     stages = at.dataframe[1].value
     assert list(stages["stage"]) == ["vad", "asr", "respond", "tts", "transport"]
     assert (stages["count"] == 60).all()
@@ -311,3 +358,258 @@ def test_incident_shows_where_each_hook_delivery_stands(
     assert (row["hook_name"], row["state"], row["attempts"]) == ("pager", "pending", 3)
     assert row["last_error"] == "HTTP 500: down"
     assert row["idempotency_key"] == lease.claim.idempotency_key
+
+
+# -- standing and alert state --------------------------------------------------------------
+
+#: Figures of one evaluation that give each standing (objective 99%, so the budget is 1%).
+_STANDING_FIGURES: dict[str, dict[str, Any]] = {
+    "met": {"good": 999, "total": 1000, "sli": 0.999, "budget_remaining": 0.9},
+    "at_risk": {"good": 991, "total": 1000, "sli": 0.991, "budget_remaining": 0.1},
+    "breached": {"good": 960, "total": 1000, "sli": 0.96, "budget_remaining": -3.0},
+    "no_data": {"good": 0, "total": 0, "sli": None, "budget_remaining": None},
+}
+_STANDING_BADGES = {
+    "met": ":green-background[MET]",
+    "at_risk": ":orange-background[AT RISK]",
+    "breached": ":red-background[BREACHED]",
+    "no_data": ":gray-background[NO DATA]",
+}
+_ALERT_BADGES = {
+    "ok": ":green-background[OK]",
+    "ticket": ":orange-background[TICKET]",
+    "page": ":red-background[PAGE]",
+}
+
+
+def test_overview_shows_standing_and_alert_state_apart_in_every_combination(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voiceobs.slo import standing_of
+
+    store = Store.open(seeded_url)
+    try:
+        for standing, figures in _STANDING_FIGURES.items():
+            # The page must agree with the shared rule the CLI and the gate use.
+            assert standing_of(figures["total"], figures["sli"], 0.99,
+                               figures["budget_remaining"]) == standing  # fmt: skip
+            for alert in _ALERT_BADGES:
+                store.record_evaluation(
+                    slo_name=f"{standing}-{alert}", window="30d", objective=0.99,
+                    burn_rates={"1h": 1.0}, alert_state=alert, **figures,
+                )  # fmt: skip
+    finally:
+        store.close()
+    at = _open(_app(seeded_url, monkeypatch, OPERATOR), "overview")
+    states = _card_states(at)
+    for standing in _STANDING_FIGURES:
+        for alert in _ALERT_BADGES:
+            assert states[f"{standing}-{alert}"] == (
+                _STANDING_BADGES[standing],
+                _ALERT_BADGES[alert],
+            ), f"{standing}-{alert}"
+    order = list(states)
+    # Breached or paging first; a recovered alert does not hide a breached SLO.
+    assert order.index("breached-ok") < order.index("met-ticket")
+    assert order.index("met-page") < order.index("at_risk-ok")
+    assert order.index("met-ok") < order.index("no_data-ok")
+    assert _metric(at, "Breached") == str(3 + 1)  # three breached-* plus latency-p95
+
+
+# -- source filter, production beside synthetic, the joined call ---------------------------
+
+_PRODUCTION_CALLS = len(PRODUCTION_REPORTED_MS) + 1  # plus the bot's side of the joined call
+_SYNTHETIC_CALLS = 62 + 1  # seed_store's calls plus the probe's side of the joined call
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    import math
+
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def test_overview_shows_production_beside_synthetic(
+    mixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _open(_app(mixed_url, monkeypatch, OPERATOR), "overview")
+    assert _metric(at, "production calls") == str(_PRODUCTION_CALLS)
+    assert _metric(at, "synthetic calls") == str(_SYNTHETIC_CALLS)
+    reported = [ms for pair in PRODUCTION_REPORTED_MS for ms in pair] + list(JOINED_REPORTED_MS)
+    assert _metric(at, "production p95 bot-reported") == f"{_nearest_rank(reported, 0.95):,.0f} ms"
+    # Production turns carry no caller-side measure; the probe side of the join does.
+    assert _metric(at, "production p95 caller-heard") == "–"
+    at.selectbox(key="overview_source").select("production").run()
+    labels = [m.label for m in at.metric]
+    assert "production calls" in labels and "synthetic calls" not in labels
+    assert at.query_params["source"] == "production"
+
+
+def test_latency_shows_production_beside_synthetic(
+    mixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _open(_app(mixed_url, monkeypatch, OPERATOR), "latency")
+    assert _metric(at, "Calls") == str(_PRODUCTION_CALLS + _SYNTHETIC_CALLS)
+    assert _metric(at, "production calls") == str(_PRODUCTION_CALLS)
+    assert _metric(at, "synthetic calls") == str(_SYNTHETIC_CALLS)
+    assert "Production beside synthetic" in [str(h.value) for h in at.subheader]
+    # The production side charts what the bot reported: its turns carry no caller-heard figure.
+    charted = [frames[0] for spec, frames in _chart_specs(at) if frames]
+    groups = {str(g) for df in charted if "group" in df for g in df["group"].unique()}
+    assert "all" in groups
+    at.selectbox(key="latency_group").select("source").run()
+    [main] = [f for s, f in _chart_specs(at)[:1]]
+    assert set(main[0]["group"]) == {"synthetic"}  # caller-heard: only probes hear the call
+    at.selectbox(key="latency_measure").select("reported_latency_ms").run()
+    [main] = [f for s, f in _chart_specs(at)[:1]]
+    assert set(main[0]["group"]) == {"production", "synthetic"}
+    # The bot's figure reaches a probe turn only by the join: the joined call's two turns.
+    synthetic = main[0][(main[0]["group"] == "synthetic") & (main[0]["percentile"] == "p50")]
+    assert int(synthetic["count"].sum()) == len(JOINED_REPORTED_MS)
+
+
+@pytest.mark.parametrize("page", ["overview", *PAGES])
+def test_every_page_has_a_source_filter_read_from_the_url(
+    page: str, mixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(mixed_url, monkeypatch, OPERATOR)
+    at.query_params["source"] = "production"
+    _open(at, page)
+    assert at.selectbox(key=f"{page}_source").value == "production"
+    if page == "latency":
+        assert _metric(at, "Calls") == str(_PRODUCTION_CALLS)
+    if page == "calls":
+        assert set(at.dataframe[0].value["source"]) == {"production"}
+        assert len(at.dataframe[0].value) == _PRODUCTION_CALLS
+    if page == "quality":
+        assert _metric(at, "Flagged turns") == "0"  # the bot scores no audio
+    at.selectbox(key=f"{page}_source").select("synthetic").run()
+    assert at.query_params["source"] == "synthetic"
+    if page == "calls":
+        assert set(at.dataframe[0].value["source"]) == {"synthetic"}
+
+
+@pytest.mark.parametrize("opened", [JOINED_SYNTHETIC_ID, JOINED_PRODUCTION_ID])
+def test_calls_page_shows_a_joined_call_from_both_sides(
+    opened: str, mixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(mixed_url, monkeypatch, OPERATOR)
+    at.query_params["run"] = opened
+    _open(at, "calls")
+    assert f"Run {opened}" in [str(h.value) for h in at.subheader]
+    [joined] = _frames_with(at, "turn_latency_ms", "reported_latency_ms", "unseen_latency_ms",
+                            "turn")  # fmt: skip
+    assert list(joined["turn_latency_ms"]) == list(JOINED_HEARD_MS)
+    assert list(joined["reported_latency_ms"]) == list(JOINED_REPORTED_MS)
+    assert list(joined["unseen_latency_ms"]) == [
+        h - r for h, r in zip(JOINED_HEARD_MS, JOINED_REPORTED_MS, strict=True)
+    ]
+    other = JOINED_PRODUCTION_ID if opened == JOINED_SYNTHETIC_ID else JOINED_SYNTHETIC_ID
+    assert f"`{other}`" in _markdown(at)
+
+
+def test_calls_page_shows_what_a_production_call_measured(
+    mixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(mixed_url, monkeypatch, OPERATOR)
+    at.query_params["run"] = JOINED_PRODUCTION_ID
+    _open(at, "calls")
+    [turns] = _frames_with(at, "turn_index", "reported_latency_ms")
+    assert "pesq_wb" not in turns.columns  # not measured on a bot's own record: not shown
+    assert _metric(at, "Source") == "production"
+
+
+# -- page state in the URL ------------------------------------------------------------------
+
+
+def test_page_state_is_read_from_and_written_to_the_url(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _app(seeded_url, monkeypatch, OPERATOR)
+    for k, v in {"range": "7d", "target": "ws://127.0.0.1:8766/pcm", "run": FAILED_RUN_ID,
+                 "status": "failed"}.items():  # fmt: skip
+        at.query_params[k] = v
+    _open(at, "calls")
+    assert at.selectbox(key="calls_range").value == "7d"
+    assert at.selectbox(key="calls_target").value == "ws://127.0.0.1:8766/pcm"
+    assert at.selectbox(key="calls_status").value == "failed"
+    assert f"Run {FAILED_RUN_ID}" in [str(h.value) for h in at.subheader]
+    assert list(at.dataframe[0].value["id"]) == [FAILED_RUN_ID]
+    at.selectbox(key="calls_range").select("1h").run()
+    assert at.query_params["range"] == "1h"
+    at.selectbox(key="calls_range").select("24h").run()  # the default leaves the URL
+    assert "range" not in at.query_params
+    # A value that is not an option (a hand-edited link) falls back to the default.
+    at2 = _app(seeded_url, monkeypatch, OPERATOR)
+    at2.query_params["range"] = "17y"
+    _open(at2, "latency")
+    assert at2.selectbox(key="latency_range").value == "24h"
+
+
+def test_incident_id_in_the_url_opens_that_incident(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(seeded_url)
+    try:
+        resolved = next(i.id for i in store.list_incidents() if i.resolved_at is not None)
+    finally:
+        store.close()
+    at = _app(seeded_url, monkeypatch, VIEWER)
+    at.query_params["incident"] = str(resolved)
+    _open(at, "incidents")
+    assert at.selectbox(key="incident_id").value == resolved
+    assert any(str(h.value).startswith(f"#{resolved} availability") for h in at.subheader)
+
+
+# -- charts fit the data --------------------------------------------------------------------
+
+
+def test_latency_chart_is_lines_fitted_to_the_data_with_a_legend_per_encoding(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.dashboard.conftest import seed_store
+
+    # Half an hour of calls in the default 24 h range: the case that drew three floating dots.
+    store = Store.open(sqlite_url, create=True)
+    try:
+        seed_store(store, runs=30, minutes_apart=1)
+    finally:
+        store.close()
+    at = _open(_app(sqlite_url, monkeypatch, OPERATOR), "latency")
+    spec, frames = _chart_specs(at)[0]
+    assert spec["mark"]["type"] == "line"
+    assert spec["mark"]["point"] is False
+    enc = spec["encoding"]
+    assert enc["color"]["legend"]["title"] == "target · region"
+    assert enc["strokeDash"]["legend"]["title"] == "percentile"
+    buckets = frames[0]["bucket_start"].nunique()
+    assert buckets >= 28, buckets  # 30 one-minute calls in one-minute buckets
+
+
+def test_quality_chart_has_separate_legends_for_target_and_threshold(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _open(_app(seeded_url, monkeypatch, OPERATOR), "quality")
+    spec, frames = _chart_specs(at)[0]
+    line, rule = spec["layer"]
+    assert line["mark"]["type"] == "line"
+    assert line["encoding"]["color"]["legend"]["title"] == "target"
+    assert rule["mark"]["type"] == "rule"
+    assert rule["encoding"]["strokeDash"]["legend"]["title"] == "threshold"
+    points = frames[0]["bucket_start"].nunique()
+    assert points >= 30, points  # 12 h of data in 15-minute buckets
+
+
+# -- empty stage pages say what to configure -------------------------------------------------
+
+
+def test_capacity_and_stage_breakdown_say_what_to_configure_without_stage_spans(
+    mixed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for page in ("capacity", "latency"):
+        at = _app(mixed_url, monkeypatch, OPERATOR)
+        at.query_params["source"] = "production"  # the bot exported no stage spans here
+        _open(at, page)
+        info = " ".join(str(i.value) for i in at.info)
+        assert "voiceobs serve --otlp-endpoint http://127.0.0.1:4318" in info, page
+        assert "point its OTLP exporter at `voiceobs collect`" in info, page

@@ -99,3 +99,85 @@ def test_search_runs(store: Store, filled: dict[tuple[int, str], list[float]]) -
     assert A.search_runs(store, f, text="100%") == []
     first = A.search_runs(store, f, limit=1)[0]
     assert first.turns == 1 and first.latency_max_ms is not None
+
+
+@pytest.mark.parametrize(
+    ("span", "size"),
+    [
+        (timedelta(minutes=30), 60),  # half an hour of data in any range: one-minute buckets
+        (timedelta(hours=3), 300),
+        (timedelta(hours=12), 900),
+        (timedelta(hours=24), 1800),
+        (timedelta(days=7), 3 * 3600),
+        (timedelta(days=30), 86400),
+        (timedelta(minutes=1), 10),  # too little data for 30 points: the finest size
+        (timedelta(0), 10),
+    ],
+)
+def test_chart_buckets_fit_the_data_in_range(span: timedelta, size: int) -> None:
+    assert A.fit_bucket_seconds(T0, T0 + span) == size
+
+
+def test_chart_buckets_give_at_least_30_points_and_not_many_more() -> None:
+    for minutes in range(5, 60 * 24 * 60, 37):
+        span = timedelta(minutes=minutes)
+        size = A.fit_bucket_seconds(T0, T0 + span)
+        points = span.total_seconds() / size
+        assert points >= 30, (span, size)
+        assert points < 30 * 4, (span, size)  # the next coarser size would also have given 30
+
+
+def test_chart_buckets_come_from_the_data_not_the_range(
+    store: Store, filled: dict[tuple[int, str], list[float]]
+) -> None:
+    # Three hours of data inside a 30-day range: five-minute buckets, not the range's day.
+    f = A.Filters(since=T0 - timedelta(days=27), until=T0 + timedelta(days=3))
+    first, last = A.data_extent(store, f) or (None, None)
+    assert first is not None and last is not None
+    assert timedelta(hours=2, minutes=55) < last - first < timedelta(hours=3)
+    assert A.chart_bucket_seconds(store, f) == 300
+    empty = A.Filters(since=T0 - timedelta(days=60), until=T0 - timedelta(days=30))
+    assert A.data_extent(store, empty) is None
+    assert A.chart_bucket_seconds(store, empty) == A.pick_bucket_seconds(empty.since, empty.until, 30)
+
+
+def test_by_source_puts_production_beside_synthetic(store: Store) -> None:
+    heard = [400.0 + i for i in range(20)]
+    reported = [300.0 + 2 * i for i in range(10)]
+    for i, ms in enumerate(heard):
+        run = RunResult(probe_name="p", target_url="ws://a", started_at=T0 + timedelta(minutes=i),
+                        status="ok" if i else "failed")  # fmt: skip
+        run.turns.append(TurnResult(turn_index=0, turn_latency_ms=ms, started_at=run.started_at))
+        store.save_run(run)
+    for i, ms in enumerate(reported):
+        run = RunResult(probe_name="bot", target_url="pipecat://bot", source="production",
+                        started_at=T0 + timedelta(minutes=i))  # fmt: skip
+        run.turns.append(TurnResult(turn_index=0, reported_latency_ms=ms, started_at=run.started_at))
+        store.save_run(run)
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=1))
+    rows = {r["source"]: r for r in A.by_source(store, f)}
+    assert rows["synthetic"]["runs"] == 20 and rows["synthetic"]["failed_runs"] == 1
+    assert rows["production"]["runs"] == 10 and rows["production"]["turns"] == 10
+    assert rows["synthetic"]["turn_latency_ms_p95"] == pytest.approx(_nearest_rank(heard, 0.95))
+    assert rows["production"]["reported_latency_ms_p95"] == pytest.approx(
+        _nearest_rank(reported, 0.95)
+    )
+    assert rows["production"]["turn_latency_ms_p95"] is None
+    only = A.by_source(store, A.Filters(since=f.since, until=f.until, source="production"))
+    assert [r["source"] for r in only] == ["production"]
+    assert A.counts(store, A.Filters(since=f.since, until=f.until, source="synthetic"))["runs"] == 20
+    empty = A.by_source(store, A.Filters(since=T0 - timedelta(days=2), until=T0 - timedelta(days=1)))
+    assert [(r["source"], r["runs"]) for r in empty] == [("production", 0), ("synthetic", 0)]
+
+
+def test_budget_history_is_bucketed_to_the_evaluations_recorded(store: Store) -> None:
+    # A day of hourly evaluations in a 30-day window: one point per evaluation, not three.
+    for k in range(24):
+        store.record_evaluation(
+            slo_name="s", window="30d", objective=0.99, good=99, total=100, sli=0.99,
+            budget_remaining=1 - k / 24, burn_rates={}, alert_state="ok",
+            evaluated_at=T0 + timedelta(hours=k),
+        )  # fmt: skip
+    rows = A.budget_history(store, "s", T0 + timedelta(hours=23) - timedelta(days=30))
+    assert len(rows) == 24
+    assert [r["budget_remaining"] for r in rows] == pytest.approx([1 - k / 24 for k in range(24)])

@@ -21,6 +21,7 @@ from voiceobs.errors import ConfigError
 from voiceobs.measures import TURN_MEASURES
 from voiceobs.results import SOURCES, utcnow
 from voiceobs.store import ProbeRun, Store
+from voiceobs.store.joins import joined_turns
 
 db_option = click.option(
     "--db", "db_url", metavar="URL", default=None,
@@ -121,7 +122,7 @@ def show(run_id: str, db_url: str | None, as_json: bool) -> None:
     if as_json:
         out = _run_json(run)
         out["joined"] = _run_json(other) if other is not None else None
-        out["joined_turns"] = _joined_turns(run, other)
+        out["joined_turns"] = joined_turns(run, other)
         click.echo(json.dumps(out, indent=2, default=str))
         return
     console = _console()
@@ -129,25 +130,6 @@ def show(run_id: str, db_url: str | None, as_json: bool) -> None:
     if other is not None:
         console.print()
         _print_joined(console, run, other)
-
-
-def _joined_turns(run: ProbeRun, other: ProbeRun | None) -> list[dict[str, Any]]:
-    """Per turn: caller-heard, bot-reported, and the difference (the time the bot does not see)."""
-    if other is None:
-        return []
-    synthetic, production = (run, other) if run.source == "synthetic" else (other, run)
-    told = {t.turn_index: t.reported_latency_ms for t in production.turns}
-    out = []
-    for t in synthetic.turns:
-        reported = told.get(t.turn_index)
-        heard = t.turn_latency_ms
-        out.append({
-            "turn_index": t.turn_index,
-            "caller_heard_ms": heard,
-            "bot_reported_ms": reported,
-            "unseen_ms": heard - reported if heard is not None and reported is not None else None,
-        })  # fmt: skip
-    return out
 
 
 def _print_run(console: Any, run: ProbeRun) -> None:
@@ -183,7 +165,7 @@ def _print_joined(console: Any, run: ProbeRun, other: ProbeRun) -> None:
     table = Table(title=f"seen from both sides (joined with {other.source} call {other.id[:12]})")
     for col in ("turn", "caller heard ms", "bot reported ms", "unseen ms"):
         table.add_column(col, justify="right")
-    for row in _joined_turns(run, other):
+    for row in joined_turns(run, other):
         table.add_row(str(row["turn_index"] + 1), _ms(row["caller_heard_ms"]),
                       _ms(row["bot_reported_ms"]), _ms(row["unseen_ms"]))  # fmt: skip
     console.print(table)

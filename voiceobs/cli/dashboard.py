@@ -57,8 +57,12 @@ def dashboard(db_url: str | None, port: int, host: str, no_auth: bool) -> None:
             err=True,
         )
     click.echo(f"dashboard: http://{host}:{port}/")
+    # server.py wraps the app in an st.App that adds the sign-in cookie route;
+    # an app given by VOICEOBS_DASHBOARD_APP without one beside it runs as it is.
+    server = app.parent / "server.py"
+    entry = server if server.is_file() else app
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        sys.executable, "-m", "streamlit", "run", str(entry),
         "--server.port", str(port),
         "--server.address", host,
         "--server.headless", "true",

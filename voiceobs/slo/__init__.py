@@ -11,7 +11,15 @@ scaled to each SLO's period the way the SRE Workbook scales them.
 """
 
 from voiceobs.durations import format_duration, parse_duration
-from voiceobs.slo.evaluate import Firing, SloResult, burn_rate, evaluate
+from voiceobs.slo.evaluate import (
+    STANDINGS,
+    STATES,
+    Firing,
+    SloResult,
+    burn_rate,
+    evaluate,
+    standing_of,
+)
 from voiceobs.slo.openslo import ImportResult, import_openslo
 from voiceobs.slo.report import GatePolicy, burn_text, junit_xml, markdown, pct, reason, verdict
 from voiceobs.slo.rules import RulesOutput, generate_rules
@@ -21,6 +29,8 @@ from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
 __all__ = [
     "SLI",
     "SLO",
+    "STANDINGS",
+    "STATES",
     "AlertWindow",
     "Alerting",
     "BurnPolicy",
@@ -45,5 +55,6 @@ __all__ = [
     "parse_slos",
     "pct",
     "reason",
+    "standing_of",
     "verdict",
 ]

@@ -102,14 +102,7 @@ class SloResult:
         windows recover (alert ``ok``) while the window's budget is still
         spent (``breached``), and an SRE must see both.
         """
-        if self.no_data:
-            return "no_data"
-        if self.breached:
-            return "breached"
-        budget = self.budget_remaining
-        if budget is not None and budget < AT_RISK_BUDGET:
-            return "at_risk"
-        return "met"
+        return standing_of(self.total, self.sli, self.slo.objective, self.budget_remaining)
 
     @property
     def holds(self) -> bool:
@@ -139,6 +132,24 @@ class SloResult:
             "breached": self.breached,
             "holds": self.holds,
         }
+
+
+def standing_of(
+    total: int, sli: float | None, objective: float, budget_remaining: float | None
+) -> str:
+    """The standing of an SLO from its window's figures (a result, or a stored evaluation).
+
+    One definition for every place that shows it: ``voiceobs slo status``, the
+    gate, the Prometheus annotations and the dashboard's Overview, which reads
+    the figures back from recorded evaluations.
+    """
+    if not total or sli is None:
+        return "no_data"
+    if sli < objective:
+        return "breached"
+    if budget_remaining is not None and budget_remaining < AT_RISK_BUDGET:
+        return "at_risk"
+    return "met"
 
 
 def burn_rate(good: int, total: int, objective: float) -> float | None:
@@ -248,4 +259,5 @@ __all__ = [
     "burn_rate",
     "evaluate",
     "month_start",
+    "standing_of",
 ]

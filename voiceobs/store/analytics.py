@@ -49,13 +49,14 @@ _NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 
 @dataclass(frozen=True)
 class Filters:
-    """What a page is looking at: a time range and optional probe, target, region."""
+    """What a page is looking at: a time range and optional probe, target, region, source."""
 
     since: datetime
     until: datetime
     probe: str | None = None
     target: str | None = None
     region: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class RunSummary:
     pesq_wb_min: float | None
     stoi_min: float | None
     wer_max: float | None
+    source: str = "synthetic"
+    reported_max_ms: float | None = None
+    joined_run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,43 @@ def pick_bucket_seconds(since: datetime, until: datetime, target_points: int = 6
     return _NICE_BUCKETS[-1] * max(1, int(span / _NICE_BUCKETS[-1] / target_points))
 
 
+#: Bucket sizes a chart may use (seconds), finest first: round numbers an SRE reads at a glance.
+_FIT_BUCKETS = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600,
+                12 * 3600, 86400, 2 * 86400, 7 * 86400)  # fmt: skip
+
+
+def fit_bucket_seconds(first: datetime, last: datetime, target_points: int = 30) -> int:
+    """The bucket size for a chart of data spanning ``first`` to ``last``.
+
+    Sized to the data actually there, not to the range asked for: half an hour
+    of data in a 24 h range gets one-minute buckets (30 points), not one
+    half-hour bucket drawn as a dot. The largest round size that still gives
+    at least ``target_points`` buckets; when the data spans too little for
+    that, the finest size (10 s).
+    """
+    span = max((last - first).total_seconds(), 0.0)
+    fitting = [size for size in _FIT_BUCKETS if span / size >= target_points]
+    return fitting[-1] if fitting else _FIT_BUCKETS[0]
+
+
+def data_extent(store: Store, f: Filters) -> tuple[datetime, datetime] | None:
+    """When the first and last turn in range started; None when there are none."""
+    q = _where(select(func.min(Turn.started_at), func.max(Turn.started_at)), Turn, f)
+    with store.session() as s:
+        first, last = s.execute(q).one()
+    if first is None or last is None:
+        return None
+    return first, last
+
+
+def chart_bucket_seconds(store: Store, f: Filters, target_points: int = 30) -> int:
+    """The bucket size for the charts of a page: fitted to the turns in range."""
+    extent = data_extent(store, f)
+    if extent is None:
+        return pick_bucket_seconds(f.since, f.until, target_points)
+    return fit_bucket_seconds(*extent, target_points=target_points)
+
+
 def _epoch(store: Store, column: Any) -> ColumnElement[int]:
     return epoch_seconds(column, store.backend)
 
@@ -169,8 +210,9 @@ def _bucket_start(since: datetime, bucket_s: int, bucket: int) -> datetime:
 
 def _where(q: Any, model: Any, f: Filters) -> Any:
     return where_runs(
-        q, model, since=f.since, until=f.until, probe=f.probe, target=f.target, region=f.region
-    )
+        q, model, since=f.since, until=f.until, probe=f.probe, target=f.target, region=f.region,
+        source=f.source,
+    )  # fmt: skip
 
 
 def _group_column(model: Any, group_by: str) -> ColumnElement[str]:
@@ -182,10 +224,12 @@ def _group_column(model: Any, group_by: str) -> ColumnElement[str]:
         return model.probe_name
     if group_by == "target_region":
         return model.target_url + " · " + model.region
+    if group_by == "source":
+        return model.source
     if group_by == "all":
         return literal("all")
     raise ValueError(
-        f"unknown group_by {group_by!r}; use target, region, probe, target_region, all"
+        f"unknown group_by {group_by!r}; use target, region, probe, target_region, source, all"
     )
 
 
@@ -238,6 +282,53 @@ def counts(store: Store, f: Filters) -> dict[str, int]:
         runs, failed = s.execute(runs_q).one()
         turns = s.scalar(turns_q) or 0
     return {"runs": int(runs or 0), "failed_runs": int(failed or 0), "turns": int(turns)}
+
+
+def by_source(store: Store, f: Filters) -> list[dict[str, Any]]:
+    """Production and synthetic side by side: per source, calls, failed calls, turns and latency.
+
+    Latency is the p50 and p95 of what the caller heard (``turn_latency_ms``)
+    and of what the bot reported (``reported_latency_ms``) over the range.
+    Both sources are always listed, with zeros when one has no calls.
+    """
+    runs_q = _where(
+        select(
+            ProbeRun.source,
+            func.count(),
+            func.coalesce(func.sum(case((ProbeRun.status != "ok", 1), else_=0)), 0),
+        ),
+        ProbeRun,
+        f,
+    ).group_by(ProbeRun.source)
+    out: dict[str, dict[str, Any]] = {
+        src: {"source": src, "runs": 0, "failed_runs": 0, "turns": 0}
+        for src in ("production", "synthetic")
+        if f.source in (None, src)
+    }
+    for row in out.values():
+        for m in ("turn_latency_ms", "reported_latency_ms"):
+            row[f"{m}_p50"] = row[f"{m}_p95"] = None
+    with store.session() as s:
+        for src, runs, failed in s.execute(runs_q).all():
+            if src in out:
+                out[src].update(runs=int(runs), failed_runs=int(failed or 0))
+        for measure in ("turn_latency_ms", "reported_latency_ms"):
+            value = getattr(Turn, measure)
+            base = _where(
+                select(Turn.source.label("src"), value.label("v")).where(value.is_not(None)),
+                Turn,
+                f,
+            ).subquery()
+            for src, _n, _mean, p50, p95 in s.execute(
+                _ranked_percentiles(base, ["src"], (0.5, 0.95))
+            ).all():
+                if src in out:
+                    out[src].update({f"{measure}_p50": _f(p50), f"{measure}_p95": _f(p95)})
+        turns_q = _where(select(Turn.source, func.count()), Turn, f).group_by(Turn.source)
+        for src, n in s.execute(turns_q).all():
+            if src in out:
+                out[src]["turns"] = int(n)
+    return list(out.values())
 
 
 def latest_run_at(store: Store) -> datetime | None:
@@ -342,10 +433,11 @@ def _span_where(q: Any, f: Filters) -> Any:
     """Spans in the time range (by their own start, on the (name, start_ns) index).
 
     Pipeline spans carry only a trace id, so probe, target and region filters
-    go through the runs with those values (indexed), as a set of trace ids.
+    go through the runs with those values (indexed), as a set of trace ids (a
+    joined call's two sides share one trace, so its spans show under either source).
     """
     q = q.where(Span.start_ns >= _ns(f.since), Span.start_ns < _ns(f.until))
-    if f.probe or f.target or f.region:
+    if f.probe or f.target or f.region or f.source:
         traces = _where(
             select(ProbeRun.trace_id).where(ProbeRun.trace_id.is_not(None)), ProbeRun, f
         )
@@ -509,6 +601,7 @@ def search_runs(
                     func.min(Turn.pesq_wb),
                     func.min(Turn.stoi),
                     func.max(Turn.wer),
+                    func.max(Turn.reported_latency_ms),
                 )
                 .where(Turn.run_id.in_(ids))
                 .group_by(Turn.run_id)
@@ -532,6 +625,9 @@ def search_runs(
                 pesq_wb_min=_f(a[4]) if a else None,
                 stoi_min=_f(a[5]) if a else None,
                 wer_max=_f(a[6]) if a else None,
+                source=run.source,
+                reported_max_ms=_f(a[7]) if a else None,
+                joined_run_id=run.joined_run_id,
             )
         )
     return out
@@ -627,10 +723,21 @@ def budget_history(
     """Error budget remaining over time for the burn-down chart, one point per bucket.
 
     Evaluations may run every minute for months; the lowest budget in each
-    bucket is kept, so a dip is never averaged away.
+    bucket is kept, so a dip is never averaged away. Buckets are sized to the
+    evaluations actually recorded (about 60 points), so a day of hourly
+    evaluations in a 30-day window is a line of 24 points, not three.
     """
-    until = datetime.now(UTC)
-    bucket_s = bucket_s or pick_bucket_seconds(since, until, 120)
+    if bucket_s is None:
+        span_q = select(func.min(SloEvaluation.evaluated_at), func.max(SloEvaluation.evaluated_at))
+        with store.session() as s:
+            first, last = s.execute(
+                span_q.where(SloEvaluation.slo_name == slo_name, SloEvaluation.evaluated_at >= since)
+            ).one()
+        bucket_s = (
+            fit_bucket_seconds(first, last, 60)
+            if first is not None and last is not None
+            else pick_bucket_seconds(since, datetime.now(UTC), 120)
+        )
     bucket = _bucket(store, SloEvaluation.evaluated_at, since, bucket_s).label("bucket")
     q = (
         select(
@@ -672,10 +779,14 @@ __all__ = [
     "PercentileRow",
     "RunSummary",
     "budget_history",
+    "by_source",
     "capacity",
+    "chart_bucket_seconds",
     "counts",
+    "data_extent",
     "dimensions",
     "distribution",
+    "fit_bucket_seconds",
     "flagged_turns",
     "latest_run_at",
     "percentiles_over_time",

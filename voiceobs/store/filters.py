@@ -1,7 +1,7 @@
 """The filters and time arithmetic every reader of the store shares, written once for both backends.
 
 Listing runs, drawing the dashboard and counting SLIs all select rows by
-time range, probe, target and region, and all cut time into seconds or
+time range, probe, target, region and source, and all cut time into seconds or
 minutes. When each reader wrote its own, one truncated fractional seconds
 and one rounded them, so a turn at 12:00:59.9999 could land in different
 minutes on different pages. Here both are defined once, and a test checks
@@ -31,8 +31,11 @@ def where_runs(
     probe: str | None = None,
     target: str | None = None,
     region: str | None = None,
+    source: str | None = None,
 ) -> S:
     """Restrict ``q`` to rows of ``model`` (runs or turns) in ``[since, until)`` and matching filters.
+
+    ``source`` is ``synthetic`` (probe calls) or ``production`` (real callers' calls).
 
     Empty strings and None mean "any", so a form's unset drop-down needs no
     special case. Served by the ``(column, started_at)`` indexes.
@@ -47,6 +50,8 @@ def where_runs(
         q = q.where(model.target_url == target)
     if region:
         q = q.where(model.region == region)
+    if source:
+        q = q.where(model.source == source)
     return q
 
 

@@ -17,6 +17,7 @@ does not matter, and running it again changes nothing.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select
 
@@ -106,4 +107,29 @@ def _joined_values(turn: Turn, reported: float | None) -> dict[str, float | None
     return {"reported_latency_ms": reported, "unseen_latency_ms": unseen}
 
 
-__all__ = ["JOIN_WINDOW", "join_call"]
+def joined_turns(run: ProbeRun, other: ProbeRun | None) -> list[dict[str, Any]]:
+    """Per turn of a joined call: caller-heard, bot-reported, and the time the bot does not see.
+
+    ``run`` and ``other`` are the two sides in either order (turns loaded).
+    ``unseen_ms`` is caller-heard minus bot-reported: transport, buffering and
+    telephony the bot's own figures leave out. ``voiceobs calls show`` and the
+    dashboard's Calls page both print these rows.
+    """
+    if other is None:
+        return []
+    synthetic, production = (run, other) if run.source == "synthetic" else (other, run)
+    told = {t.turn_index: t.reported_latency_ms for t in production.turns}
+    out = []
+    for t in synthetic.turns:
+        reported = told.get(t.turn_index)
+        heard = t.turn_latency_ms
+        out.append({
+            "turn_index": t.turn_index,
+            "caller_heard_ms": heard,
+            "bot_reported_ms": reported,
+            "unseen_ms": heard - reported if heard is not None and reported is not None else None,
+        })  # fmt: skip
+    return out
+
+
+__all__ = ["JOIN_WINDOW", "join_call", "joined_turns"]
