@@ -27,7 +27,7 @@ from voiceobs.probe.spec import ProbeSpec, load_spec
 from voiceobs.redact import Redactor, redact_run
 from voiceobs.results import RunResult
 from voiceobs.store import Store
-from voiceobs.store.joins import join_call
+from voiceobs.store.joins import join_calls
 from voiceobs.store.spool import SaveReport, Spool, save_or_spool
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,12 @@ def record(
     return out
 
 
-def _join(store: Store, run: RunResult) -> None:
-    """Join a stored call with the other side's record of it, if that has arrived."""
+def _join(store: Store, runs: Sequence[RunResult]) -> None:
+    """Join stored calls with the other side's record of each, if that has arrived."""
     try:
-        join_call(store, run.id)
-    except StoreError as exc:  # a join can be made later; the result is safe
-        log.warning("cannot join call %s with its other side: %s", run.id, exc)
+        join_calls(store, [r.id for r in runs])
+    except StoreError as exc:  # a join can be made later; the results are safe
+        log.warning("cannot join %d call(s) with their other side: %s", len(runs), exc)
 
 
 def lost_as_json(exc: ResultsLost) -> str:

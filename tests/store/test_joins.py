@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 
 from tests.store.factories import T0, make_run
+from voiceobs.errors import StoreError
 from voiceobs.results import RunResult, SpanRecord, TurnResult
 from voiceobs.store import Store
-from voiceobs.store.joins import join_call
+from voiceobs.store.joins import join_call, join_calls
 
 
 def _probe(**kw: object) -> RunResult:
@@ -92,3 +93,56 @@ def test_replace_run_rewrites_turns_keeps_spans_and_the_join(store: Store) -> No
     fresh = _bot([1.0])
     assert store.replace_run(fresh) is False  # new: inserted
     assert store.get_run(fresh.id) is not None
+
+
+def _stored(store: Store, run: RunResult) -> tuple[object, ...]:
+    row = store.get_run(run.id)
+    assert row is not None
+    turns = [(t.turn_index, t.reported_latency_ms, t.unseen_latency_ms, t.source) for t in row.turns]
+    return (row.probe_name, row.source, row.joined_run_id, row.finished_at is not None, turns)
+
+
+def test_replace_runs_stores_a_batch_as_replace_run_does_one_by_one(store: Store) -> None:
+    probe, bot = _probe(), _bot([610.0])
+    store.save_run(probe)
+    store.save_run(bot)
+    join_call(store, bot.id)
+    grown = _bot([610.0, 700.0])
+    grown.id = bot.id
+    others = [_bot([float(i)], conversation_id=f"CAother{i}") for i in range(5)]
+    newer = _bot([1.0, 2.0], conversation_id="CAother0")
+    newer.id = others[0].id  # the same call twice in one batch: its newest version wins
+    assert store.replace_runs([grown, *others, newer]) == 1  # one was stored already
+    # The same batch again, as a replayed spool would bring it: nothing duplicated.
+    assert store.replace_runs([grown, *others, newer]) == 6
+    assert _stored(store, grown) == ("support-bot", "production", probe.id, True,
+                                      [(0, 610.0, None, "production"), (1, 700.0, None, "production")])  # fmt: skip
+    assert [t[1] for t in _stored(store, newer)[4]] == [1.0, 2.0]  # type: ignore[index]
+    for run in others[1:]:
+        assert [t[1] for t in _stored(store, run)[4]] == [float(others.index(run))]  # type: ignore[index]
+    assert store.count_runs(source="production") == 6
+
+
+def test_replace_runs_is_all_or_nothing(store: Store) -> None:
+    good = _bot([1.0], conversation_id="CAgood")
+    bad = _bot([2.0], conversation_id="CAbad")
+    bad.turns = [TurnResult(0), TurnResult(0)]  # two turns with one index: the batch is refused
+    with pytest.raises(StoreError):
+        store.replace_runs([good, bad])
+    assert store.get_run(good.id) is None
+
+
+def test_join_calls_joins_only_the_runs_with_a_counterpart(store: Store) -> None:
+    probe = _probe()
+    store.save_run(probe)
+    bots = [_bot([600.0])] + [_bot([500.0], conversation_id=f"CAnone{i}") for i in range(4)]
+    far = _bot([500.0], started_at=T0 + timedelta(hours=3))  # the probe's SID, but hours apart
+    for b in [*bots, far]:
+        store.save_run(b)
+    assert join_calls(store, [b.id for b in [*bots, far]]) == {bots[0].id: probe.id}
+    p = store.get_run(probe.id)
+    assert p is not None and p.joined_run_id == bots[0].id
+    assert [t.unseen_latency_ms for t in p.turns] == [300.0, None]
+    assert join_calls(store, []) == {}
+    # From the probe's side, the same pair.
+    assert join_calls(store, [probe.id]) == {probe.id: bots[0].id}

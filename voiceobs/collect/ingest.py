@@ -41,7 +41,7 @@ from voiceobs.recording import record
 from voiceobs.redact import Redactor
 from voiceobs.results import RunResult, SpanRecord
 from voiceobs.store import Store
-from voiceobs.store.joins import join_call
+from voiceobs.store.joins import join_calls
 from voiceobs.store.spool import SpanSpool, Spool, save_or_spool
 
 log = logging.getLogger(__name__)
@@ -438,11 +438,11 @@ def _without_stored_spans(run: RunResult) -> RunResult:
     return run
 
 
-def _join(store: Store, run: RunResult) -> None:
+def _join(store: Store, runs: Sequence[RunResult]) -> None:
     try:
-        join_call(store, run.id)
-    except StoreError as exc:  # a join can be made later; the call is safe
-        log.warning("cannot join call %s with its other side: %s", run.id, exc)
+        join_calls(store, [r.id for r in runs])
+    except StoreError as exc:  # a join can be made later; the calls are safe
+        log.warning("cannot join %d call(s) with their other side: %s", len(runs), exc)
 
 
 __all__ = ["Admission", "Assembler", "Collector", "CollectorSettings"]

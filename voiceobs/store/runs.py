@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -86,6 +86,46 @@ class RunsMixin(StoreBase):
             return replaced or self.replace_run(run)
         return False
 
+    def replace_runs(self, runs: Sequence[RunResult]) -> int:
+        """``replace_run`` for many calls in one transaction; returns how many were replaced.
+
+        A busy collector closes hundreds of calls a second: one statement per
+        table for the whole batch instead of a transaction per call keeps the
+        store from being its bottleneck. All or nothing: a failure (another
+        writer inserted one of these ids meanwhile) raises ``StoreError`` and
+        changes nothing, and the caller falls back to ``replace_run`` per call.
+        """
+        latest = {r.id: r for r in runs}  # a call emitted twice in one batch: its newest version
+        if not latest:
+            return 0
+        now = utcnow()
+        with self.session() as s:
+            stored = {
+                row.id: row
+                for row in s.scalars(select(ProbeRun).where(ProbeRun.id.in_(list(latest))))
+            }
+            for run_id, row in stored.items():
+                run, joined = latest[run_id], row.joined_run_id
+                for f in _RUN_FIELDS:
+                    setattr(row, f, getattr(run, f))
+                row.joined_run_id = row.joined_run_id or joined
+                row.finished_at = row.finished_at or now
+            if stored:
+                s.execute(delete(Turn).where(Turn.run_id.in_(list(stored))))
+            fresh = [
+                {**{f: getattr(r, f) for f in _RUN_FIELDS}, "finished_at": r.finished_at or now}
+                for r in latest.values()
+                if r.id not in stored
+            ]
+            if fresh:
+                s.execute(insert(ProbeRun), fresh)
+            turns = [self._turn_values(r, t) for r in latest.values() for t in r.turns]
+            if turns:
+                s.execute(insert(Turn), turns)
+            for run in latest.values():
+                self._add_new_spans(s, run.spans, run.id)
+        return len(stored)
+
     @staticmethod
     def _add_new_spans(s: Session, spans: Sequence[SpanRecord], run_id: str | None) -> int:
         if not spans:
@@ -114,18 +154,25 @@ class RunsMixin(StoreBase):
             return s.get(ProbeRun, run_id) is not None
 
     @staticmethod
-    def _turn_row(run: RunResult, turn: TurnResult) -> Turn:
-        values = {f: getattr(turn, f) for f in _TURN_FIELDS}
-        return Turn(
-            **values,
-            started_at=turn.started_at or run.started_at,
-            probe_name=run.probe_name,
-            target_url=run.target_url,
-            region=run.region,
-            source=run.source,
-            framework=run.framework,
-            service=run.service,
-        )
+    def _turn_values(run: RunResult, turn: TurnResult) -> dict[str, object]:
+        """A turn's column values: its own measures and what it copies from its run."""
+        return {
+            **{f: getattr(turn, f) for f in _TURN_FIELDS},
+            "run_id": run.id,
+            "started_at": turn.started_at or run.started_at,
+            "probe_name": run.probe_name,
+            "target_url": run.target_url,
+            "region": run.region,
+            "source": run.source,
+            "framework": run.framework,
+            "service": run.service,
+        }
+
+    @classmethod
+    def _turn_row(cls, run: RunResult, turn: TurnResult) -> Turn:
+        values = cls._turn_values(run, turn)
+        del values["run_id"]  # set by the relationship (save_run) or by the caller
+        return Turn(**values)
 
     def save_spans(self, spans: Sequence[SpanRecord]) -> int:
         """Save spans that arrive apart from a run (pipeline servers, late exporters).
@@ -174,7 +221,9 @@ class RunsMixin(StoreBase):
     ) -> list[ProbeRun]:
         """Runs newest first, filtered; their turns are loaded only ``with_turns``."""
         q = select(ProbeRun).order_by(ProbeRun.started_at.desc()).limit(limit).offset(offset)
-        q = where_runs(q, ProbeRun, since=since, until=until, probe=probe, target=target, region=region)
+        q = where_runs(
+            q, ProbeRun, since=since, until=until, probe=probe, target=target, region=region
+        )
         if status:
             q = q.where(ProbeRun.status == status)
         if source:
@@ -241,8 +290,10 @@ class RunsMixin(StoreBase):
 
     def count_joined_runs(self) -> int:
         """Production calls joined with the probe call that placed them."""
-        q = select(func.count()).select_from(ProbeRun).where(
-            ProbeRun.source == "production", ProbeRun.joined_run_id.is_not(None)
+        q = (
+            select(func.count())
+            .select_from(ProbeRun)
+            .where(ProbeRun.source == "production", ProbeRun.joined_run_id.is_not(None))
         )
         with self.session() as s:
             return int(s.scalar(q) or 0)

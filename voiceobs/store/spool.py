@@ -210,7 +210,10 @@ class SpanSpool:
 
     def writable(self) -> bool:
         """Whether a batch could be spooled now: room under ``max_bytes``, and the directory takes a file."""
-        if self.max_bytes is not None and self.size_bytes() + max(1, self._refused) > self.max_bytes:
+        if (
+            self.max_bytes is not None
+            and self.size_bytes() + max(1, self._refused) > self.max_bytes
+        ):
             return False
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -313,7 +316,7 @@ def save_or_spool(
     *,
     db_url: str | None = None,
     spool: Spool | None = None,
-    on_saved: Callable[[Store, RunResult], None] | None = None,
+    on_saved: Callable[[Store, Sequence[RunResult]], None] | None = None,
     replace: bool = False,
 ) -> SaveReport:
     """Save results to the store, replaying the spool first; spool what the store cannot take.
@@ -322,9 +325,10 @@ def save_or_spool(
     would hide the outage. A result that neither the store nor the spool can
     take is returned in ``lost`` (with the reasons in ``errors``) for the
     caller to print, so it is never silently gone. ``on_saved`` is called
-    with the store for each result it took (to join it with what is stored).
-    ``replace`` rewrites a stored call of the same id (a production call that
-    grew) instead of keeping the first version.
+    with the store and the results it took (to join them with what is
+    stored). ``replace`` rewrites a stored call of the same id (a production
+    call that grew) instead of keeping the first version; many are written in
+    one transaction (``Store.replace_runs``), one by one if that fails.
     """
     spool = spool or Spool()
     report = SaveReport()
@@ -343,19 +347,29 @@ def save_or_spool(
             def replay_one(run: RunResult) -> bool:
                 saved = _save(open_store, run, replace=run.source == "production")
                 if saved and on_saved is not None:
-                    on_saved(open_store, run)
+                    on_saved(open_store, [run])
                 return saved
 
             report.replayed = spool.replay(replay_one)
             if report.replayed:
                 log.info("replayed %d spooled run(s)", report.replayed)
+            if replace and len(pending) > 1:
+                try:
+                    store.replace_runs(pending)
+                except StoreError as exc:  # one call at a time below says which one, and spools
+                    log.info("batch of %d call(s) not written at once (%s)", len(pending), exc)
+                else:
+                    report.saved += len(pending)
+                    if on_saved is not None:
+                        on_saved(store, pending)
+                    pending = []
             while pending:
                 run = pending[0]
                 try:
                     if _save(store, run, replace=replace):
                         report.saved += 1
                         if on_saved is not None:
-                            on_saved(store, run)
+                            on_saved(store, [run])
                     else:
                         report.duplicates += 1
                 except StoreError as exc:
