@@ -13,7 +13,7 @@ from voiceobs.store import analytics
 from voiceobs.store.models import Turn
 
 _NOT_MEASURES = {"turn_index", "prompt_id", "ok", "failure_class", "quality_errors", "transcript",
-                 "expected_text", "intent", "started_at", "flags"}  # fmt: skip
+                 "expected_text", "intent", "started_at", "flags", "kind", "caller", "snr_db"}  # fmt: skip
 
 
 def test_every_numeric_turn_field_is_a_measure_and_back() -> None:
