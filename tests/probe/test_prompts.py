@@ -80,9 +80,8 @@ def test_probe_run_refuses_a_nan_prompt_before_calling(tmp_path: Path) -> None:
 
 
 def test_a_pause_in_a_prompt_is_that_much_silence_before_eos() -> None:
-    from voiceobs.probe.prompts import frame_levels_dbfs
-
     from voiceobs.audio.tts import Voice, render_speech
+    from voiceobs.probe.prompts import frame_levels_dbfs
 
     paused = load_prompt(text="I'd like to change {pause 900ms} my flight", sample_rate=8000, protocol="pcm")
     # The words rendered apart with 900 ms (7200 samples) of digital silence between them.

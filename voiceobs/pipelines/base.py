@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from opentelemetry.context import Context
 
+from voiceobs.pipelines.faults import Faults
+
 #: Every frame on every path is 20 ms long.
 FRAME_MS = 20
 
@@ -31,7 +33,8 @@ class CallInfo:
     ``trace_context`` carries the caller's W3C trace context so the stage
     spans join the caller's trace; ``params`` are the caller's custom
     parameters (Twilio ``customParameters`` or the PCM start message's
-    ``params``), which pipelines may read for per-call configuration.
+    ``params``), which pipelines may read for per-call configuration;
+    ``faults`` are the call's faults (server-wide merged with per-call).
     """
 
     call_id: str
@@ -39,6 +42,8 @@ class CallInfo:
     sample_rate: int
     trace_context: Context | None = None
     params: dict[str, str] = field(default_factory=dict)
+    #: The call's faults (the server's and this call's own), for pipelines that act on them.
+    faults: Faults = field(default_factory=Faults)
 
 
 class CallSink(Protocol):

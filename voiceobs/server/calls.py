@@ -132,8 +132,9 @@ class CallHandler:
 
     async def begin_call(self, info: CallInfo, call_faults: Faults) -> None:
         """The start message arrived: open the pipeline session and arm faults."""
-        self.info = info
         self.faults = self.faults.merge(call_faults)
+        info.faults = self.faults
+        self.info = info
         if self.faults.crash_after_s is not None:
             self._crash_at = time.monotonic() + self.faults.crash_after_s
         self.outbound = Outbound(self.wire(), self.faults)
