@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +203,8 @@ class _Call:
         self.wire_error: str | None = None
         self.send_error: BaseException | None = None
         self.ack: asyncio.Future[None] | None = None
+        #: While a barge-in turn speaks: when the interrupted reply must have stopped.
+        self.barge_deadline: float | None = None
         self._silence = wire.silence()
         #: Where marks and clears go until the first turn exists (then they are its own).
         self.before_first_turn = TurnRecord(index=0, prompt=plan.turns[0].prompt, first_frame=0)
@@ -377,6 +380,7 @@ class _Call:
                 span.set_attribute("voice.reply_frames", (turn.rx_end or 0) - turn.rx_start)
             return
         assert plan.prompt is not None
+        self.barge_deadline = None
         with self._span(
             "send",
             {
@@ -390,7 +394,11 @@ class _Call:
             eos_frame = first + plan.prompt.last_speech_frame
             eos_future = self.frame_sent(eos_frame)
             turn.sent_first_at = await self._await_frame(self.frame_sent(first), turn)
+            if plan.kind == "barge_in":
+                speech = await self._await_frame(self.frame_sent(first + plan.prompt.first_speech_frame), turn)
+                self.barge_deadline = speech + plan.deadline_s
             turn.eos_at = await self._await_frame(eos_future, turn)
+            self.barge_deadline = None
         with self._span("await_reply") as span:
             # When the caller stopped speaking, on the wall clock: what another process
             # (a bot's own trace, a test's ground truth) can line its times up with.
@@ -418,8 +426,14 @@ class _Call:
         # The clock sends on schedule; only a broken socket can stop it.
         while not fut.done():
             self._raise_if_broken(turn)
+            wait = 0.1
+            if self.barge_deadline is not None:
+                # An interruption longer than its deadline: the bot must have stopped by then.
+                self.decode_received()
+                self._check_barge_in(turn, self.barge_deadline, len(self.rec.rx_level))
+                wait = min(wait, max(self.barge_deadline - now(), 0.0) or 0.1)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.1):
+                async with asyncio.timeout(wait):
                     await asyncio.shield(fut)
         return fut.result()
 
@@ -539,11 +553,13 @@ class _Call:
 
         assert turn.prompt is not None
         start = self.rec.sent_at(turn.first_frame + turn.prompt.first_speech_frame)
-        if start is None or turn.eos_at is None:
+        if start is None:
             return
+        # While the caller is still interrupting, everything the bot says is the reply going on.
+        caller_eos = turn.eos_at if turn.eos_at is not None else math.inf
         last = interrupted_reply_end(
             self.rec.rx_at[:n], self.rec.rx_level[:n], self.plan.silence_threshold_dbfs,
-            start=start, caller_eos=turn.eos_at, link_s=turn.end_silence_s,
+            start=start, caller_eos=caller_eos, link_s=turn.end_silence_s,
         )  # fmt: skip
         if last is not None and self.rec.rx_at[last] > deadline:
             raise ProbeError(

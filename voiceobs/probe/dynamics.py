@@ -16,6 +16,7 @@ pipeline against the network or the bot's scheduling).
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 
 from voiceobs.probe.call import CallRecord, TurnRecord
@@ -84,13 +85,13 @@ def measure_dynamics(
             m["greeting_ms"] = (rx_at[turn.first_loud] - turn.eos_at) * 1000.0
         _dead_air(m, rec, turn, stop, dead_air_threshold_ms)
         return m
-    if turn.eos_at is None:
-        return m
     speech_at = speech_start_sent(rec, turn)
     after = turn.rx_start  # frames of the interrupted reply are not this turn's own speech
     if turn.kind == "barge_in" and speech_at is not None:
+        # A turn failed mid-interruption (the deadline) never reached its EoS: all it heard counts.
+        caller_eos = turn.eos_at if turn.eos_at is not None else math.inf
         last = interrupted_reply_end(
-            rx_at, level, threshold, start=speech_at, caller_eos=turn.eos_at, link_s=turn.end_silence_s
+            rx_at, level, threshold, start=speech_at, caller_eos=caller_eos, link_s=turn.end_silence_s
         )
         m["barge_in_stop_ms"] = 0.0 if last is None else (rx_at[last] - speech_at) * 1000.0
         if last is not None:
@@ -98,6 +99,8 @@ def measure_dynamics(
         clears = [t for t in turn.clear_at if t >= speech_at]
         if clears:
             m["clear_ms"] = (clears[0] - speech_at) * 1000.0
+    if turn.eos_at is None:
+        return m
     if not loopback and speech_at is not None:
         _talk_over(m, rec, turn, speech_at, after, stop)
     _dead_air(m, rec, turn, stop, dead_air_threshold_ms)
