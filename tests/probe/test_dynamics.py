@@ -261,3 +261,16 @@ def test_talk_over_a_900_ms_pause_is_caught_and_waiting_is_not(agent_server: Ser
     assert eager.talk_over_ms is not None and eager.talk_over_ms > 0
     assert eager.early_endpoints is not None and eager.early_endpoints >= 1
     assert eager.endpoint_wait_ms is not None and eager.endpoint_wait_ms < 0
+
+
+@pytest.mark.slow
+def test_a_dtmf_turn_is_answered_and_timed_from_the_last_key(agent_server: ServerProcess) -> None:
+    """IVR-style: the agent's menu key 1 is its opening hours; latency counts from the last digit sent."""
+    turns = [{"dtmf": "1#", "expect": {"keywords": ["open"]}}]
+    result = _run(agent_server, {}, turns=turns)
+    turn = _turn(result, "dtmf")
+    assert result.ok and turn.ok, result.failure_detail
+    assert turn.transcript is not None and "open" in turn.transcript
+    # The answer comes after the last key (no talk-over), and the wait is the latency.
+    assert turn.turn_latency_ms is not None and 0 < turn.turn_latency_ms < 3000
+    assert turn.endpoint_wait_ms == turn.turn_latency_ms and turn.talk_over_ms == 0.0

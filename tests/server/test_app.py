@@ -109,6 +109,9 @@ async def test_bad_input_closes_only_that_call(echo: ServerHandle) -> None:
         ([start, json.dumps(bad_payload)], 1007, "base64"),
         ([start, start], 1008, "second start"),
         ([start, b"\x00" * 160], 1003, "binary"),
+        ([json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "1"}})], 1008, "dtmf before start"),
+        ([start, json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "12"}})], 1008, "dtmf.digit"),
+        ([start, json.dumps({"event": "dtmf", "dtmf": "1"})], 1008, "dtmf.digit"),
     ]
     good_audio = speak("Please cancel my order.", 8000)
     good = asyncio.create_task(twilio_call(url, good_audio, listen_s=0.3, sid="MZgood"))

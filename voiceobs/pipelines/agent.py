@@ -21,6 +21,12 @@ conversation faults of :mod:`voiceobs.pipelines.faults` (``ignore_barge_in``,
 ``stop_late``, ``dead_air``, ``early_endpoint``, ``greeting_delay``) act
 here, per call.
 
+Keypad digits (Twilio ``dtmf``) work as an IVR menu: ``1`` to ``8`` pick
+the intents in :data:`~voiceobs.pipelines.responder.DEFAULT_INTENTS` order
+(1 hours, 2 balance, 3 cancel, 4 human agent, ...); the agent answers
+``DTMF_WAIT_MS`` after the last digit, or at once on ``#``, and any other
+key gets the fallback reply.
+
 After the last frame of each reply the agent sends two text events (Twilio
 ``mark``): ``voiceobs-intent:<intent>`` (the intent it answered, ``unknown``
 for the fallback) and ``voiceobs-reply-done``, so a caller can tell a
@@ -58,7 +64,7 @@ from voiceobs.errors import ConfigError
 from voiceobs.pipelines.asr import PocketsphinxAsr
 from voiceobs.pipelines.base import CallInfo, CallSink, Session, frame_samples
 from voiceobs.pipelines.batcher import BatchSettings, MicroBatcher
-from voiceobs.pipelines.responder import IntentResponder, Responder
+from voiceobs.pipelines.responder import FALLBACK_REPLY, IntentResponder, Responder
 from voiceobs.pipelines.speech import split_sentences, stream_speech
 from voiceobs.pipelines.telemetry import PipelineMetrics, stage_span
 from voiceobs.pipelines.vad import SileroVad, VadRequest
@@ -73,6 +79,8 @@ INTENT_EVENT_PREFIX = "voiceobs-intent:"
 DEFAULT_GREETING = "Hello! How can I help you today?"
 GREETING_PARAM = "voiceobs_greeting"
 HANGOVER_PARAM = "voiceobs_hangover_ms"
+#: How long the agent waits after a keypad digit for another before it answers.
+DTMF_WAIT_MS = 300.0
 #: A frame this loud carries speech with a margin above any probe's silence threshold.
 _SPEECH_DBFS = -35.0
 
@@ -138,6 +146,8 @@ class AgentSession:
         #: What the reply being spoken has left (audio and position), for ``stop_late``.
         self._speaking: tuple[np.ndarray, int] | None = None
         self._late_tail: asyncio.Task[None] | None = None
+        self._digits = ""
+        self._dtmf_task: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         greeting = call.params.get(GREETING_PARAM, "").strip()
         if greeting:
@@ -345,9 +355,29 @@ class AgentSession:
             span_t.set_attribute("voice.audio_seconds", sent * n / self._rate)
             transport.__exit__(None, None, None)
 
+    async def on_dtmf(self, digit: str) -> None:
+        """A keypad digit: answer the menu choice once the caller stops pressing keys."""
+        self._digits += digit
+        if self._dtmf_task is not None and not self._dtmf_task.done():
+            self._dtmf_task.cancel()
+        self._dtmf_task = asyncio.get_running_loop().create_task(self._answer_keys(time.time()))
+
+    async def _answer_keys(self, pressed_at: float) -> None:
+        if not self._digits.endswith("#"):
+            await asyncio.sleep(DTMF_WAIT_MS / 1000.0)
+        digits, self._digits = self._digits.rstrip("#"), ""
+        intent = self._p.menu_choice(digits)
+        if self._reply is not None and not self._reply.done():
+            await self._barge_in()  # keys interrupt the agent as speech does
+        reply = self._p.responder.respond(intent, self._history) if intent else None
+        text = reply.text if reply is not None and reply.intent != "unknown" else FALLBACK_REPLY
+        name = reply.intent if reply is not None else "unknown"
+        log.info("call %s pressed %r -> %s", self._call.call_id, digits, name)
+        self._reply = asyncio.get_running_loop().create_task(self._speak(text, pressed_at, name))
+
     async def close(self) -> None:
         """Stop the VAD loop and any reply in flight."""
-        for task in (self._reply, self._late_tail, self._worker):
+        for task in (self._reply, self._late_tail, self._dtmf_task, self._worker):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -427,6 +457,13 @@ class AgentPipeline:
         self._batcher: MicroBatcher[VadRequest, float] | None = None
         self._greetings: dict[tuple[str, int], np.ndarray] = {}
 
+    def menu_choice(self, digits: str) -> str:
+        """The phrase an IVR menu choice stands for (the intent's first phrase), or ``""``."""
+        intents = getattr(self.responder, "intents", ())
+        if len(digits) == 1 and digits.isdigit() and 1 <= int(digits) <= len(intents):
+            return str(intents[int(digits) - 1].phrases[0])
+        return ""
+
     def greeting_audio(self, text: str, rate: int) -> np.ndarray:
         """A greeting's audio at ``rate`` (int16), rendered once per text and kept in memory.
 
@@ -481,6 +518,7 @@ class AgentPipeline:
 __all__ = [
     "DEFAULT_AGENT_VOICE",
     "DEFAULT_GREETING",
+    "DTMF_WAIT_MS",
     "GREETING_PARAM",
     "HANGOVER_PARAM",
     "INTENT_EVENT_PREFIX",

@@ -66,7 +66,11 @@ class Session(Protocol):
         """Take one inbound 20 ms int16 frame; must not block for long."""
 
     async def close(self) -> None:
-        """The call ended: stop background work and release resources."""
+        """The call ended: stop background work and release resources.
+
+        A session that takes keypad input also has ``async def on_dtmf(digit)``
+        (Twilio ``dtmf`` messages); the server calls it when present.
+        """
 
 
 @runtime_checkable

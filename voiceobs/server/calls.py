@@ -151,6 +151,12 @@ class CallHandler:
         if self.session is not None and self.state.mode != "degraded":
             await self.session.on_audio(frame)
 
+    async def on_dtmf(self, digit: str) -> None:
+        """A keypad digit goes to a pipeline that takes keys (``on_dtmf``); others ignore it."""
+        handler = getattr(self.session, "on_dtmf", None)
+        if handler is not None and self.state.mode != "degraded":
+            await handler(digit)
+
     async def enter_degraded(self) -> None:
         """Mute the pipeline, send the notice, then speak the apology."""
         if self.outbound is None or self.info is None:
