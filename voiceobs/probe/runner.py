@@ -487,9 +487,18 @@ async def run_spec_async(
     """
     spec = spec.with_concurrency(concurrency)
     results: list[RunResult] = []
+    points = spec.sweep_points()
     # A sweep runs the spec once per value; every result carries its condition.
-    for point in spec.sweep_points():
-        results.extend(await _run_point(point, progress))
+    for i, point in enumerate(points):
+        tick = progress
+        if progress is not None and len(points) > 1:
+            offset, whole = i * spec.total_calls, len(points) * spec.total_calls
+
+            def tick(done: int, total: int, ok: bool, _o: int = offset, _w: int = whole) -> None:
+                assert progress is not None
+                progress(_o + done, _w, ok)
+
+        results.extend(await _run_point(point, tick))
     return results
 
 
