@@ -38,7 +38,10 @@ def find_lag(reference: np.ndarray, received: np.ndarray) -> int | None:
         return None
     padded = np.concatenate([received, np.zeros(n, np.float32)])
     corr = signal.correlate(padded, reference, mode="valid", method="fft")
-    energy = np.convolve(padded.astype(np.float64) ** 2, np.ones(n), mode="valid")
+    # Energy of every window of n samples, from a running sum: O(len) where a
+    # convolution with a window of ones is O(len * n), seconds per call for a long reply.
+    running = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
+    energy = running[n:] - running[:-n]
     m = min(len(corr), len(energy))
     score = corr[:m] / np.sqrt(np.maximum(energy[:m], 1e-9))
     best = int(np.argmax(score))
