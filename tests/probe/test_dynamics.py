@@ -274,3 +274,12 @@ def test_a_dtmf_turn_is_answered_and_timed_from_the_last_key(agent_server: Serve
     # The answer comes after the last key (no talk-over), and the wait is the latency.
     assert turn.turn_latency_ms is not None and 0 < turn.turn_latency_ms < 3000
     assert turn.endpoint_wait_ms == turn.turn_latency_ms and turn.talk_over_ms == 0.0
+
+
+@pytest.mark.slow
+def test_a_spec_that_waits_for_a_greeting_from_a_bot_that_never_greets_says_so(echo_server: ServerProcess) -> None:
+    spec = make_spec(echo_server.url("twilio"), greeting={}, timeouts={"connect_s": 3, "first_audio_s": 1, "call_s": 10})
+    [result] = asyncio.run(run_spec_async(spec))
+    assert result.failure_class == "timeout"
+    assert result.failure_detail is not None and "no greeting within 1 s" in result.failure_detail
+    assert [(t.kind, t.failure_class) for t in result.turns] == [("greeting", "timeout"), ("prompt", "timeout")]

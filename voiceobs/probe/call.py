@@ -8,6 +8,12 @@ the moment the connection parses it; the conductor walks the turns and
 decides, from the stamps, when a reply started and ended. Nothing is scored
 here: the call only records, so nothing slow runs on the pacing path.
 
+A turn is one of four kinds: the caller speaks a prompt; listens to a bot
+that speaks first (a greeting, timed from the protocol start); interrupts
+the reply before it (a barge-in, spoken a set time after the reply's first
+speech, whose deadline is watched while it is still being spoken); or
+presses keys (DTMF messages, sent by the conductor between the frames).
+
 Frames go out and come in without a task wake-up each (the clock writes to
 the socket from its timer, the connection hands each message to the call from
 ``data_received``), received audio is decoded in batches, and the conductor
@@ -506,6 +512,12 @@ class _Call:
             if turn.first_loud is None:
                 self._raise_if_broken(turn)
                 if t >= first_deadline:
+                    if turn.kind == "greeting":
+                        raise ProbeError(
+                            FailureClass.TIMEOUT,
+                            f"no greeting within {self.plan.first_audio_timeout_s:g} s of the call's start "
+                            "(the spec expects a bot that speaks first)",
+                        )
                     if turn.first_any is None:
                         raise ProbeError(
                             FailureClass.TIMEOUT,
