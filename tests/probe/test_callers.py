@@ -80,3 +80,13 @@ def test_a_sweep_runs_each_snr_and_every_result_carries_its_condition(echo_serve
         [turn] = result.turns
         assert turn.snr_db == snr and turn.caller["snr_db"] == snr and turn.caller["noise"] == "white"
         assert abs(turn.caller["measured_snr_db"] - snr) < 0.5
+
+
+def test_a_quiet_caller_on_a_noisy_line_keeps_the_asked_snr() -> None:
+    """Noise is set against the speech as sent: 30 dB quieter speech gets 30 dB quieter noise."""
+    clean = render_speech(TEXT, 16000, Voice())
+    prompt = load_prompt(text=TEXT, sample_rate=16000, protocol="pcm", caller=Caller(snr_db=10, level_db=-30))
+    quiet = np.concatenate([clean, np.zeros(len(prompt.audio) - len(clean), np.float32)]) * 10 ** (-30 / 20)
+    assert abs(_independent_snr_db(quiet, prompt.audio, 16000) - 10.0) < 0.5
+    # EoS is the clean prompt's: the quiet speech is still found.
+    assert prompt.last_speech_frame == load_prompt(text=TEXT, sample_rate=16000, protocol="pcm").last_speech_frame

@@ -49,6 +49,7 @@ from websockets.uri import parse_uri
 
 from voiceobs.errors import FailureClass, ProbeError
 from voiceobs.probe.connection import CloseInfo, ProbeConnection
+from voiceobs.probe.interruptions import interrupted_reply_end
 from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, now
 from voiceobs.probe.prompts import Prompt, levels_dbfs
 from voiceobs.probe.protocols import WireError, WireProtocol
@@ -561,8 +562,6 @@ class _Call:
         """A reply still going at the barge-in deadline fails the turn there and then."""
         if now() < deadline:
             return
-        from voiceobs.probe.dynamics import interrupted_reply_end
-
         assert turn.prompt is not None
         start = self.rec.sent_at(turn.first_frame + turn.prompt.first_speech_frame)
         if start is None:

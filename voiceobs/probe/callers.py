@@ -21,8 +21,15 @@ from typing import Literal
 import numpy as np
 
 from voiceobs.audio.g711 import alaw_decode, alaw_encode, float_to_int16, mulaw_decode, mulaw_encode
-from voiceobs.probe.prompts import SPEECH_THRESHOLD_DBFS, frame_levels_dbfs, frame_samples
 from voiceobs.probe.spec import Caller
+
+#: The prompts' speech threshold (``voiceobs.probe.prompts.SPEECH_THRESHOLD_DBFS``, which
+#: passes it in): a frame above it carries speech.
+DEFAULT_SPEECH_DBFS = -40.0
+
+
+def _frame_samples(sample_rate: int) -> int:
+    return sample_rate // 50
 
 
 def make_noise(kind: Literal["white", "pink", "brown"], n: int, seed: int) -> np.ndarray:
@@ -40,22 +47,31 @@ def make_noise(kind: Literal["white", "pink", "brown"], n: int, seed: int) -> np
     return (white / np.sqrt(power) if power > 0 else white).astype(np.float64)
 
 
-def speech_power(audio: np.ndarray, sample_rate: int) -> float:
-    """Mean power over the 20 ms frames that carry speech (above the speech threshold)."""
-    n = frame_samples(sample_rate)
+def speech_power(audio: np.ndarray, sample_rate: int, threshold_dbfs: float = DEFAULT_SPEECH_DBFS) -> float:
+    """Mean power over the 20 ms frames that carry speech (above ``threshold_dbfs``)."""
+    n = _frame_samples(sample_rate)
     usable = len(audio) // n * n
     frames = np.asarray(audio[:usable], dtype=np.float64).reshape(-1, n)
     if not frames.size:
         return 0.0
-    active = frame_levels_dbfs(audio, sample_rate) > SPEECH_THRESHOLD_DBFS
+    power = np.mean(frames**2, axis=1)
+    active = 10.0 * np.log10(np.maximum(power, 1e-12)) > threshold_dbfs
     return float(np.mean(frames[active] ** 2)) if active.any() else 0.0
 
 
-def apply_caller(audio: np.ndarray, sample_rate: int, caller: Caller) -> np.ndarray:
-    """The prompt as this caller sends it (float32, clipped to full scale)."""
-    x = np.asarray(audio, dtype=np.float64) * 10 ** (caller.level_db / 20)
+def apply_caller(
+    audio: np.ndarray, sample_rate: int, caller: Caller, threshold_dbfs: float = DEFAULT_SPEECH_DBFS
+) -> np.ndarray:
+    """The prompt as this caller sends it (float32, clipped to full scale).
+
+    The speech power the noise is set against is the clean prompt's, over
+    its frames above ``threshold_dbfs`` (before the level change, so a quiet
+    caller's speech is still found), scaled by the level.
+    """
+    gain = 10 ** (caller.level_db / 20)
+    x = np.asarray(audio, dtype=np.float64) * gain
     if caller.snr_db is not None and x.size:
-        power = speech_power(x, sample_rate)
+        power = speech_power(np.asarray(audio, np.float64), sample_rate, threshold_dbfs) * gain**2
         noise = make_noise(caller.noise, x.size, caller.seed)
         x = x + noise * np.sqrt(power / 10 ** (caller.snr_db / 10))
     x = np.clip(x, -1.0, 1.0)
@@ -75,7 +91,7 @@ def _line(audio: np.ndarray, sample_rate: int, caller: Caller) -> np.ndarray:
         pcm = alaw_decode(alaw_encode(pcm))
     if caller.loss != "none":
         loss = LossModel.for_caller(caller.loss, caller.loss_rate, caller.seed)
-        n = frame_samples(sample_rate)
+        n = _frame_samples(sample_rate)
         out = pcm.astype(np.float32)
         last: np.ndarray | None = None
         run = 0
@@ -89,11 +105,17 @@ def _line(audio: np.ndarray, sample_rate: int, caller: Caller) -> np.ndarray:
     return pcm.astype(np.float32) / 32768.0
 
 
-def measured_snr_db(clean: np.ndarray, sent: np.ndarray, sample_rate: int) -> float | None:
-    """The SNR a sent prompt really has against its clean speech (what the result records)."""
+def measured_snr_db(
+    clean: np.ndarray, sent: np.ndarray, sample_rate: int, threshold_dbfs: float = DEFAULT_SPEECH_DBFS
+) -> float | None:
+    """The SNR a sent prompt really has against its clean speech (what the result records).
+
+    ``clean`` is the prompt at the caller's level; its speech frames are found
+    at that level unless it is too quiet, then in the prompt's own terms.
+    """
     noise = np.asarray(sent, np.float64)[: len(clean)] - np.asarray(clean, np.float64)[: len(sent)]
     p_noise = float(np.mean(noise**2)) if noise.size else 0.0
-    p_speech = speech_power(clean, sample_rate)
+    p_speech = speech_power(clean, sample_rate, threshold_dbfs)
     if p_noise <= 0 or p_speech <= 0:
         return None
     return 10 * float(np.log10(p_speech / p_noise))

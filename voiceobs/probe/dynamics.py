@@ -15,53 +15,16 @@ pipeline against the network or the bot's scheduling).
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Sequence
 
 from voiceobs.probe.call import CallRecord, TurnRecord
+from voiceobs.probe.interruptions import interrupted_reply_end
 
 #: The measures this module computes (names from the vocabulary, ``voiceobs.measures``).
 DYNAMICS: tuple[str, ...] = (
     "greeting_ms", "endpoint_wait_ms", "talk_over_ms", "early_endpoints", "dead_air_max_ms",
     "dead_air_count", "barge_in_stop_ms", "clear_ms",
 )  # fmt: skip
-
-
-def interrupted_reply_end(
-    rx_at: Sequence[float],
-    rx_level: Sequence[float],
-    threshold: float,
-    *,
-    start: float,
-    caller_eos: float,
-    link_s: float,
-) -> int | None:
-    """Index of the interrupted reply's last speech frame that arrived after ``start``, or None.
-
-    The interrupted reply is the bot's speech going on from the interruption:
-    every speech frame that arrives before the caller's interruption has
-    ended (``caller_eos``), then any that follows the one before it by less
-    than ``link_s``. Speech after a longer silence, past the interruption's
-    end, is the bot's answer to it, not the reply it was asked to stop.
-    """
-    n = min(len(rx_at), len(rx_level))
-    i = bisect.bisect_right(rx_at, start, 0, n)
-    prev: float | None = None
-    for j in range(i - 1, -1, -1):
-        if rx_level[j] > threshold:
-            prev = rx_at[j]
-            break
-    last: int | None = None
-    for j in range(i, n):
-        if rx_level[j] <= threshold:
-            continue
-        t = rx_at[j]
-        if t <= caller_eos or (prev is not None and t - prev < link_s):
-            last, prev = j, t
-        else:
-            break
-    return last
 
 
 def speech_start_sent(rec: CallRecord, turn: TurnRecord) -> float | None:

@@ -155,7 +155,7 @@ def build_prompt(
     if caller is not None:
         from voiceobs.probe.callers import apply_caller
 
-        padded = apply_caller(clean, sample_rate, caller)
+        padded = apply_caller(clean, sample_rate, caller, SPEECH_THRESHOLD_DBFS)
     frames = float_to_int16(padded).reshape(-1, n)
     wire, decoded_i16 = _encode(frames, protocol)
     sent = decoded_i16.astype(np.float32) / 32768.0
@@ -164,7 +164,8 @@ def build_prompt(
     if caller is not None and caller.snr_db is not None:
         from voiceobs.probe.callers import measured_snr_db
 
-        snr = measured_snr_db(clean * 10 ** (caller.level_db / 20), sent, sample_rate)
+        gain = 10 ** (caller.level_db / 20)
+        snr = measured_snr_db(clean * gain, sent, sample_rate, SPEECH_THRESHOLD_DBFS + 20 * np.log10(gain))
     return Prompt(
         key=key or hashlib.sha256(frames.tobytes()).hexdigest()[:24],
         text=text,
