@@ -434,11 +434,17 @@ class _Call:
         while not fut.done():
             self._raise_if_broken(turn)
             wait = 0.1
-            if self.barge_deadline is not None:
+            deadline = self.barge_deadline
+            if deadline is not None:
                 # An interruption longer than its deadline: the bot must have stopped by then.
-                self.decode_received()
-                self._check_barge_in(turn, self.barge_deadline, len(self.rec.rx_level))
-                wait = min(wait, max(self.barge_deadline - now(), 0.0) or 0.1)
+                # Nothing is decoded before the deadline, so interrupting costs the pacing
+                # thread nothing until there is something to judge.
+                left = deadline - now()
+                if left <= 0:
+                    self.decode_received()
+                    self._check_barge_in(turn, deadline, len(self.rec.rx_level))
+                else:
+                    wait = min(wait, left)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await asyncio.shield(fut)
