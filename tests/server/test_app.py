@@ -224,8 +224,12 @@ async def test_admin_fault_refuses_nan_and_absurd_values_and_keeps_the_old_set()
             assert (
                 await client.post(url, json={"fault": "delay=200"}, headers=auth)
             ).status_code == 200
-            for bad in ("drop=nan", "delay=1e12", "delay=inf"):
+            for bad in ("drop=nan", "delay=1e12", "delay=inf", "stop_late=nan", "dead_air=1e9", "greeting_delay=-1"):
                 r = await client.post(url, json={"fault": bad}, headers=auth)
                 assert r.status_code == 400
                 assert "finite" in r.json()["error"] or "at most" in r.json()["error"]
             assert (await client.get(url, headers=auth)).json()["fault"] == "delay=200"
+            # The conversation faults are set server-wide the same way, for every call after.
+            r = await client.post(url, json={"fault": "stop_late=300,ignore_barge_in"}, headers=auth)
+            assert r.status_code == 200
+            assert (await client.get(url, headers=auth)).json()["fault"] == "ignore_barge_in,stop_late=300"
