@@ -57,3 +57,12 @@ def test_the_architecture_doc_defines_every_measure() -> None:
     doc = (ROOT / "docs" / "architecture.md").read_text()
     missing = [m for m in TURN_MEASURES if f"`{m}`" not in doc]
     assert missing == []
+
+
+def test_the_readme_dynamics_example_is_a_valid_spec() -> None:
+    from voiceobs.probe.spec import parse_spec
+
+    start = README.index("version: voiceobs/v1\nname: support-bot-dynamics")
+    spec = parse_spec(README[start : README.index("```", start)], "README.md")
+    assert spec.greeting is not None and spec.turns[1].barge_in is not None and spec.turns[2].dtmf
+    assert [p.caller.snr_db for p in spec.sweep_points() if p.caller] == [20.0, 10.0, 5.0]

@@ -13,7 +13,7 @@ from voiceobs.store import analytics
 from voiceobs.store.models import Turn
 
 _NOT_MEASURES = {"turn_index", "prompt_id", "ok", "failure_class", "quality_errors", "transcript",
-                 "expected_text", "intent", "started_at", "flags"}  # fmt: skip
+                 "expected_text", "intent", "started_at", "flags", "kind", "caller", "snr_db"}  # fmt: skip
 
 
 def test_every_numeric_turn_field_is_a_measure_and_back() -> None:
@@ -55,3 +55,14 @@ def test_the_pushed_histograms_are_named_by_the_vocabulary() -> None:
     for name in measures.TIME_MEASURES:
         m = measures.measure(name)
         assert (f"{m.histogram}_count" in text) == m.exported, name
+
+
+def test_results_json_carries_the_dynamics_measures_and_the_callers_condition() -> None:
+    run = RunResult(probe_name="p", target_url="ws://t", started_at=utcnow())
+    run.turns.append(TurnResult(0, kind="greeting", greeting_ms=412.5))
+    run.turns.append(TurnResult(1, kind="barge_in", barge_in_stop_ms=180.0, clear_ms=175.5, early_endpoints=0,
+                                caller={"snr_db": 10.0, "noise": "pink"}, snr_db=10.0))  # fmt: skip
+    data = run.to_json()
+    assert data["turns"][1]["barge_in_stop_ms"] == 180.0 and data["turns"][1]["caller"]["noise"] == "pink"
+    back = RunResult.from_json(data)
+    assert back.turns == run.turns

@@ -42,6 +42,12 @@ class FailureClass(StrEnum):
     TRUNCATED = "truncated"
     QUALITY_ERROR = "quality_error"
     INTERNAL_ERROR = "internal_error"
+    #: The bot still spoke when the barge-in deadline passed.
+    BARGE_IN_IGNORED = "barge_in_ignored"
+    #: A reply fell silent mid-way for longer than the spec allows.
+    DEAD_AIR = "dead_air"
+    #: A bot that speaks first did not greet within the spec's limit.
+    SLOW_GREETING = "slow_greeting"
 
 
 class VoiceObsError(Exception):

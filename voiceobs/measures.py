@@ -115,6 +115,27 @@ _ALL: tuple[Measure, ...] = (
     Measure("input_tokens", "count", "count", "Language-model input tokens of the turn (a cost driver)."),
     Measure("output_tokens", "count", "count", "Language-model output tokens of the turn (a cost driver)."),
     Measure("tts_characters", "count", "count", "Characters synthesised for the turn (a cost driver)."),
+    # Conversation dynamics, measured from the caller's side.
+    _time("greeting_ms", "Protocol start to the first speech of a bot that speaks first.", exported=True),
+    _time(
+        "endpoint_wait_ms",
+        "End of caller speech to the bot's first speech, by arrival (negative: it started early).",
+        exported=True,
+    ),
+    _time(
+        "talk_over_ms",
+        "Bot speech heard while the caller was still speaking or pausing mid-utterance.",
+        exported=True,
+    ),
+    Measure("early_endpoints", "count", "count", "Times the bot started speaking before the caller finished."),
+    _time("dead_air_max_ms", "Longest silence in the reply's audio between two stretches of speech.", exported=True),
+    Measure("dead_air_count", "count", "count", "Silences in the reply's audio longer than the dead-air threshold."),
+    _time(
+        "barge_in_stop_ms",
+        "First speech frame of the caller's interruption to the last bot frame still carrying speech.",
+        exported=True,
+    ),
+    _time("clear_ms", "First speech frame of the caller's interruption to the bot's clear message.", exported=True),
 )
 
 #: Every per-turn measure by name, in the order the store and exports list them.
@@ -138,6 +159,12 @@ LATENCY_MEASURES: tuple[str, ...] = (
     "unseen_latency_ms",
 )  # fmt: skip
 
+#: How a conversation flows, as the caller hears it (the Latency page's dynamics panel).
+DYNAMICS_MEASURES: tuple[str, ...] = (
+    "greeting_ms", "endpoint_wait_ms", "talk_over_ms", "early_endpoints", "dead_air_max_ms",
+    "dead_air_count", "barge_in_stop_ms", "clear_ms",
+)  # fmt: skip
+
 #: Per-stage figures a bot reports, in the order a turn passes through them.
 STAGE_TTFB_MEASURES: tuple[str, ...] = ("stt_ttfb_ms", "llm_ttfb_ms", "tts_ttfb_ms")
 
@@ -151,6 +178,7 @@ def measure(name: str) -> Measure:
 
 
 __all__ = [
+    "DYNAMICS_MEASURES",
     "EXPORTED_MEASURES",
     "INTELLIGIBILITY_BUCKETS",
     "KINDS",

@@ -62,6 +62,14 @@ class TurnResult:
     input_tokens: int | None = None
     output_tokens: int | None = None
     tts_characters: int | None = None
+    greeting_ms: float | None = None
+    endpoint_wait_ms: float | None = None
+    talk_over_ms: float | None = None
+    early_endpoints: int | None = None
+    dead_air_max_ms: float | None = None
+    dead_air_count: int | None = None
+    barge_in_stop_ms: float | None = None
+    clear_ms: float | None = None
     quality_errors: dict[str, str] = field(default_factory=dict)
     #: Reported values refused as implausible (measure -> why); the measure itself is None,
     #: so a known framework bug never reaches an SLI as truth.
@@ -69,6 +77,14 @@ class TurnResult:
     transcript: str | None = None
     expected_text: str | None = None
     intent: str | None = None
+    #: What the caller did in this turn: ``prompt`` (spoke), ``greeting`` (listened to a bot
+    #: that speaks first), ``barge_in`` (interrupted the previous reply) or ``dtmf`` (keypad).
+    kind: str = "prompt"
+    #: The caller-side condition the turn was placed under (``snr_db``, ``level_db``,
+    #: ``words_per_minute``, ``codec``, ``loss``...); empty for a clean caller.
+    caller: dict[str, Any] = field(default_factory=dict)
+    #: The condition's signal-to-noise ratio, in its own column so quality can be grouped by it.
+    snr_db: float | None = None
     started_at: datetime | None = None
 
 

@@ -13,13 +13,20 @@ measured in the same run against the same server:
 * ``task per call+rt``: a task per call sleeping to each frame's due time
   (two timers and a task wake-up per frame), the design voiceobs shipped first;
 * ``naive sleep+rt``: ``sleep(0.02)`` after each frame, the loop everyone
-  writes first, whose lateness accumulates (drift).
+  writes first, whose lateness accumulates (drift);
+* ``barge-in+rt`` (``--barge-in``): what ships, with every call interrupting
+  its reply once (a ``barge_in:`` turn 300 ms after the echo's first speech
+  after EoS; the echo repeats the interruption, so its deadline is 10 s),
+  so the conductor switches prompts mid-call, watches the barge-in deadline
+  while the interruption is spoken and decodes as it goes. Compared with
+  ``frame clock+rt`` in the same run.
 
 Each level runs ``--repeats`` times per contender after one warm-up run; the
 table shows the median run's p99 (and the worst run's), so one lucky or
 unlucky run decides nothing.
 
     .venv/bin/python benchmarks/probe/bench_pacing.py [--levels 50,100,150,200] [--repeats 3]
+    .venv/bin/python benchmarks/probe/bench_pacing.py --levels 200 --contenders shipped --barge-in
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from voiceobs.probe.runner import run_spec_async
 from voiceobs.probe.spec import parse_spec
 
 PROMPT = "Hello, I would like to check the status of my order."
+INTERRUPTION = "Sorry, actually, one more thing."
 
 _SERVER = textwrap.dedent(
     """
@@ -124,7 +132,12 @@ def _contender(clock: Callable[[], object], realtime: bool) -> Iterator[None]:
             os.environ["VOICEOBS_REALTIME"] = saved
 
 
-def _spec(url: str, n: int) -> object:
+def _spec(url: str, n: int, barge_in: bool = False) -> object:
+    turn: dict[str, object] = {"prompt": PROMPT, "reference": "prompt", "end_silence_ms": 300}
+    if barge_in:
+        # The echo repeats the interruption rather than stopping for it: a deadline past its
+        # length keeps every call going, since what is measured here is the probe's pacing.
+        turn["barge_in"] = {"after_ms": 300, "prompt": INTERRUPTION, "deadline_ms": 10_000}
     data = {
         "version": "voiceobs/v1",
         "name": "bench-pacing",
@@ -134,7 +147,7 @@ def _spec(url: str, n: int) -> object:
         "concurrency": n,
         "metrics": [],
         "timeouts": {"connect_s": 20, "first_audio_s": 10, "call_s": 60},
-        "turns": [{"prompt": PROMPT, "reference": "prompt", "end_silence_ms": 300}],
+        "turns": [turn],
     }
     return parse_spec(yaml.safe_dump(data), "bench.yaml")
 
@@ -154,12 +167,15 @@ async def _timed_calls(*args: object, **kwargs: object) -> object:
         _loop_load.append(cpu / max(time.monotonic() - started, 1e-9))
 
 
-def _run(url: str, n: int) -> tuple[np.ndarray, int, float]:
+def _run(url: str, n: int, barge_in: bool = False) -> tuple[np.ndarray, int, float]:
     """Errors of every frame, failed calls, and the loop thread's load during the calls."""
     _pacers.clear()
     _loop_load.clear()
-    results = asyncio.run(run_spec_async(_spec(url, n)))  # type: ignore[arg-type]
+    results = asyncio.run(run_spec_async(_spec(url, n, barge_in)))  # type: ignore[arg-type]
     failed = sum(not r.ok for r in results)
+    if barge_in:
+        interrupted = sum(any(t.kind == "barge_in" and t.barge_in_stop_ms is not None for t in r.turns) for r in results)
+        assert interrupted == len(results) - failed, f"only {interrupted} of {len(results)} calls barged in"
     errors = [p.errors_ms() for p in _pacers if p.actual]
     return (np.concatenate(errors) if errors else np.zeros(0)), failed, _loop_load[-1]
 
@@ -171,6 +187,7 @@ def main() -> None:
     parser.add_argument(
         "--contenders", default="all", help="'all' or 'shipped' (the frame clock at real-time priority only)"
     )
+    parser.add_argument("--barge-in", action="store_true", help="add the shipped clock with every call barging in once")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -180,14 +197,16 @@ def main() -> None:
     call_module.Pacer = _RecordedPacer  # type: ignore[misc]
     runner_module._run_calls = _timed_calls  # type: ignore[assignment]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    contenders: list[tuple[str, Callable[[], object], bool]] = [("frame clock+rt", frame_clock, True)]
+    contenders: list[tuple[str, Callable[[], object], bool, bool]] = [("frame clock+rt", frame_clock, True, False)]
+    if args.barge_in:
+        contenders.append(("barge-in+rt", frame_clock, True, True))
     if args.contenders == "all":
         contenders += [
-            ("frame clock", frame_clock, False),
-            ("task per call+rt", lambda: _TaskPerCallClock(naive=False), True),
-            ("naive sleep+rt", lambda: _TaskPerCallClock(naive=True), True),
+            ("frame clock", frame_clock, False, False),
+            ("task per call+rt", lambda: _TaskPerCallClock(naive=False), True, False),
+            ("naive sleep+rt", lambda: _TaskPerCallClock(naive=True), True, False),
         ]
-    best: dict[str, int] = {name: 0 for name, _, _ in contenders}
+    best: dict[str, int] = {name: 0 for name, _, _, _ in contenders}
     try:
         _run(url, 10)  # warm-up: first-use costs (imports, allocations) are not pacing
         print(
@@ -196,11 +215,11 @@ def main() -> None:
         )
         for n in levels:
             p99s: dict[str, float] = {}
-            for name, clock, rt in contenders:
+            for name, clock, rt, barge in contenders:
                 runs = []
                 with _contender(clock, rt):
                     for _ in range(args.repeats):
-                        errors, failed, load = _run(url, n)
+                        errors, failed, load = _run(url, n, barge)
                         p99 = float(np.percentile(errors, 99)) if errors.size else float("nan")
                         runs.append((p99, errors, failed, load))
                         time.sleep(1.0)

@@ -77,3 +77,23 @@ def test_probe_run_refuses_a_nan_prompt_before_calling(tmp_path: Path) -> None:
     assert isinstance(result.exception, AudioError), result.output
     assert result.exception.exit_code == 2
     assert str(wav) in str(result.exception) and "NaN" in str(result.exception)
+
+
+def test_a_pause_in_a_prompt_is_that_much_silence_before_eos() -> None:
+    from voiceobs.audio.tts import Voice, render_speech
+    from voiceobs.probe.prompts import frame_levels_dbfs
+
+    paused = load_prompt(text="I'd like to change {pause 900ms} my flight", sample_rate=8000, protocol="pcm")
+    # The words rendered apart with 900 ms (7200 samples) of digital silence between them.
+    a, b = (render_speech(t, 8000, Voice()) for t in ("I'd like to change", "my flight"))
+    assert paused.n_frames == -(-(a.size + 7200 + b.size) // 160)
+    assert np.all(paused.audio[a.size : a.size + 7200] == 0)
+    # EoS is in the second part: the pause is inside the caller's utterance.
+    assert paused.last_speech_frame * 160 > a.size + 7200
+    levels = frame_levels_dbfs(paused.audio, 8000)
+    quiet = levels < -60
+    runs, run = [], 0
+    for q in quiet[paused.first_speech_frame : paused.last_speech_frame + 1]:
+        run = run + 1 if q else 0
+        runs.append(run)
+    assert max(runs) >= 45

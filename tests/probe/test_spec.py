@@ -169,3 +169,62 @@ def test_a_rate_the_engine_cannot_speak_is_refused() -> None:
 def test_an_unknown_espeak_voice_is_refused_at_load() -> None:
     err = _error(GOOD + "voice: xx-nope\n")
     assert err.field == "voice" and "espeak-ng has no voice 'xx-nope'" in str(err)
+
+
+DYNAMICS = """\
+version: voiceobs/v1
+name: dynamics
+target: ws://127.0.0.1:8765/twilio
+greeting:
+  expect: {keywords: [hello]}
+  max_ms: 2000
+dead_air: {threshold_ms: 400, max_ms: 1500}
+caller: {snr_db: 10, level_db: -6}
+sweep: {snr_db: [20, 10, 5]}
+turns:
+  - prompt: "I'd like to change {pause 900ms} my flight to Boston"
+    barge_in: {after_ms: 800, prompt: "Sorry, actually, what are your opening hours?"}
+  - dtmf: "42#"
+"""
+
+
+def test_a_dynamics_spec_loads_and_sweeps() -> None:
+    spec = parse_spec(DYNAMICS, "dyn.yaml")
+    assert spec.greeting is not None and spec.greeting.max_ms == 2000
+    assert spec.turns[0].barge_in is not None and spec.turns[0].barge_in.after_ms == 800
+    assert spec.turns[1].dtmf == "42#"
+    points = spec.sweep_points()
+    assert [p.caller.snr_db for p in points if p.caller] == [20.0, 10.0, 5.0]
+    assert all(p.caller and p.caller.level_db == -6 for p in points)
+    assert spec.caller_for(spec.turns[0]) == spec.caller
+
+
+def test_an_existing_v1_spec_is_read_as_before() -> None:
+    spec = parse_spec(GOOD, "good.yaml")
+    assert (spec.greeting, spec.caller, spec.sweep) == (None, None, {})
+    assert spec.turns[0].barge_in is None and spec.turns[0].dtmf is None
+    assert spec.sweep_points() == [spec]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "needle"),
+    [
+        ('dtmf: "42#"', 'dtmf: "4x"', "turns[1]", "keypad digits only"),
+        ("{pause 900ms}", "{pause}", "turns[0]", "{pause 900ms}"),
+        ("{pause 900ms}", "{pause 90s}", "turns[0]", "at most 30 s"),
+        ("[20, 10, 5]", "[20, 200]", "sweep", "sweep snr_db: 200"),
+        ("sweep: {snr_db", "sweep: {noise", "sweep", "cannot sweep 'noise'"),
+        ("after_ms: 800, ", "after_ms: 800, wav: x.wav, ", "turns[0].barge_in", "exactly one of"),
+    ],
+)
+def test_bad_dynamics_fields_name_their_line(old: str, new: str, field: str, needle: str) -> None:
+    err = _error(DYNAMICS.replace(old, new))
+    assert err.field == field, err
+    assert needle in str(err)
+    line = next(i for i, text in enumerate(DYNAMICS.replace(old, new).splitlines(), 1) if new in text)
+    assert err.line == line
+
+
+def test_dtmf_needs_twilio() -> None:
+    err = _error(DYNAMICS.replace("target: ws://127.0.0.1:8765/twilio", "target: ws://h/pcm\nprotocol: pcm"))
+    assert "protocol: twilio" in str(err)

@@ -109,6 +109,9 @@ async def test_bad_input_closes_only_that_call(echo: ServerHandle) -> None:
         ([start, json.dumps(bad_payload)], 1007, "base64"),
         ([start, start], 1008, "second start"),
         ([start, b"\x00" * 160], 1003, "binary"),
+        ([json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "1"}})], 1008, "dtmf before start"),
+        ([start, json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "12"}})], 1008, "dtmf.digit"),
+        ([start, json.dumps({"event": "dtmf", "dtmf": "1"})], 1008, "dtmf.digit"),
     ]
     good_audio = speak("Please cancel my order.", 8000)
     good = asyncio.create_task(twilio_call(url, good_audio, listen_s=0.3, sid="MZgood"))
@@ -221,8 +224,12 @@ async def test_admin_fault_refuses_nan_and_absurd_values_and_keeps_the_old_set()
             assert (
                 await client.post(url, json={"fault": "delay=200"}, headers=auth)
             ).status_code == 200
-            for bad in ("drop=nan", "delay=1e12", "delay=inf"):
+            for bad in ("drop=nan", "delay=1e12", "delay=inf", "stop_late=nan", "dead_air=1e9", "greeting_delay=-1"):
                 r = await client.post(url, json={"fault": bad}, headers=auth)
                 assert r.status_code == 400
                 assert "finite" in r.json()["error"] or "at most" in r.json()["error"]
             assert (await client.get(url, headers=auth)).json()["fault"] == "delay=200"
+            # The conversation faults are set server-wide the same way, for every call after.
+            r = await client.post(url, json={"fault": "stop_late=300,ignore_barge_in"}, headers=auth)
+            assert r.status_code == 200
+            assert (await client.get(url, headers=auth)).json()["fault"] == "ignore_barge_in,stop_late=300"

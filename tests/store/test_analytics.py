@@ -181,3 +181,23 @@ def test_budget_history_is_bucketed_to_the_evaluations_recorded(store: Store) ->
     rows = A.budget_history(store, "s", T0 + timedelta(hours=23) - timedelta(days=30))
     assert len(rows) == 24
     assert [r["budget_remaining"] for r in rows] == pytest.approx([1 - k / 24 for k in range(24)])
+
+
+def test_quality_by_snr_groups_wer_by_the_callers_noise(store: Store) -> None:
+    """What a WER-against-SNR chart reads: the mean per SNR, clean callers left out."""
+    wers = {20.0: [0.0, 0.1], 10.0: [0.2, 0.4, 0.3], 5.0: [0.9]}
+    for snr, values in wers.items():
+        for i, w in enumerate(values):
+            run = RunResult(probe_name="p", target_url="ws://a", region="r1", started_at=T0 + timedelta(minutes=i))
+            run.turns.append(TurnResult(turn_index=0, wer=w, snr_db=snr, caller={"snr_db": snr}, ok=i != 1,
+                                        started_at=T0 + timedelta(minutes=i)))  # fmt: skip
+            store.save_run(run)
+    clean = RunResult(probe_name="p", target_url="ws://a", region="r1", started_at=T0)
+    clean.turns.append(TurnResult(turn_index=0, wer=0.0, started_at=T0))
+    store.save_run(clean)
+    rows = A.quality_by_snr(store, A.Filters(since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1)))
+    assert [r["snr_db"] for r in rows] == [5.0, 10.0, 20.0]
+    for r in rows:
+        values = wers[r["snr_db"]]
+        assert r["turns"] == len(values) and r["ok"] == len(values) - (len(values) > 1)
+        assert math.isclose(r["wer"], sum(values) / len(values))

@@ -155,3 +155,53 @@ def test_upgrade_to_delivery_state_keeps_claims_and_gives_them_their_state(db_ur
     assert store.take_hook_lease(incident.id, "pager", "firing", lease_seconds=30) is None
     store.close()
     engine.dispose()
+
+
+def test_upgrade_to_dynamics_keeps_turns_as_spoken_prompts_from_a_clean_caller(db_url: str) -> None:
+    """0005 adds the conversation-dynamics measures; turns already stored keep every value."""
+    engine = make_engine(db_url)
+    command.upgrade(migrations.alembic_config(engine), "0004")
+    started = (
+        "2026-11-01 12:00:00" if engine.dialect.name == "sqlite" else "2026-11-01T12:00:00+00:00"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO probe_runs (id, probe_name, target_url, region, pipeline, protocol, labels,"
+                " started_at, status, probe_host, voiceobs_version, source, framework, service,"
+                " deployment) VALUES ('r4', 'agent', 'ws://127.0.0.1:8765/twilio', 'local', 'agent',"
+                " 'twilio', '{}', :at, 'ok', 'h', 'old', 'synthetic', 'voiceobs', '', '')"
+            ),
+            {"at": started},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO turns (run_id, turn_index, prompt_id, started_at, probe_name, target_url,"
+                " region, ok, turn_latency_ms, quality_errors, source, framework, service, flags)"
+                " VALUES ('r4', 0, 'p', :at, 'agent', 'ws://127.0.0.1:8765/twilio', 'local', :ok, 812.5,"
+                " '{}', 'synthetic', 'voiceobs', '', '{}')"
+            ),
+            {"at": started, "ok": True},
+        )
+    migrations.upgrade(engine)
+    store = Store.open(db_url)
+    got = store.get_run("r4")
+    assert got is not None and len(got.turns) == 1
+    turn = got.turns[0]
+    assert turn.turn_latency_ms == 812.5
+    assert (turn.kind, turn.caller, turn.snr_db) == ("prompt", {}, None)
+    assert (turn.barge_in_stop_ms, turn.greeting_ms, turn.dead_air_max_ms, turn.early_endpoints) == (
+        None, None, None, None,
+    )  # fmt: skip
+    # Today's code stores the new measures beside the old row.
+    run = make_run(turns=1)
+    run.turns[0].barge_in_stop_ms, run.turns[0].kind = 240.0, "barge_in"
+    run.turns[0].caller, run.turns[0].snr_db = {"snr_db": 10.0}, 10.0
+    assert store.save_run(run)
+    new = store.get_run(run.id)
+    assert new is not None
+    assert (new.turns[0].barge_in_stop_ms, new.turns[0].kind, new.turns[0].caller, new.turns[0].snr_db) == (
+        240.0, "barge_in", {"snr_db": 10.0}, 10.0,
+    )  # fmt: skip
+    store.close()
+    engine.dispose()

@@ -1,7 +1,9 @@
 """``voiceobs calls``: recent calls, probe and production alike, and one call from both sides.
 
 ``calls list`` is the terminal view of what the dashboard's Calls page
-shows; ``calls show ID`` prints one call's turns with every measure taken,
+shows; ``calls show ID`` prints one call's turns (what the caller did in
+each: spoke, listened to a greeting, barged in, pressed keys, and under which
+hard-caller condition) with every measure taken,
 the values refused as implausible (flags), and, for a call seen from both
 sides, the caller-heard latency beside the bot-reported one and the time the
 bot does not see. Both print JSON with ``--json``, each call with its turns.
@@ -36,10 +38,13 @@ _RUN_FIELDS = ("id", "source", "framework", "service", "deployment", "probe_name
 def _turn_json(turn: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "turn_index": turn.turn_index,
+        "kind": turn.kind,
         "ok": turn.ok,
         "failure_class": turn.failure_class,
         "measures": {m: getattr(turn, m) for m in TURN_MEASURES if getattr(turn, m) is not None},
     }
+    if turn.caller:
+        out["caller"] = dict(turn.caller)
     if turn.flags:
         out["flags"] = dict(turn.flags)
     if turn.quality_errors:
@@ -147,6 +152,7 @@ def _print_run(console: Any, run: ProbeRun) -> None:
         console.print(f"[red]failed[/red]: {run.failure_detail}")
     table = Table()
     table.add_column("turn", justify="right")
+    table.add_column("kind")
     table.add_column("status")
     table.add_column("measures")
     table.add_column("flags")
@@ -155,7 +161,8 @@ def _print_run(console: Any, run: ProbeRun) -> None:
             f"{m} {_num(getattr(t, m))}" for m in TURN_MEASURES if getattr(t, m) is not None
         )
         flags = "; ".join(f"{k}: {v}" for k, v in (t.flags or {}).items())
-        table.add_row(str(t.turn_index + 1), "ok" if t.ok else (t.failure_class or "failed"), measures, flags)
+        kind = t.kind + (" (" + ", ".join(f"{k} {v}" for k, v in t.caller.items()) + ")" if t.caller else "")
+        table.add_row(str(t.turn_index + 1), kind, "ok" if t.ok else (t.failure_class or "failed"), measures, flags)
     console.print(table)
 
 

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from voiceobs.results import RunResult
+from voiceobs.results import RunResult, TurnResult
 
 
 @click.group()
@@ -25,21 +25,38 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+#: The dynamics figures the summary shows when a turn has them, with short names.
+_DYNAMICS = (("greeting_ms", "greeting"), ("barge_in_stop_ms", "stop"), ("clear_ms", "clear"),
+             ("talk_over_ms", "talk-over"), ("dead_air_max_ms", "dead air"))  # fmt: skip
+
+
+def _dynamics(turn: TurnResult) -> str:
+    parts = []
+    for name, label in _DYNAMICS:
+        value = getattr(turn, name)
+        if value is not None and (value or name in ("barge_in_stop_ms", "greeting_ms")):
+            parts.append(f"{label} {value:.0f}")
+    if turn.snr_db is not None:
+        parts.append(f"snr {turn.snr_db:g} dB")
+    return ", ".join(parts) or "-"
+
+
 def _summary(results: list[RunResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"probe {results[0].probe_name}" if results else "probe")
-    for col in ("call", "turn", "status", "connect ms", "ttfb ms", "latency ms", "path ms",
-                "gap p99 ms", "pacing p99 ms", "pesq_nb", "stoi", "wer"):  # fmt: skip
+    for col in ("call", "turn", "kind", "status", "connect ms", "ttfb ms", "latency ms", "path ms",
+                "gap p99 ms", "pacing p99 ms", "pesq_nb", "stoi", "wer", "dynamics"):  # fmt: skip
         table.add_column(col, justify="right" if "ms" in col or col in ("pesq_nb", "stoi", "wer") else "left")
     for i, r in enumerate(results, 1):
         for t in r.turns or []:
             status = "ok" if t.ok else (t.failure_class or "failed")
             table.add_row(
-                str(i), str(t.turn_index + 1), status, _fmt(t.connect_ms), _fmt(t.ttfb_ms),
+                str(i), str(t.turn_index + 1), t.kind, status, _fmt(t.connect_ms), _fmt(t.ttfb_ms),
                 _fmt(t.turn_latency_ms), _fmt(t.path_delay_ms, 1), _fmt(t.gap_p99_ms, 1),
                 _fmt(t.pacing_error_p99_ms, 2), _fmt(t.pesq_nb, 2), _fmt(t.stoi, 2), _fmt(t.wer, 2),
+                _dynamics(t),
             )  # fmt: skip
     console = Console(soft_wrap=True)
     console.print(table)
@@ -74,7 +91,7 @@ def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, c
             with Progress(transient=True) as bar:
                 # The target's query string may carry a token: show it as it will be stored.
                 shown = default_redactor().redact_url(parsed.target)
-                task = bar.add_task(f"calling {shown}", total=parsed.total_calls)
+                task = bar.add_task(f"calling {shown}", total=parsed.total_calls * len(parsed.sweep_points()))
 
                 def tick(done: int, total: int, ok: bool) -> None:
                     bar.update(task, completed=done)

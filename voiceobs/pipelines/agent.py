@@ -13,6 +13,20 @@ windows with probability >= ``speech_threshold``; the turn ends after
 the arrival time of the last voiced window, so the hangover is part of the
 turn latency the caller feels (it is the main cost at low load).
 
+A caller may ask to be greeted (start parameter ``voiceobs_greeting``:
+``1`` for the default greeting, or the words to say): the agent then speaks
+first, as soon as the call starts. ``voiceobs_hangover_ms`` sets this call's
+hangover (a patient agent for callers who pause mid-sentence). The
+conversation faults of :mod:`voiceobs.pipelines.faults` (``ignore_barge_in``,
+``stop_late``, ``dead_air``, ``early_endpoint``, ``greeting_delay``) act
+here, per call.
+
+Keypad digits (Twilio ``dtmf``) work as an IVR menu: ``1`` to ``8`` pick
+the intents in :data:`~voiceobs.pipelines.responder.DEFAULT_INTENTS` order
+(1 hours, 2 balance, 3 cancel, 4 human agent, ...); the agent answers
+``DTMF_WAIT_MS`` after the last digit, or at once on ``#``, and any other
+key gets the fallback reply.
+
 After the last frame of each reply the agent sends two text events (Twilio
 ``mark``): ``voiceobs-intent:<intent>`` (the intent it answered, ``unknown``
 for the fallback) and ``voiceobs-reply-done``, so a caller can tell a
@@ -33,20 +47,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
 
+from voiceobs.audio.g711 import float_to_int16
 from voiceobs.audio.resample import resample
 from voiceobs.audio.tts import Voice, parse_voice, render_speech
+from voiceobs.errors import ConfigError
 from voiceobs.pipelines.asr import PocketsphinxAsr
 from voiceobs.pipelines.base import CallInfo, CallSink, Session, frame_samples
 from voiceobs.pipelines.batcher import BatchSettings, MicroBatcher
-from voiceobs.pipelines.responder import IntentResponder, Responder
+from voiceobs.pipelines.responder import FALLBACK_REPLY, IntentResponder, Responder
 from voiceobs.pipelines.speech import split_sentences, stream_speech
 from voiceobs.pipelines.telemetry import PipelineMetrics, stage_span
 from voiceobs.pipelines.vad import SileroVad, VadRequest
@@ -56,6 +74,15 @@ log = logging.getLogger(__name__)
 REPLY_DONE_EVENT = "voiceobs-reply-done"
 #: Prefix of the event naming the intent a reply answered (``voiceobs-intent:hours``).
 INTENT_EVENT_PREFIX = "voiceobs-intent:"
+
+#: What the agent says first when a caller asks for a greeting with ``voiceobs_greeting=1``.
+DEFAULT_GREETING = "Hello! How can I help you today?"
+GREETING_PARAM = "voiceobs_greeting"
+HANGOVER_PARAM = "voiceobs_hangover_ms"
+#: How long the agent waits after a keypad digit for another before it answers.
+DTMF_WAIT_MS = 300.0
+#: A frame this loud carries speech with a margin above any probe's silence threshold.
+_SPEECH_DBFS = -35.0
 
 #: The agent speaks with the hibari neural voice: a probe transcribes the reply
 #: with pocketsphinx after an 8 kHz mu-law line, and measured that way espeak-ng's
@@ -114,7 +141,19 @@ class AgentSession:
         self._last_voiced = 0.0
         self._history: list[tuple[str, str]] = []
         self._reply: asyncio.Task[None] | None = None
-        self._worker = asyncio.get_running_loop().create_task(self._run())
+        self._faults = call.faults
+        self._hangover_ms = _hangover_ms(call, pipeline.settings)
+        #: What the reply being spoken has left (audio and position), for ``stop_late``.
+        self._speaking: tuple[np.ndarray, int] | None = None
+        self._late_tail: asyncio.Task[None] | None = None
+        self._digits = ""
+        self._dtmf_task: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        greeting = call.params.get(GREETING_PARAM, "").strip()
+        if greeting:
+            text = DEFAULT_GREETING if greeting.lower() in ("1", "true", "yes", "default") else greeting
+            self._reply = loop.create_task(self._greet(text))
+        self._worker = loop.create_task(self._run())
 
     async def on_audio(self, frame: np.ndarray) -> None:
         """Queue the frame for the VAD loop; never blocks the socket reader."""
@@ -162,7 +201,7 @@ class AgentSession:
                 self._last_voiced = now
             return
         self._silence_s += self._win_s
-        if self._silence_s * 1000 >= settings.hangover_ms:
+        if self._silence_s * 1000 >= self._hangover_ms:
             self._in_speech = False
             self._voiced_run = 0
             self._preroll.clear()
@@ -176,20 +215,69 @@ class AgentSession:
                 **{"voice.audio_seconds": audio.size / self._rate},
             ):
                 pass
+            # A reply still going (an agent that ignores barge-in) is finished first.
+            before = self._reply if self._reply is not None and not self._reply.done() else None
             self._reply = asyncio.get_running_loop().create_task(
-                self._answer(audio, self._last_voiced)
+                self._answer(audio, self._last_voiced, before)
             )
 
     async def _barge_in(self) -> None:
         assert self._reply is not None
+        if self._faults.ignore_barge_in:
+            return
+        left = self._speaking
         self._reply.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._reply
         await self._sink.clear()
+        late = self._faults.stop_late_ms
+        if late and left is not None:
+            # Timed from the clear: a probe sees exactly how much later than it the audio stopped.
+            cleared = time.monotonic()
+            self._late_tail = asyncio.get_running_loop().create_task(
+                self._keep_talking(left, cleared, cleared + late / 1000.0)
+            )
 
-    async def _answer(self, audio: np.ndarray, end_of_speech: float) -> None:
+    async def _keep_talking(self, left: tuple[np.ndarray, int], decided: float, stop_at: float) -> None:
+        """The ``stop_late`` fault: a speech frame every 20 ms after the decision, the last at ``stop_at``."""
+        audio, pos = left
+        n = frame_samples(self._rate)
+        frames = _speech_frames(audio[pos:], n) or _speech_frames(audio, n)
+        if not frames:
+            return
+        k = 0
+        with contextlib.suppress(Exception):
+            while True:
+                due = min(decided + 0.02 * (k + 1), stop_at)
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._sink.send_audio(frames[k % len(frames)])
+                k += 1
+                if due >= stop_at:
+                    return
+
+    async def _greet(self, text: str) -> None:
+        """Speak first, as a bot that greets its callers does (late by ``greeting_delay``)."""
+        try:
+            audio = self._p.greeting_audio(text, self._rate)
+            delay = self._faults.greeting_delay_ms
+            if delay:
+                await asyncio.sleep(delay / 1000.0)
+            await self._speak_audio([audio], time.time(), "greeting")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent greeting failed for call %s", self._call.call_id)
+
+    async def _answer(
+        self, audio: np.ndarray, end_of_speech: float, before: asyncio.Task[None] | None = None
+    ) -> None:
         p, ctx = self._p, self._call.trace_context
         try:
+            if before is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.shield(before)
             pcm16k = audio if self._rate == 16000 else _to_16k(audio, self._rate)
             with stage_span(
                 "asr", ctx, p.metrics, **{"voice.audio_seconds": audio.size / self._rate}
@@ -210,8 +298,6 @@ class AgentSession:
 
     async def _speak(self, text: str, end_of_speech: float, intent: str = "unknown") -> None:
         p, ctx = self._p, self._call.trace_context
-        n = frame_samples(self._rate)
-        lead = p.settings.lead_ms / 1000.0
         sentences = stream_speech(text, self._rate, p.settings.voice)
         first_sentence = split_sentences(text)[0] if text.strip() else text
         with stage_span(
@@ -219,15 +305,31 @@ class AgentSession:
         ) as span:
             first = await anext(sentences)
             span.set_attribute("voice.audio_seconds", first.size / self._rate)
+        await self._speak_audio([first], end_of_speech, intent, sentences)
+
+    async def _speak_audio(
+        self,
+        chunks: list[np.ndarray],
+        end_of_speech: float,
+        intent: str,
+        more: AsyncIterator[np.ndarray] | None = None,
+    ) -> None:
+        """Send audio paced in real time (``lead_ms`` ahead), then the intent and reply-done events."""
+        p, ctx = self._p, self._call.trace_context
+        n = frame_samples(self._rate)
+        lead = p.settings.lead_ms / 1000.0
+        dead_air = self._faults.dead_air_ms
+        if dead_air:
+            chunks = [_with_dead_air(chunks[0], n, self._rate, dead_air)]
         sent = 0
         t0 = time.monotonic()
         transport = stage_span("transport", ctx, p.metrics)
         span_t = transport.__enter__()
         try:
-            chunks = [first]
             while chunks:
                 audio = chunks.pop()
                 for i in range(0, audio.size, n):
+                    self._speaking = (audio, i)
                     frame = audio[i : i + n]
                     if frame.size < n:
                         frame = np.pad(frame, (0, n - frame.size))
@@ -243,22 +345,85 @@ class AgentSession:
                         # from its end-of-turn decision to its first reply frame.
                         span_t.set_attribute("voice.reported_latency_ms", latency * 1000.0)
                     sent += 1
-                nxt = await anext(sentences, None)
+                nxt = await anext(more, None) if more is not None else None
                 if nxt is not None:
                     chunks.append(nxt)
+            self._speaking = None
             await self._sink.send_event(INTENT_EVENT_PREFIX + intent)
             await self._sink.send_event(REPLY_DONE_EVENT)
         finally:
             span_t.set_attribute("voice.audio_seconds", sent * n / self._rate)
             transport.__exit__(None, None, None)
 
+    async def on_dtmf(self, digit: str) -> None:
+        """A keypad digit: answer the menu choice once the caller stops pressing keys."""
+        self._digits += digit
+        if self._dtmf_task is not None and not self._dtmf_task.done():
+            self._dtmf_task.cancel()
+        self._dtmf_task = asyncio.get_running_loop().create_task(self._answer_keys(time.time()))
+
+    async def _answer_keys(self, pressed_at: float) -> None:
+        if not self._digits.endswith("#"):
+            await asyncio.sleep(DTMF_WAIT_MS / 1000.0)
+        digits, self._digits = self._digits.rstrip("#"), ""
+        intent = self._p.menu_choice(digits)
+        if self._reply is not None and not self._reply.done():
+            await self._barge_in()  # keys interrupt the agent as speech does
+        reply = self._p.responder.respond(intent, self._history) if intent else None
+        text = reply.text if reply is not None and reply.intent != "unknown" else FALLBACK_REPLY
+        name = reply.intent if reply is not None else "unknown"
+        log.info("call %s pressed %r -> %s", self._call.call_id, digits, name)
+        self._reply = asyncio.get_running_loop().create_task(self._speak(text, pressed_at, name))
+
     async def close(self) -> None:
         """Stop the VAD loop and any reply in flight."""
-        for task in (self._reply, self._worker):
+        for task in (self._reply, self._late_tail, self._dtmf_task, self._worker):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+def _hangover_ms(call: CallInfo, settings: AgentSettings) -> float:
+    """This call's hangover: the ``early_endpoint`` fault, the caller's parameter, or the setting."""
+    if call.faults.early_endpoint_ms is not None:
+        return call.faults.early_endpoint_ms
+    raw = call.params.get(HANGOVER_PARAM)
+    if raw is None:
+        return settings.hangover_ms
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{HANGOVER_PARAM}={raw!r}: give milliseconds, e.g. 1200") from None
+    if not math.isfinite(value) or not 0 < value <= 60_000:
+        raise ConfigError(f"{HANGOVER_PARAM}={raw}: must be more than 0 and at most 60000 ms")
+    return value
+
+
+def _frame_dbfs(frame: np.ndarray) -> float:
+    x = frame.astype(np.float64) / 32768.0
+    return 10.0 * math.log10(max(float(np.mean(x * x)), 1e-12))
+
+
+def _speech_frames(audio: np.ndarray, n: int) -> list[np.ndarray]:
+    """The whole 20 ms frames of ``audio`` that carry speech."""
+    return [audio[i : i + n] for i in range(0, audio.size - n + 1, n) if _frame_dbfs(audio[i : i + n]) > _SPEECH_DBFS]
+
+
+def _with_dead_air(audio: np.ndarray, n: int, rate: int, ms: float) -> np.ndarray:
+    """``audio`` with ``ms`` of digital silence (whole frames) put between two frames of speech.
+
+    The place is the first frame boundary at least 400 ms in (or the middle,
+    for a short reply) with speech on both sides, so the reply's own pauses
+    never add to the injected one.
+    """
+    frames = audio.size // n
+    silent = round(ms / 20.0)
+    start = min(rate * 2 // 5 // n, frames // 2)
+    for k in range(max(start, 1), frames):
+        if _frame_dbfs(audio[(k - 1) * n : k * n]) > _SPEECH_DBFS and _frame_dbfs(audio[k * n : (k + 1) * n]) > _SPEECH_DBFS:
+            return np.concatenate([audio[: k * n], np.zeros(silent * n, audio.dtype), audio[k * n :]])
+    return audio
 
 
 def _to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -290,6 +455,27 @@ class AgentPipeline:
         self._batch_settings = batch or BatchSettings()
         self._vad: SileroVad | None = None
         self._batcher: MicroBatcher[VadRequest, float] | None = None
+        self._greetings: dict[tuple[str, int], np.ndarray] = {}
+
+    def menu_choice(self, digits: str) -> str:
+        """The phrase an IVR menu choice stands for (the intent's first phrase), or ``""``."""
+        intents = getattr(self.responder, "intents", ())
+        if len(digits) == 1 and digits.isdigit() and 1 <= int(digits) <= len(intents):
+            return str(intents[int(digits) - 1].phrases[0])
+        return ""
+
+    def greeting_audio(self, text: str, rate: int) -> np.ndarray:
+        """A greeting's audio at ``rate`` (int16), rendered once per text and kept in memory.
+
+        Kept whole and in memory so a greeting goes out the moment the call
+        starts: its timing is then the agent's, not a render's or a disk's.
+        """
+        key = (text, rate)
+        audio = self._greetings.get(key)
+        if audio is None:
+            audio = float_to_int16(render_speech(text, rate, self.settings.voice))
+            self._greetings[key] = audio
+        return audio
 
     @property
     def vad(self) -> SileroVad:
@@ -315,6 +501,8 @@ class AgentPipeline:
             for text in texts:
                 for sentence in split_sentences(text):
                     await asyncio.to_thread(render_speech, sentence, 16000, self.settings.voice)
+        for rate in (8000, 16000):
+            await asyncio.to_thread(self.greeting_audio, DEFAULT_GREETING, rate)
 
     def open_session(self, call: CallInfo, sink: CallSink) -> Session:
         """A new VAD stream and turn state for this call."""
@@ -329,6 +517,10 @@ class AgentPipeline:
 
 __all__ = [
     "DEFAULT_AGENT_VOICE",
+    "DEFAULT_GREETING",
+    "DTMF_WAIT_MS",
+    "GREETING_PARAM",
+    "HANGOVER_PARAM",
     "INTENT_EVENT_PREFIX",
     "REPLY_DONE_EVENT",
     "AgentPipeline",

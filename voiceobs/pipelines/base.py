@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from opentelemetry.context import Context
 
+from voiceobs.pipelines.faults import Faults
+
 #: Every frame on every path is 20 ms long.
 FRAME_MS = 20
 
@@ -31,7 +33,8 @@ class CallInfo:
     ``trace_context`` carries the caller's W3C trace context so the stage
     spans join the caller's trace; ``params`` are the caller's custom
     parameters (Twilio ``customParameters`` or the PCM start message's
-    ``params``), which pipelines may read for per-call configuration.
+    ``params``), which pipelines may read for per-call configuration;
+    ``faults`` are the call's faults (server-wide merged with per-call).
     """
 
     call_id: str
@@ -39,6 +42,8 @@ class CallInfo:
     sample_rate: int
     trace_context: Context | None = None
     params: dict[str, str] = field(default_factory=dict)
+    #: The call's faults (the server's and this call's own), for pipelines that act on them.
+    faults: Faults = field(default_factory=Faults)
 
 
 class CallSink(Protocol):
@@ -61,7 +66,11 @@ class Session(Protocol):
         """Take one inbound 20 ms int16 frame; must not block for long."""
 
     async def close(self) -> None:
-        """The call ended: stop background work and release resources."""
+        """The call ended: stop background work and release resources.
+
+        A session that takes keypad input also has ``async def on_dtmf(digit)``
+        (Twilio ``dtmf`` messages); the server calls it when present.
+        """
 
 
 @runtime_checkable

@@ -112,11 +112,19 @@ class CodecConfig:
         return asdict(self)
 
 
-class _LossModel:
+class LossModel:
+    """Which 20 ms frames a line loses: independent (``random``) or bursty (``gilbert``)."""
+
     def __init__(self, config: CodecConfig, rng: np.random.Generator) -> None:
         self._cfg = config
         self._rng = rng
         self._bad = False
+
+    @classmethod
+    def for_caller(cls, loss: str, loss_rate: float, seed: int) -> LossModel:
+        """The same loss model on a probe's outgoing line (a hard caller's ``loss:``)."""
+        config = CodecConfig(loss=loss, loss_rate=loss_rate, seed=seed)  # type: ignore[arg-type]
+        return cls(config, np.random.default_rng(seed))
 
     def lost(self) -> bool:
         cfg = self._cfg
@@ -143,7 +151,7 @@ class CodecSession:
         self._n8 = frame_samples(8000)
         self._n = frame_samples(call.sample_rate)
         rng = np.random.default_rng(config.seed)
-        self._loss = _LossModel(config, np.random.default_rng(rng.integers(2**32)))
+        self._loss = LossModel(config, np.random.default_rng(rng.integers(2**32)))
         self._jitter_rng = np.random.default_rng(rng.integers(2**32))
         self._noise_gen = torch.Generator(device=device).manual_seed(int(rng.integers(2**31)))
         # One zero frame of history, so the first frame comes out (40 ms late) instead of lost.
@@ -264,4 +272,4 @@ class CodecPipeline:
         """Nothing to release."""
 
 
-__all__ = ["CodecConfig", "CodecPipeline", "CodecSession"]
+__all__ = ["CodecConfig", "CodecPipeline", "CodecSession", "LossModel"]

@@ -37,6 +37,26 @@ fault              what the server does                                         
                    server closes the call with code 1011 ("internal error")
 ``crash=S``        as ``crash``, S seconds after the start message
 =================  ===========================================================  ====================
+
+Conversation faults, acted on by the ``agent`` pipeline (the reference bot
+that greets, takes turns and can be interrupted):
+
+=======================  =====================================================  ======================
+fault                    what the agent does                                    probe should see
+=======================  =====================================================  ======================
+``ignore_barge_in``      keeps talking when the caller interrupts (no ``clear``;  ``barge_in_ignored``
+                         its answer to the interruption waits for the reply)
+``stop_late=MS``         sends ``clear`` when it hears the interruption, as a     ``barge_in_stop_ms``
+                         healthy agent does, but keeps speaking MS ms longer:     MS after ``clear_ms``
+                         its last speech frame goes out exactly MS after it
+``dead_air=MS``          falls silent for MS ms (whole 20 ms frames of digital    ``dead_air_max_ms`` MS
+                         silence, paced as speech) mid-way through each reply,
+                         between two frames of speech
+``early_endpoint=MS``    ends the caller's turn after MS ms of silence (150 if    ``talk_over_ms``,
+                         no value) instead of its hangover: answers during a      ``early_endpoints``
+                         caller's pause
+``greeting_delay=MS``    greets (``voiceobs_greeting``) MS ms late                ``greeting_ms`` + MS
+=======================  =====================================================  ======================
 """
 
 from __future__ import annotations
@@ -48,9 +68,19 @@ import numpy as np
 
 from voiceobs.errors import ConfigError
 
-_NAMES = ("delay", "stall", "drop", "garble", "silence", "refuse", "crash")
-#: The largest value each numeric fault takes: delay in ms, the others in seconds (one hour).
-_MOST = {"delay": 600_000.0, "stall": 3600.0, "drop": 3600.0, "crash": 3600.0}
+_NAMES = (
+    "delay", "stall", "drop", "garble", "silence", "refuse", "crash",
+    "ignore_barge_in", "stop_late", "dead_air", "early_endpoint", "greeting_delay",
+)  # fmt: skip
+#: Faults whose value is milliseconds (the others take seconds).
+_MS = ("delay", "stop_late", "dead_air", "early_endpoint", "greeting_delay")
+#: The largest value each numeric fault takes: ten minutes in ms, the others one hour in seconds.
+_MOST = {
+    "delay": 600_000.0, "stall": 3600.0, "drop": 3600.0, "crash": 3600.0,
+    "stop_late": 600_000.0, "dead_air": 600_000.0, "early_endpoint": 600_000.0, "greeting_delay": 600_000.0,
+}  # fmt: skip
+#: ``early_endpoint`` with no value: ends the caller's turn after this much silence.
+EARLY_ENDPOINT_MS = 150.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,11 @@ class Faults:
     silence: bool = False
     refuse: bool = False
     crash_after_s: float | None = None
+    ignore_barge_in: bool = False
+    stop_late_ms: float | None = None
+    dead_air_ms: float | None = None
+    early_endpoint_ms: float | None = None
+    greeting_delay_ms: float = 0.0
 
     @property
     def any(self) -> bool:
@@ -95,7 +130,7 @@ class Faults:
                     raise ConfigError(f"fault {name}={value}: value must be a finite number, 0 or more")
                 most = _MOST.get(name)
                 if most is not None and number > most:
-                    unit = "ms" if name == "delay" else "s"
+                    unit = "ms" if name in _MS else "s"
                     raise ConfigError(
                         f"fault {name}={value}: at most {most:g} {unit}; a longer fault is a typo, "
                         "not a test (the probe's own deadlines are seconds)"
@@ -113,6 +148,17 @@ class Faults:
                 faults = replace(faults, drop_after_s=number or 0.0)
             elif name == "crash":
                 faults = replace(faults, crash_after_s=number or 0.0)
+            elif name in ("stop_late", "dead_air", "greeting_delay"):
+                if number is None:
+                    raise ConfigError(f"fault {name} needs milliseconds, e.g. {name}=300")
+                if name == "stop_late":
+                    faults = replace(faults, stop_late_ms=number)
+                elif name == "dead_air":
+                    faults = replace(faults, dead_air_ms=number)
+                else:
+                    faults = replace(faults, greeting_delay_ms=faults.greeting_delay_ms + number)
+            elif name == "early_endpoint":
+                faults = replace(faults, early_endpoint_ms=EARLY_ENDPOINT_MS if number is None else number)
             else:
                 if number is not None:
                     raise ConfigError(f"fault {name} takes no value")
@@ -135,6 +181,11 @@ class Faults:
             silence=self.silence or other.silence,
             refuse=self.refuse or other.refuse,
             crash_after_s=first(self.crash_after_s, other.crash_after_s),
+            ignore_barge_in=self.ignore_barge_in or other.ignore_barge_in,
+            stop_late_ms=other.stop_late_ms if other.stop_late_ms is not None else self.stop_late_ms,
+            dead_air_ms=other.dead_air_ms if other.dead_air_ms is not None else self.dead_air_ms,
+            early_endpoint_ms=first(self.early_endpoint_ms, other.early_endpoint_ms),
+            greeting_delay_ms=self.greeting_delay_ms + other.greeting_delay_ms,
         )
 
     def describe(self) -> str:
@@ -153,6 +204,14 @@ class Faults:
                 parts.append(flag)
         if self.crash_after_s is not None:
             parts.append(f"crash={self.crash_after_s:g}")
+        if self.ignore_barge_in:
+            parts.append("ignore_barge_in")
+        for name in ("stop_late", "dead_air", "early_endpoint"):
+            value = getattr(self, f"{name}_ms")
+            if value is not None:
+                parts.append(f"{name}={value:g}")
+        if self.greeting_delay_ms:
+            parts.append(f"greeting_delay={self.greeting_delay_ms:g}")
         return ",".join(parts)
 
 
@@ -170,4 +229,4 @@ class Garbler:
         return np.clip(x + noise, -32768, 32767).astype(np.int16)
 
 
-__all__ = ["Faults", "Garbler"]
+__all__ = ["EARLY_ENDPOINT_MS", "Faults", "Garbler"]

@@ -8,6 +8,12 @@ the moment the connection parses it; the conductor walks the turns and
 decides, from the stamps, when a reply started and ended. Nothing is scored
 here: the call only records, so nothing slow runs on the pacing path.
 
+A turn is one of four kinds: the caller speaks a prompt; listens to a bot
+that speaks first (a greeting, timed from the protocol start); interrupts
+the reply before it (a barge-in, spoken a set time after the reply's first
+speech, whose deadline is watched while it is still being spoken); or
+presses keys (DTMF messages, sent by the conductor between the frames).
+
 Frames go out and come in without a task wake-up each (the clock writes to
 the socket from its timer, the connection hands each message to the call from
 ``data_received``), received audio is decoded in batches, and the conductor
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +49,7 @@ from websockets.uri import parse_uri
 
 from voiceobs.errors import FailureClass, ProbeError
 from voiceobs.probe.connection import CloseInfo, ProbeConnection
+from voiceobs.probe.interruptions import interrupted_reply_end
 from voiceobs.probe.pacing import FRAME_S, Pacer, aligned_start, frame_clock, now
 from voiceobs.probe.prompts import Prompt, levels_dbfs
 from voiceobs.probe.protocols import WireError, WireProtocol
@@ -59,14 +67,29 @@ _INT16_FULL_SCALE = 32768.0
 _CLOSING_ERRORS = (InvalidState, ConnectionClosed)
 
 
+#: What the caller does in a turn: speak a prompt, listen to a bot that speaks first,
+#: interrupt the previous reply, or press keys.
+TurnKind = Literal["prompt", "greeting", "barge_in", "dtmf"]
+
+
 @dataclass(frozen=True)
 class TurnPlan:
     """What the conductor needs to run one turn."""
 
-    prompt: Prompt
+    prompt: Prompt | None
     end_silence_s: float = 0.8
     max_reply_s: float = 15.0
     pause_s: float = 0.2
+    kind: TurnKind = "prompt"
+    #: The next turn (a ``barge_in``) starts this long after this reply's first speech arrived.
+    interrupt_after_s: float | None = None
+    #: On a ``barge_in`` turn: the interrupted reply must have stopped this long after it began.
+    deadline_s: float = 2.0
+    #: Keypad digits of a ``dtmf`` turn, and the time between two of them.
+    dtmf: str = ""
+    dtmf_gap_s: float = 0.2
+    #: A silence inside the reply this long is not its end (the spec's dead-air limit).
+    dead_air_limit_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,7 @@ class TurnRecord:
     """The raw facts of one turn, stamped on the probe's monotonic clock."""
 
     index: int
-    prompt: Prompt
+    prompt: Prompt | None
     first_frame: int  # call-wide index of the prompt's first frame
     rx_start: int = 0  # first received message index at the turn's start
     sent_first_at: float | None = None
@@ -101,6 +124,16 @@ class TurnRecord:
     ended_at: float | None = None
     marks: list[str] = field(default_factory=list)
     cleared: int = 0
+    #: Arrival time of every ``clear`` the turn received.
+    clear_at: list[float] = field(default_factory=list)
+    kind: TurnKind = "prompt"
+    #: The caller interrupted this reply (it was not heard to its end).
+    interrupted: bool = False
+    #: A ``barge_in`` turn's deadline, and the send time of each DTMF digit.
+    deadline_s: float = 2.0
+    dtmf_at: list[float] = field(default_factory=list)
+    #: The reply's end-of-reply silence (what links speech across a barge-in).
+    end_silence_s: float = 0.8
     failure: FailureClass | None = None
     detail: str | None = None
     #: The turn span, so scoring (after the call) can hang its span under it.
@@ -177,6 +210,8 @@ class _Call:
         self.wire_error: str | None = None
         self.send_error: BaseException | None = None
         self.ack: asyncio.Future[None] | None = None
+        #: While a barge-in turn speaks: when the interrupted reply must have stopped.
+        self.barge_deadline: float | None = None
         self._silence = wire.silence()
         #: Where marks and clears go until the first turn exists (then they are its own).
         self.before_first_turn = TurnRecord(index=0, prompt=plan.turns[0].prompt, first_frame=0)
@@ -269,6 +304,7 @@ class _Call:
                 self.ws.send_now(reply)
         elif msg.kind == "clear":
             turn.cleared += 1
+            turn.clear_at.append(at)
         self.changed.set()
 
     def on_close(self) -> None:
@@ -332,6 +368,26 @@ class _Call:
     async def run_turn(self, turn: TurnRecord, plan: TurnPlan) -> None:
         rec = self.rec
         threshold = self.plan.silence_threshold_dbfs
+        turn.kind, turn.deadline_s, turn.end_silence_s = plan.kind, plan.deadline_s, plan.end_silence_s
+        if plan.kind == "greeting":
+            # The caller says nothing: the greeting is timed from the protocol start.
+            assert rec.connected_at is not None
+            turn.rx_start = 0
+            turn.sent_first_at = turn.eos_at = rec.connected_at
+            with self._span("await_reply") as span:
+                await self._await_reply(turn, plan, threshold)
+                span.set_attribute("voice.reply_frames", (turn.rx_end or 0) - turn.rx_start)
+            return
+        if plan.kind == "dtmf":
+            with self._span("send", {"voice.dtmf_digits": len(plan.dtmf)}):
+                turn.rx_start = len(rec.rx_at)
+                await self._send_dtmf(turn, plan)
+            with self._span("await_reply") as span:
+                await self._await_reply(turn, plan, threshold)
+                span.set_attribute("voice.reply_frames", (turn.rx_end or 0) - turn.rx_start)
+            return
+        assert plan.prompt is not None
+        self.barge_deadline = None
         with self._span(
             "send",
             {
@@ -345,7 +401,11 @@ class _Call:
             eos_frame = first + plan.prompt.last_speech_frame
             eos_future = self.frame_sent(eos_frame)
             turn.sent_first_at = await self._await_frame(self.frame_sent(first), turn)
+            if plan.kind == "barge_in":
+                speech = await self._await_frame(self.frame_sent(first + plan.prompt.first_speech_frame), turn)
+                self.barge_deadline = speech + plan.deadline_s
             turn.eos_at = await self._await_frame(eos_future, turn)
+            self.barge_deadline = None
         with self._span("await_reply") as span:
             # When the caller stopped speaking, on the wall clock: what another process
             # (a bot's own trace, a test's ground truth) can line its times up with.
@@ -353,12 +413,40 @@ class _Call:
             await self._await_reply(turn, plan, threshold)
             span.set_attribute("voice.reply_frames", (turn.rx_end or 0) - turn.rx_start)
 
+    async def _send_dtmf(self, turn: TurnRecord, plan: TurnPlan) -> None:
+        """Each digit as its own message, ``dtmf_gap_s`` apart; EoS is the last one's send time."""
+        assert self.ws is not None
+        for i, digit in enumerate(plan.dtmf):
+            if i:
+                await asyncio.sleep(plan.dtmf_gap_s)
+            self._raise_if_broken(turn)
+            message = self.wire.dtmf(digit)
+            try:
+                self.ws.send_now(message)
+            except _CLOSING_ERRORS:
+                self._raise_if_broken(turn)
+                raise
+            turn.dtmf_at.append(now())
+        turn.sent_first_at, turn.eos_at = turn.dtmf_at[0], turn.dtmf_at[-1]
+
     async def _await_frame(self, fut: asyncio.Future[float], turn: TurnRecord) -> float:
         # The clock sends on schedule; only a broken socket can stop it.
         while not fut.done():
             self._raise_if_broken(turn)
+            wait = 0.1
+            deadline = self.barge_deadline
+            if deadline is not None:
+                # An interruption longer than its deadline: the bot must have stopped by then.
+                # Nothing is decoded before the deadline, so interrupting costs the pacing
+                # thread nothing until there is something to judge.
+                left = deadline - now()
+                if left <= 0:
+                    self.decode_received()
+                    self._check_barge_in(turn, deadline, len(self.rec.rx_level))
+                else:
+                    wait = min(wait, left)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.1):
+                async with asyncio.timeout(wait):
                     await asyncio.shield(fut)
         return fut.result()
 
@@ -389,12 +477,23 @@ class _Call:
         assert turn.eos_at is not None
         eos = turn.eos_at
         first_deadline = eos + self.plan.first_audio_timeout_s
-        stall_s = max(plan.end_silence_s, 1.0)
+        end_silence_s = plan.end_silence_s
+        if plan.dead_air_limit_s is not None:
+            # A silence up to the dead-air limit is dead air inside the reply, not its end.
+            end_silence_s = max(end_silence_s, plan.dead_air_limit_s + 0.1)
+        stall_s = max(end_silence_s, 1.0)
         cursor = turn.rx_start
         quiet_after_loud = False
+        barge_deadline = None
+        if plan.kind == "barge_in" and turn.sent_first_at is not None:
+            assert turn.prompt is not None
+            started = self.rec.sent_at(turn.first_frame + turn.prompt.first_speech_frame)
+            barge_deadline = (started or turn.sent_first_at) + plan.deadline_s
         while True:
             self.decode_received()
             n = len(rec.rx_level)
+            if barge_deadline is not None:
+                self._check_barge_in(turn, barge_deadline, n)
             for i in range(cursor, n):
                 if rec.rx_at[i] <= eos:
                     continue
@@ -409,9 +508,23 @@ class _Call:
                     quiet_after_loud = True
             cursor = n
             t = now()
+            if plan.interrupt_after_s is not None and turn.first_loud is not None:
+                interrupt_at = rec.rx_at[turn.first_loud] + plan.interrupt_after_s
+                if t >= interrupt_at:
+                    turn.interrupted = True
+                    break
+                self._raise_if_broken(turn)
+                await self._wait_change(min(interrupt_at, t + LISTEN_POLL_S))
+                continue
             if turn.first_loud is None:
                 self._raise_if_broken(turn)
                 if t >= first_deadline:
+                    if turn.kind == "greeting":
+                        raise ProbeError(
+                            FailureClass.TIMEOUT,
+                            f"no greeting within {self.plan.first_audio_timeout_s:g} s of the call's start "
+                            "(the spec expects a bot that speaks first)",
+                        )
                     if turn.first_any is None:
                         raise ProbeError(
                             FailureClass.TIMEOUT,
@@ -432,7 +545,7 @@ class _Call:
             # A reply that trails off (quiet frames or a mark after the last loud one)
             # has ended; a stream that just stops after a loud frame is a stall.
             ended_cleanly = quiet_after_loud or bool(turn.marks)
-            end_at = last_loud_at + plan.end_silence_s
+            end_at = last_loud_at + end_silence_s
             if ended_cleanly and t >= end_at:
                 break
             if t >= started_at + plan.max_reply_s:
@@ -445,9 +558,32 @@ class _Call:
                 )
             self._raise_if_broken(turn)
             wake = min(end_at if ended_cleanly else last_any_at + stall_s, started_at + plan.max_reply_s)
+            if barge_deadline is not None and t < barge_deadline:
+                wake = min(wake, barge_deadline)
             await self._wait_change(min(wake, t + LISTEN_POLL_S))
         turn.rx_end = n
         turn.ended_at = now()
+
+    def _check_barge_in(self, turn: TurnRecord, deadline: float, n: int) -> None:
+        """A reply still going at the barge-in deadline fails the turn there and then."""
+        if now() < deadline:
+            return
+        assert turn.prompt is not None
+        start = self.rec.sent_at(turn.first_frame + turn.prompt.first_speech_frame)
+        if start is None:
+            return
+        # While the caller is still interrupting, everything the bot says is the reply going on.
+        caller_eos = turn.eos_at if turn.eos_at is not None else math.inf
+        last = interrupted_reply_end(
+            self.rec.rx_at[:n], self.rec.rx_level[:n], self.plan.silence_threshold_dbfs,
+            start=start, caller_eos=caller_eos, link_s=turn.end_silence_s,
+        )  # fmt: skip
+        if last is not None and self.rec.rx_at[last] > deadline:
+            raise ProbeError(
+                FailureClass.BARGE_IN_IGNORED,
+                f"the bot still spoke {turn.deadline_s * 1000:g} ms after the caller interrupted it "
+                f"in turn {turn.index + 1}",
+            )
 
     async def _await_ack(self) -> None:
         assert self.ack is not None
@@ -514,10 +650,12 @@ class _Call:
             for i, turn_plan in enumerate(plan.turns):
                 turn = TurnRecord(index=i, prompt=turn_plan.prompt, first_frame=self.next_frame)
                 if i == 0:
-                    turn.marks, turn.cleared = self.before_first_turn.marks, self.before_first_turn.cleared
+                    early = self.before_first_turn
+                    turn.marks, turn.cleared, turn.clear_at = early.marks, early.cleared, early.clear_at
                 rec.turns.append(turn)
+                prompt_id = turn_plan.prompt.key if turn_plan.prompt is not None else turn_plan.kind
                 with self._span(
-                    "turn", {"voice.turn_index": i, "voice.prompt_id": turn_plan.prompt.key}
+                    "turn", {"voice.turn_index": i, "voice.prompt_id": prompt_id, "voice.turn_kind": turn_plan.kind}
                 ) as span:
                     turn.span_context = span.get_span_context()
                     try:
@@ -526,7 +664,9 @@ class _Call:
                         turn.failure, turn.detail = exc.failure_class, str(exc)
                         span.set_status(trace.StatusCode.ERROR, exc.failure_class.value)
                         raise
-                if turn_plan.pause_s and i + 1 < len(plan.turns):
+                # An interruption comes at once; a greeting is answered as the caller would.
+                interrupting = turn_plan.interrupt_after_s is not None
+                if turn_plan.pause_s and i + 1 < len(plan.turns) and not interrupting:
                     await asyncio.sleep(turn_plan.pause_s)
             clock.stop(stream)
             with contextlib.suppress(ConnectionClosed, TimeoutError):
@@ -585,4 +725,4 @@ async def place_call(
         raise
 
 
-__all__ = ["CallPlan", "CallRecord", "TurnPlan", "TurnRecord", "place_call"]
+__all__ = ["CallPlan", "CallRecord", "TurnKind", "TurnPlan", "TurnRecord", "place_call"]

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import signal
 
 from voiceobs.probe.call import CallRecord, TurnRecord
+from voiceobs.probe.dynamics import measure_dynamics
 from voiceobs.probe.pacing import percentile
 
 #: An inter-arrival gap longer than this is audible as a dropout.
@@ -37,7 +38,10 @@ def find_lag(reference: np.ndarray, received: np.ndarray) -> int | None:
         return None
     padded = np.concatenate([received, np.zeros(n, np.float32)])
     corr = signal.correlate(padded, reference, mode="valid", method="fft")
-    energy = np.convolve(padded.astype(np.float64) ** 2, np.ones(n), mode="valid")
+    # Energy of every window of n samples, from a running sum: O(len) where a
+    # convolution with a window of ones is O(len * n), seconds per call for a long reply.
+    running = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
+    energy = running[n:] - running[:-n]
     m = min(len(corr), len(energy))
     score = corr[:m] / np.sqrt(np.maximum(energy[:m], 1e-9))
     best = int(np.argmax(score))
@@ -62,7 +66,7 @@ def path_delay_ms(rec: CallRecord, turn: TurnRecord) -> float | None:
        audio (a Pipecat echo bot) therefore still reads its real delay: the
        position in the concatenated audio is never taken as a time.
     """
-    if turn.sent_first_at is None or turn.rx_end is None or rec.pacer is None:
+    if turn.sent_first_at is None or turn.rx_end is None or rec.pacer is None or turn.prompt is None:
         return None
     frames = rec.rx_audio[turn.rx_start : turn.rx_end]
     if not frames:
@@ -85,11 +89,23 @@ def path_delay_ms(rec: CallRecord, turn: TurnRecord) -> float | None:
     return (arrival - sent) * 1000.0
 
 
-def measure_turn(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> dict[str, float | int | None]:
-    """ttfb, turn latency, path delay, reply length, gaps and pacing error of one turn.
+def measure_turn(
+    rec: CallRecord, turn: TurnRecord, *, loopback: bool, dead_air_threshold_ms: float = 500.0
+) -> dict[str, float | int | None]:
+    """ttfb, turn latency, path delay, reply length, gaps, pacing error and dynamics of one turn.
 
-    Keyed by measure name; a measure that cannot be taken is None.
+    Keyed by measure name; a measure that cannot be taken is None. A
+    greeting's wait is ``greeting_ms`` only: it is not an answer to the
+    caller, so it stays out of the latency figures.
     """
+    m = _timing(rec, turn, loopback=loopback)
+    m.update(measure_dynamics(rec, turn, loopback=loopback, dead_air_threshold_ms=dead_air_threshold_ms))
+    if turn.kind == "greeting":
+        m["ttfb_ms"] = m["turn_latency_ms"] = None
+    return m
+
+
+def _timing(rec: CallRecord, turn: TurnRecord, *, loopback: bool) -> dict[str, float | int | None]:
     m: dict[str, float | int | None] = dict.fromkeys(TIMING_MEASURES)
     if rec.pacer is not None and rec.pacer.actual:
         last = len(rec.pacer.actual)

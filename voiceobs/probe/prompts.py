@@ -10,11 +10,13 @@ is also computed here, once, so the pacing loop only has to send bytes.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from voiceobs.audio.g711 import float_to_int16, mulaw_decode, mulaw_encode
 from voiceobs.audio.io import load_audio
 from voiceobs.audio.tts import Voice, cache_key, render_speech
 from voiceobs.errors import AudioError
+
+if TYPE_CHECKING:
+    from voiceobs.probe.spec import Caller
 
 FRAME_MS = 20
 
@@ -69,6 +74,8 @@ class Prompt:
     wire: tuple[str | bytes, ...]
     first_speech_frame: int
     last_speech_frame: int
+    #: The signal-to-noise ratio the prompt was sent with (a hard caller's noise), measured.
+    snr_db: float | None = None
 
     @property
     def n_frames(self) -> int:
@@ -124,19 +131,41 @@ def _key(source: str, sample_rate: int, protocol: str) -> str:
 
 
 def build_prompt(
-    audio: np.ndarray, sample_rate: int, protocol: str, *, key: str = "", text: str | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    protocol: str,
+    *,
+    key: str = "",
+    text: str | None = None,
+    caller: Caller | None = None,
 ) -> Prompt:
-    """Cut float audio into frames, encode for ``protocol`` and find its speech bounds."""
+    """Cut float audio into frames, encode for ``protocol`` and find its speech bounds.
+
+    With a hard ``caller``, its conditions are applied first; the speech
+    bounds (and so EoS) are still those of the clean prompt, since noise
+    loud enough to matter would otherwise make every frame look like speech.
+    """
     n = frame_samples(sample_rate)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise AudioError("prompt audio must be mono")
     pad = (-len(audio)) % n
-    padded = np.concatenate([audio, np.zeros(pad, dtype=np.float32)])
+    clean = np.concatenate([audio, np.zeros(pad, dtype=np.float32)])
+    padded = clean
+    if caller is not None:
+        from voiceobs.probe.callers import apply_caller
+
+        padded = apply_caller(clean, sample_rate, caller, SPEECH_THRESHOLD_DBFS)
     frames = float_to_int16(padded).reshape(-1, n)
     wire, decoded_i16 = _encode(frames, protocol)
     sent = decoded_i16.astype(np.float32) / 32768.0
-    first, last = find_speech_bounds(sent, sample_rate)
+    first, last = find_speech_bounds(clean if caller is not None else sent, sample_rate)
+    snr = None
+    if caller is not None and caller.snr_db is not None:
+        from voiceobs.probe.callers import measured_snr_db
+
+        gain = 10 ** (caller.level_db / 20)
+        snr = measured_snr_db(clean * gain, sent, sample_rate, SPEECH_THRESHOLD_DBFS + 20 * np.log10(gain))
     return Prompt(
         key=key or hashlib.sha256(frames.tobytes()).hexdigest()[:24],
         text=text,
@@ -145,7 +174,27 @@ def build_prompt(
         wire=wire,
         first_speech_frame=first,
         last_speech_frame=last,
+        snr_db=snr,
     )
+
+
+def render_with_pauses(text: str, sample_rate: int, voice: Voice) -> np.ndarray:
+    """Speak ``text``, with each ``{pause 900ms}`` rendered as that much silence in place."""
+    from voiceobs.probe.pauses import split_pauses
+
+    try:
+        parts = split_pauses(text)
+    except ValueError as exc:
+        raise AudioError(f"prompt {text[:60]!r}: {exc}") from None
+    if len(parts) == 1 and isinstance(parts[0], str):
+        return render_speech(parts[0], sample_rate=sample_rate, voice=voice)
+    pieces = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(render_speech(part, sample_rate=sample_rate, voice=voice))
+        else:
+            pieces.append(np.zeros(round(part * sample_rate / 1000.0), np.float32))
+    return np.concatenate(pieces).astype(np.float32)
 
 
 def load_prompt(
@@ -155,13 +204,16 @@ def load_prompt(
     sample_rate: int,
     protocol: str,
     voice: Voice | None = None,
+    caller: Caller | None = None,
 ) -> Prompt:
     """The prompt for a turn, from text (spoken by ``voice``) or a WAV file, cached by content hash.
 
-    The key hashes the text and voice (engine and every setting), or the WAV's bytes, so editing a file
-    or a prompt is picked up while repeats cost nothing.
+    The key hashes the text and voice (engine and every setting), or the WAV's bytes, and the hard
+    caller's conditions, so editing a file or a prompt is picked up while repeats cost nothing.
     """
     voice = voice or Voice()
+    if caller is not None and caller.words_per_minute is not None and text is not None:
+        voice = dataclasses.replace(voice, words_per_minute=caller.words_per_minute)
     if text is not None:
         source = "text|" + cache_key(text, voice)
     elif wav is not None:
@@ -172,6 +224,8 @@ def load_prompt(
         source = "wav|" + hashlib.sha256(data).hexdigest()
     else:
         raise AudioError("a prompt needs text or a WAV file")
+    if caller is not None:
+        source += "|caller:" + caller.model_dump_json()
     key = _key(source, sample_rate, protocol)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
@@ -179,10 +233,10 @@ def load_prompt(
             _CACHE.move_to_end(key)
             return hit
     if text is not None:
-        audio = render_speech(text, sample_rate=sample_rate, voice=voice)
+        audio = render_with_pauses(text, sample_rate, voice)
     else:
         audio = _read_wav(Path(str(wav)), sample_rate)
-    prompt = build_prompt(audio, sample_rate, protocol, key=key, text=text)
+    prompt = build_prompt(audio, sample_rate, protocol, key=key, text=text, caller=caller)
     with _CACHE_LOCK:
         _CACHE[key] = prompt
         while len(_CACHE) > _CACHE_SIZE:
@@ -219,4 +273,5 @@ __all__ = [
     "frame_samples",
     "levels_dbfs",
     "load_prompt",
+    "render_with_pauses",
 ]

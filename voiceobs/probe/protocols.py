@@ -65,6 +65,9 @@ class WireProtocol(Protocol):
     def closing(self) -> list[str | bytes]:
         """Messages that end the call."""
 
+    def dtmf(self, digit: str) -> str | bytes:
+        """One keypad digit pressed by the caller."""
+
     def parse(self, message: str | bytes) -> Incoming:
         """Decode one message from the target; raises WireError on a protocol violation."""
 
@@ -141,6 +144,17 @@ class TwilioWire:
                 "sequenceNumber": str(self._next()),
                 "streamSid": self.stream_sid,
                 "mark": {"name": name},
+            }
+        )
+
+    def dtmf(self, digit: str) -> str:
+        """A ``dtmf`` event, as Twilio sends one per key the caller presses (inbound track)."""
+        return json.dumps(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "sequenceNumber": str(self._next()),
+                "dtmf": {"track": "inbound_track", "digit": digit},
             }
         )
 
@@ -230,6 +244,10 @@ class PcmWire:
     def mark(self, name: str) -> None:
         """Raw PCM has no marks to echo."""
         return None
+
+    def dtmf(self, digit: str) -> str:
+        """Raw PCM carries no keypad events (a spec with dtmf turns needs Twilio)."""
+        raise ValueError("the raw PCM protocol has no dtmf messages; use protocol: twilio")
 
     def closing(self) -> list[str | bytes]:
         """The stop message."""

@@ -31,7 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, Span
 
 from voiceobs._version import __version__
 from voiceobs.errors import AudioError, FailureClass, ProbeError
-from voiceobs.probe.call import CallPlan, CallRecord, TurnPlan, TurnRecord, place_call
+from voiceobs.probe.call import CallPlan, CallRecord, TurnKind, TurnPlan, TurnRecord, place_call
 from voiceobs.probe.measure import measure_turn, reply_audio
 from voiceobs.probe.pacing import phase_for
 from voiceobs.probe.prompts import Prompt, load_prompt
@@ -43,7 +43,7 @@ from voiceobs.probe.scoring import (
     keywords_missing,
     score_reply,
 )
-from voiceobs.probe.spec import ProbeSpec
+from voiceobs.probe.spec import Caller, Expect, ProbeSpec
 from voiceobs.results import RunResult, TurnResult, utcnow
 from voiceobs.tracing import InMemoryCollector, inject_traceparent, setup_tracing, spans_to_records
 
@@ -66,24 +66,98 @@ class _CallOutcome:
     stream_sid: str | None = None
 
 
-def _prompts(spec: ProbeSpec) -> list[Prompt]:
+@dataclass(frozen=True)
+class PlannedTurn:
+    """One turn of a call as results count them: a spec turn, its interruption, or the greeting.
+
+    A spec turn with ``barge_in:`` becomes two: the turn whose reply is
+    interrupted, then the interruption, whose reply is a normal turn.
+    """
+
+    kind: TurnKind
+    expect: Expect
+    prompt: str | None = None
+    wav: str | None = None
+    dtmf: str = ""
+    dtmf_gap_ms: int = 200
+    reference: str = "none"
+    golden: str | None = None
+    end_silence_ms: int = 800
+    max_reply_s: float = 15.0
+    pause_ms: int = 200
+    caller: Caller | None = None
+    interrupt_after_ms: int | None = None
+    deadline_ms: int = 2000
+
+
+def planned_turns(spec: ProbeSpec) -> list[PlannedTurn]:
+    """The turns one call of ``spec`` runs, in order."""
+    out: list[PlannedTurn] = []
+    if spec.greeting is not None:
+        g = spec.greeting
+        out.append(PlannedTurn("greeting", g.expect, end_silence_ms=g.end_silence_ms, max_reply_s=g.max_reply_s))
+    for t in spec.turns:
+        caller = spec.caller_for(t)
+        b = t.barge_in
+        out.append(
+            PlannedTurn(
+                "dtmf" if t.dtmf is not None else "prompt",
+                t.expect,
+                prompt=t.prompt,
+                wav=t.wav,
+                dtmf=t.dtmf or "",
+                dtmf_gap_ms=t.dtmf_gap_ms,
+                reference=t.reference,
+                golden=t.golden,
+                end_silence_ms=t.end_silence_ms,
+                max_reply_s=t.max_reply_s,
+                pause_ms=t.pause_ms,
+                caller=caller,
+                interrupt_after_ms=b.after_ms if b is not None else None,
+            )
+        )
+        if b is not None:
+            out.append(
+                PlannedTurn(
+                    "barge_in",
+                    b.expect,
+                    prompt=b.prompt,
+                    wav=b.wav,
+                    end_silence_ms=t.end_silence_ms,
+                    max_reply_s=t.max_reply_s,
+                    pause_ms=t.pause_ms,
+                    caller=caller,
+                    deadline_ms=b.deadline_ms,
+                )
+            )
+    return out
+
+
+def _prompts(spec: ProbeSpec, turns: list[PlannedTurn]) -> list[Prompt | None]:
     base = Path(spec.source).parent if spec.source else Path.cwd()
     voice = spec.prompt_voice
-    prompts = []
-    for turn in spec.turns:
+    prompts: list[Prompt | None] = []
+    for turn in turns:
+        if turn.prompt is None and turn.wav is None:
+            prompts.append(None)
+            continue
         wav = None
         if turn.wav is not None:
             wav = Path(turn.wav) if Path(turn.wav).is_absolute() else base / turn.wav
         prompts.append(
             load_prompt(
-                text=turn.prompt, wav=wav, sample_rate=spec.sample_rate, protocol=spec.protocol, voice=voice
+                text=turn.prompt,
+                wav=wav,
+                sample_rate=spec.sample_rate,
+                protocol=spec.protocol,
+                voice=voice,
+                caller=turn.caller,
             )
         )
     return prompts
 
 
-def _golden(spec: ProbeSpec, index: int) -> np.ndarray | None:
-    turn = spec.turns[index]
+def _golden(spec: ProbeSpec, turn: PlannedTurn) -> np.ndarray | None:
     if turn.reference != "golden" or not turn.golden:
         return None
     base = Path(spec.source).parent if spec.source else Path.cwd()
@@ -102,7 +176,10 @@ def _golden(spec: ProbeSpec, index: int) -> np.ndarray | None:
     return np.asarray(mono, np.float32)
 
 
-def _plan(spec: ProbeSpec, prompts: list[Prompt], index: int, count: int) -> CallPlan:
+def _plan(
+    spec: ProbeSpec, turns: list[PlannedTurn], prompts: list[Prompt | None], index: int, count: int
+) -> CallPlan:
+    dead_air = spec.dead_air.max_ms / 1000.0 if spec.dead_air.max_ms is not None else None
     return CallPlan(
         url=spec.target,
         turns=[
@@ -111,8 +188,14 @@ def _plan(spec: ProbeSpec, prompts: list[Prompt], index: int, count: int) -> Cal
                 end_silence_s=t.end_silence_ms / 1000.0,
                 max_reply_s=t.max_reply_s,
                 pause_s=t.pause_ms / 1000.0,
+                kind=t.kind,
+                interrupt_after_s=t.interrupt_after_ms / 1000.0 if t.interrupt_after_ms is not None else None,
+                deadline_s=t.deadline_ms / 1000.0,
+                dtmf=t.dtmf,
+                dtmf_gap_s=t.dtmf_gap_ms / 1000.0,
+                dead_air_limit_s=dead_air,
             )
-            for p, t in zip(prompts, spec.turns, strict=True)
+            for p, t in zip(prompts, turns, strict=True)
         ],
         connect_timeout_s=spec.timeouts.connect_s,
         first_audio_timeout_s=spec.timeouts.first_audio_s,
@@ -125,7 +208,8 @@ def _plan(spec: ProbeSpec, prompts: list[Prompt], index: int, count: int) -> Cal
 
 async def _run_calls(
     spec: ProbeSpec,
-    prompts: list[Prompt],
+    turns: list[PlannedTurn],
+    prompts: list[Prompt | None],
     tracer: trace.Tracer,
     concurrency: int,
     progress: Progress | None,
@@ -161,7 +245,7 @@ async def _run_calls(
             wire = wire_for(spec.protocol)
             try:
                 await place_call(
-                    _plan(spec, prompts, index, concurrency),
+                    _plan(spec, turns, prompts, index, concurrency),
                     wire,
                     traceparent=carrier.get("traceparent"),
                     tracer=tracer,
@@ -195,7 +279,9 @@ async def _run_calls(
     return outcomes
 
 
-def _build_result(spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer) -> RunResult:
+def _build_result(
+    spec: ProbeSpec, turns: list[PlannedTurn], outcome: _CallOutcome, tracer: trace.Tracer
+) -> RunResult:
     """Measure, score and classify one call; end its root span."""
     rec, error = outcome.record, outcome.error
     result = RunResult(
@@ -221,20 +307,25 @@ def _build_result(spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer) 
     unreached = failure[0] if failure else FailureClass.INTERNAL_ERROR
     root_ctx = trace.set_span_in_context(outcome.root)
     turn_records = rec.turns if rec is not None else []
-    for i in range(len(spec.turns)):
+    for i, planned in enumerate(turns):
         turn = turn_records[i] if i < len(turn_records) else None
-        tr = _measured_turn(spec, i, outcome, turn)
+        tr = _measured_turn(spec, planned, i, outcome, turn)
         if turn is None or turn.failure is not None or turn.rx_end is None:
             tr.ok = False
             tr.failure_class = (turn.failure if turn and turn.failure else unreached).value
+            continue_with = None
         else:
             assert rec is not None
-            _score_turn(spec, i, rec, turn, tr, tracer, root_ctx)
-            floor = _quality_failure(spec, i, tr, turn.marks)
-            if floor is not None:
-                tr.ok, tr.failure_class = False, FailureClass.QUALITY_ERROR.value
-                if failure is None:
-                    failure = (FailureClass.QUALITY_ERROR, floor)
+            continue_with = _dynamics_failure(spec, planned, i, tr)
+            if continue_with is None:
+                _score_turn(spec, planned, rec, turn, tr, tracer, root_ctx)
+                floor = _quality_failure(spec, planned, i, tr, turn.marks)
+                if floor is not None:
+                    continue_with = (FailureClass.QUALITY_ERROR, floor)
+        if continue_with is not None:
+            tr.ok, tr.failure_class = False, continue_with[0].value
+            if failure is None:
+                failure = continue_with
         result.turns.append(tr)
     if failure is not None:
         result.status = "failed"
@@ -248,39 +339,73 @@ def _build_result(spec: ProbeSpec, outcome: _CallOutcome, tracer: trace.Tracer) 
 
 
 def _measured_turn(
-    spec: ProbeSpec, index: int, outcome: _CallOutcome, turn: TurnRecord | None
+    spec: ProbeSpec, planned: PlannedTurn, index: int, outcome: _CallOutcome, turn: TurnRecord | None
 ) -> TurnResult:
     """A turn's result with its timing measures (from the call's stamps) and expectations."""
-    spec_turn = spec.turns[index]
     tr = TurnResult(
         turn_index=index,
         started_at=outcome.started_at,
-        expected_text=spec_turn.expect.text,
-        intent=spec_turn.expect.intent,
+        expected_text=planned.expect.text,
+        intent=planned.expect.intent,
+        kind=planned.kind,
     )
+    if planned.caller is not None:
+        tr.caller = dict(planned.caller.describe())
+        tr.snr_db = planned.caller.snr_db
     rec = outcome.record
     if rec is None:
         return tr
     if index == 0:
         tr.connect_ms = rec.connect_ms
     if turn is not None:
-        tr.prompt_id = turn.prompt.key
-        measured = measure_turn(rec, turn, loopback=spec_turn.reference == "prompt")
+        tr.prompt_id = turn.prompt.key if turn.prompt is not None else planned.kind
+        if turn.prompt is not None and turn.prompt.snr_db is not None:
+            tr.caller["measured_snr_db"] = round(turn.prompt.snr_db, 2)
+        measured = measure_turn(
+            rec,
+            turn,
+            loopback=planned.reference == "prompt",
+            dead_air_threshold_ms=spec.dead_air.threshold_ms,
+        )
         for name, value in measured.items():
             setattr(tr, name, value)
     return tr
 
 
+def _dynamics_failure(
+    spec: ProbeSpec, planned: PlannedTurn, index: int, tr: TurnResult
+) -> tuple[FailureClass, str] | None:
+    """Why a turn that was heard to its end still fails: a slow greeting, dead air, an ignored barge-in."""
+    n = index + 1
+    greeting_limit = spec.greeting.max_ms if spec.greeting is not None else None
+    greeting = tr.greeting_ms
+    if planned.kind == "greeting" and greeting_limit is not None and greeting is not None and greeting > greeting_limit:
+        return FailureClass.SLOW_GREETING, f"greeting_ms {greeting:.0f} above the limit {greeting_limit} ms"
+    stop = tr.barge_in_stop_ms
+    if planned.kind == "barge_in" and stop is not None and stop > planned.deadline_ms:
+        return (
+            FailureClass.BARGE_IN_IGNORED,
+            f"the bot still spoke {stop:.0f} ms after the caller interrupted it in turn {n} "
+            f"(deadline {planned.deadline_ms} ms)",
+        )
+    limit = spec.dead_air.max_ms
+    if limit is not None and tr.dead_air_max_ms is not None and tr.dead_air_max_ms > limit:
+        return (
+            FailureClass.DEAD_AIR,
+            f"the reply in turn {n} fell silent for {tr.dead_air_max_ms:.0f} ms (dead_air.max_ms {limit})",
+        )
+    return None
+
+
 def _score_turn(
     spec: ProbeSpec,
-    index: int,
+    spec_turn: PlannedTurn,
     rec: CallRecord,
     turn: TurnRecord,
     tr: TurnResult,
     tracer: trace.Tracer,
     root_ctx: otel_context.Context,
 ) -> None:
-    spec_turn = spec.turns[index]
     metrics = list(spec.metrics)
     for m in spec.min_scores:
         if m not in metrics:
@@ -291,7 +416,7 @@ def _score_turn(
     if not metrics and not need_transcript:
         return
     loopback = spec_turn.reference == "prompt"
-    reference = turn.prompt.audio if loopback else _golden(spec, index)
+    reference = turn.prompt.audio if loopback and turn.prompt is not None else _golden(spec, spec_turn)
     parent = turn.span_context
     ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else root_ctx
     with tracer.start_as_current_span("score", context=ctx) as span:
@@ -311,7 +436,7 @@ def _score_turn(
 
 
 def _quality_failure(
-    spec: ProbeSpec, index: int, tr: TurnResult, marks: Sequence[str] = ()
+    spec: ProbeSpec, planned: PlannedTurn, index: int, tr: TurnResult, marks: Sequence[str] = ()
 ) -> str | None:
     """Why a reply fails the spec's quality expectations, or None."""
     n = index + 1
@@ -324,7 +449,7 @@ def _quality_failure(
             return f"wer {value:.2f} above the limit {floor:g} in turn {n}"
         if metric != "wer" and value < floor:
             return f"{metric} {value:.2f} below the floor {floor:g} in turn {n}"
-    expect = spec.turns[index].expect
+    expect = planned.expect
     if expect.max_wer is not None and (tr.wer is None or tr.wer > expect.max_wer):
         return f"wer {tr.wer if tr.wer is not None else 'n/a'} above {expect.max_wer:g} in turn {n}"
     if keywords_missing(tr.transcript, expect.keywords):
@@ -361,7 +486,25 @@ async def run_spec_async(
     ``voiceobs.recording.record`` (``voiceobs.run_spec`` does both).
     """
     spec = spec.with_concurrency(concurrency)
-    prompts = _prompts(spec)
+    results: list[RunResult] = []
+    points = spec.sweep_points()
+    # A sweep runs the spec once per value; every result carries its condition.
+    for i, point in enumerate(points):
+        tick = progress
+        if progress is not None and len(points) > 1:
+            offset, whole = i * spec.total_calls, len(points) * spec.total_calls
+
+            def tick(done: int, total: int, ok: bool, _o: int = offset, _w: int = whole) -> None:
+                assert progress is not None
+                progress(_o + done, _w, ok)
+
+        results.extend(await _run_point(point, tick))
+    return results
+
+
+async def _run_point(spec: ProbeSpec, progress: Progress | None) -> list[RunResult]:
+    turns = planned_turns(spec)
+    prompts = _prompts(spec, turns)
     n = min(spec.concurrency, spec.total_calls)
     provider, collector = _tracing()
     tracer = provider.get_tracer("voiceobs.probe", __version__)
@@ -378,14 +521,14 @@ async def run_spec_async(
     try:
         try:
             with realtime_scheduling() as realtime:
-                outcomes = await _run_calls(spec, prompts, tracer, n, progress, realtime)
+                outcomes = await _run_calls(spec, turns, prompts, tracer, n, progress, realtime)
         finally:
             _gc_paused_runs -= 1
             if _gc_paused_runs == 0 and _gc_was_enabled:
                 gc.enable()
         # Scoring is CPU-bound: run it in a worker thread once every call has hung up.
         results = await asyncio.to_thread(
-            lambda: [_build_result(spec, o, tracer) for o in outcomes]
+            lambda: [_build_result(spec, turns, o, tracer) for o in outcomes]
         )
         for r in results:
             assert r.trace_id is not None
@@ -395,4 +538,4 @@ async def run_spec_async(
     return results
 
 
-__all__ = ["Progress", "run_spec_async"]
+__all__ = ["PlannedTurn", "Progress", "planned_turns", "run_spec_async"]

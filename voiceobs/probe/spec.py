@@ -48,11 +48,92 @@ class Expect(_Model):
     max_wer: float | None = Field(None, ge=0)
 
 
+#: Keys a Twilio caller can press (DTMF digits as Media Streams delivers them).
+DTMF_DIGITS = "0123456789*#ABCD"
+
+
+class Caller(_Model):
+    """A hard caller: conditions applied to the prompt before it is sent (all optional).
+
+    ``snr_db`` mixes generated noise (``noise``, seeded) at that ratio to the
+    prompt's speech; ``level_db`` makes the caller quieter or louder;
+    ``words_per_minute`` speaks text prompts faster or slower; ``codec`` and
+    ``loss``/``loss_rate`` run the prompt through the codec pipeline's line
+    impairments (G.711 and seeded packet loss) on its way out.
+    """
+
+    snr_db: float | None = Field(None, ge=-20, le=80)
+    noise: Literal["white", "pink", "brown"] = "pink"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    level_db: float = Field(0.0, ge=-40, le=20)
+    words_per_minute: int | None = Field(None, ge=60, le=500)
+    codec: Literal["none", "mulaw", "alaw"] = "none"
+    loss: Literal["none", "random", "gilbert"] = "none"
+    loss_rate: float = Field(0.0, ge=0, le=1)
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing is applied to the prompt."""
+        return self == Caller()
+
+    def describe(self) -> dict[str, float | int | str]:
+        """What a result carries: only the settings that change the caller (JSON-safe)."""
+        data = self.model_dump(exclude_defaults=True)
+        if self.snr_db is not None:
+            data.setdefault("noise", self.noise)
+        return data
+
+
+class BargeIn(_Model):
+    """The caller speaks over the bot's reply, ``after_ms`` after its first speech arrived."""
+
+    after_ms: int = Field(800, ge=0, le=60_000)
+    prompt: str | None = None
+    wav: str | None = None
+    #: What the bot's reply to the interruption must contain (it is a turn of its own).
+    expect: Expect = Field(default_factory=Expect)
+    #: The interrupted reply must have stopped this long after the interruption began.
+    deadline_ms: int = Field(2000, ge=100, le=60_000)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BargeIn:
+        if (self.prompt is None) == (self.wav is None):
+            raise ValueError("barge_in needs exactly one of `prompt` (what the caller says over the bot) or `wav`")
+        if self.prompt is not None and not self.prompt.strip():
+            raise ValueError("barge_in `prompt` is empty; give the words the caller interrupts with")
+        return self
+
+
+class Greeting(_Model):
+    """A bot that speaks first: how soon it greets and what it says."""
+
+    expect: Expect = Field(default_factory=Expect)
+    #: Longest the greeting may take to start (``greeting_ms``) before the call fails.
+    max_ms: int | None = Field(None, ge=1, le=120_000)
+    end_silence_ms: int = Field(800, ge=100, le=10_000)
+    max_reply_s: float = Field(15.0, gt=0, le=600)
+
+
+class DeadAir(_Model):
+    """Silences inside a reply: which ones count, and how long one may last."""
+
+    threshold_ms: int = Field(500, ge=20, le=60_000)
+    #: A reply silent for longer than this mid-way fails its turn as ``dead_air``.
+    max_ms: int | None = Field(None, ge=20, le=60_000)
+
+
 class Turn(_Model):
-    """One exchange: what the caller says and what it expects back."""
+    """One exchange: what the caller says (or keys) and what it expects back."""
 
     prompt: str | None = None
     wav: str | None = None
+    #: Keypad digits sent as Twilio ``dtmf`` messages instead of speech (``"1"``, ``"42#"``).
+    dtmf: str | None = None
+    #: Milliseconds between two digits.
+    dtmf_gap_ms: int = Field(200, ge=0, le=10_000)
+    barge_in: BargeIn | None = None
+    #: This turn's caller condition (replaces the spec's ``caller:`` for this turn).
+    caller: Caller | None = None
     expect: Expect = Field(default_factory=Expect)
     reference: Literal["prompt", "golden", "none"] = "none"
     golden: str | None = None
@@ -66,10 +147,30 @@ class Turn(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> Turn:
-        if (self.prompt is None) == (self.wav is None):
-            raise ValueError("give exactly one of `prompt` (text to speak) or `wav` (a file)")
+        given = [name for name in ("prompt", "wav", "dtmf") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of `prompt` (text to speak), `wav` (a file) or `dtmf` (keypad digits)"
+            )
         if self.prompt is not None and not self.prompt.strip():
             raise ValueError("`prompt` is empty; give the words the caller says")
+        if self.prompt is not None:
+            from voiceobs.probe.pauses import split_pauses
+
+            try:
+                split_pauses(self.prompt)
+            except ValueError as exc:
+                raise ValueError(f"prompt: {exc}") from None
+        if self.dtmf is not None:
+            bad = sorted({c for c in self.dtmf if c not in DTMF_DIGITS})
+            if not self.dtmf or bad:
+                raise ValueError(
+                    f"dtmf {self.dtmf!r}: use keypad digits only ({DTMF_DIGITS}), e.g. dtmf: \"42#\""
+                )
+            if self.barge_in is not None:
+                raise ValueError("a dtmf turn cannot barge in; give the interruption its own spoken turn")
+            if self.reference == "prompt":
+                raise ValueError("a dtmf turn has no audio to loop back; use `reference: none`")
         if self.reference == "golden" and not self.golden:
             raise ValueError("`reference: golden` needs `golden: path/to/reply.wav`")
         return self
@@ -104,6 +205,13 @@ class ProbeSpec(_Model):
     #: Speaking rate; when not given, the engine's own default (150 for espeak-ng).
     words_per_minute: int = Field(150, ge=60, le=500)
     store_audio: bool = False
+    #: A bot that speaks first: the probe listens before the first turn.
+    greeting: Greeting | None = None
+    dead_air: DeadAir = Field(default_factory=DeadAir)
+    #: Every turn's caller condition unless a turn gives its own (a persona).
+    caller: Caller | None = None
+    #: Run the whole spec once per value of a caller setting, e.g. ``snr_db: [20, 10, 5]``.
+    sweep: dict[str, list[float]] = Field(default_factory=dict)
 
     #: Where the spec came from (set by the loader; not a YAML field).
     source: str = Field("", exclude=True)
@@ -166,6 +274,55 @@ class ProbeSpec(_Model):
             if m not in KNOWN_METRICS:
                 raise ValueError(f"unknown metric {m!r}; choose from {', '.join(KNOWN_METRICS)}")
         return value
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        numeric = ("snr_db", "level_db", "words_per_minute", "loss_rate")
+        if len(value) > 1:
+            raise ValueError("sweep one caller setting at a time, e.g. `sweep: {snr_db: [20, 10, 5]}`")
+        for name, points in value.items():
+            if name not in numeric:
+                raise ValueError(f"cannot sweep {name!r}; sweep one of {', '.join(numeric)}")
+            if not points:
+                raise ValueError(f"sweep {name}: give at least one value")
+            if len(points) > 100:
+                raise ValueError(f"sweep {name}: at most 100 values, got {len(points)}")
+            for p in points:
+                try:
+                    Caller.model_validate({name: p})
+                except ValidationError as exc:
+                    msg = str(exc.errors()[0]["msg"])
+                    raise ValueError(f"sweep {name}: {p!r}: {msg}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _dynamics(self) -> ProbeSpec:
+        if self.protocol != "twilio" and any(t.dtmf is not None for t in self.turns):
+            raise ValueError("dtmf turns need `protocol: twilio` (Media Streams `dtmf` messages)")
+        return self
+
+    def sweep_points(self) -> list[ProbeSpec]:
+        """The spec once per sweep value (each with its caller condition set), or itself alone."""
+        if not self.sweep:
+            return [self]
+        [(name, points)] = self.sweep.items()
+        base = self.caller or Caller()
+        out = []
+        for p in points:
+            value = int(p) if name == "words_per_minute" else float(p)
+            caller = base.model_copy(update={name: value})
+            turns = [
+                t if t.caller is None else t.model_copy(update={"caller": t.caller.model_copy(update={name: value})})
+                for t in self.turns
+            ]
+            out.append(self.model_copy(update={"caller": caller, "turns": turns, "sweep": {}}))
+        return out
+
+    def caller_for(self, turn: Turn) -> Caller | None:
+        """The condition a turn's prompt is sent under (the turn's own, else the spec's)."""
+        caller = turn.caller if turn.caller is not None else self.caller
+        return None if caller is None or caller.clean else caller
 
     @property
     def total_calls(self) -> int:
@@ -241,9 +398,14 @@ def load_spec(path: str | Path) -> ProbeSpec:
 
 
 __all__ = [
+    "DTMF_DIGITS",
     "KNOWN_METRICS",
     "SPEC_VERSION",
+    "BargeIn",
+    "Caller",
+    "DeadAir",
     "Expect",
+    "Greeting",
     "ProbeSpec",
     "Timeouts",
     "Turn",

@@ -132,8 +132,9 @@ class CallHandler:
 
     async def begin_call(self, info: CallInfo, call_faults: Faults) -> None:
         """The start message arrived: open the pipeline session and arm faults."""
-        self.info = info
         self.faults = self.faults.merge(call_faults)
+        info.faults = self.faults
+        self.info = info
         if self.faults.crash_after_s is not None:
             self._crash_at = time.monotonic() + self.faults.crash_after_s
         self.outbound = Outbound(self.wire(), self.faults)
@@ -149,6 +150,12 @@ class CallHandler:
         """Inbound audio goes to the pipeline unless degraded mode has taken over."""
         if self.session is not None and self.state.mode != "degraded":
             await self.session.on_audio(frame)
+
+    async def on_dtmf(self, digit: str) -> None:
+        """A keypad digit goes to a pipeline that takes keys (``on_dtmf``); others ignore it."""
+        handler = getattr(self.session, "on_dtmf", None)
+        if handler is not None and self.state.mode != "degraded":
+            await handler(digit)
 
     async def enter_degraded(self) -> None:
         """Mute the pipeline, send the notice, then speak the apology."""

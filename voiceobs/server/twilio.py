@@ -18,7 +18,8 @@ Caller -> server::
      "media": {"track": "inbound", "chunk": "1", "timestamp": "20",
                "payload": "<base64 of exactly 160 mu-law bytes = 20 ms>"}}
     {"event": "mark", "streamSid": "MZ...", "mark": {"name": "..."}}      (playback receipts)
-    {"event": "dtmf", ...}                                                 (accepted, ignored)
+    {"event": "dtmf", "streamSid": "MZ...", "sequenceNumber": "5",
+     "dtmf": {"track": "inbound_track", "digit": "1"}}                     (a key the caller pressed)
     {"event": "stop", "streamSid": "MZ...", "stop": {...}}                 -> server closes 1000
 
 Server -> caller (``streamSid`` echoes the start message's)::
@@ -62,6 +63,8 @@ PAYLOAD_BYTES = 160
 DEGRADED_MARK = "voiceobs-degraded"
 NORMAL_MARK = "voiceobs-normal"
 _KNOWN = {"connected", "start", "media", "mark", "dtmf", "stop"}
+#: The keys a Twilio caller can press.
+DTMF_DIGITS = "0123456789*#ABCD"
 
 
 class _TwilioWire:
@@ -124,9 +127,23 @@ class TwilioHandler(CallHandler):
             await self._on_start(message)
         elif event == "media":
             await self._on_media(message)
+        elif event == "dtmf":
+            await self._on_dtmf(message)
         elif event == "stop":
             raise CallStopped()
-        # connected, mark, dtmf: valid, nothing to do.
+        # connected, mark: valid, nothing to do.
+
+    async def _on_dtmf(self, message: dict[str, Any]) -> None:
+        """One keypad digit, as Twilio delivers it; the pipeline hears it if it listens for keys."""
+        if self.info is None:
+            raise ProtocolViolation(1008, "media_before_start", "dtmf before start")
+        dtmf = message.get("dtmf")
+        digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
+        if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_DIGITS:
+            raise ProtocolViolation(
+                1008, "bad_dtmf", f"dtmf.digit must be one of {DTMF_DIGITS}, got {str(digit)[:10]!r}"
+            )
+        await self.on_dtmf(digit)
 
     async def _on_start(self, message: dict[str, Any]) -> None:
         if self.info is not None:
@@ -189,4 +206,4 @@ class TwilioHandler(CallHandler):
         await self.on_audio(mulaw_decode(raw))
 
 
-__all__ = ["DEGRADED_MARK", "NORMAL_MARK", "PAYLOAD_BYTES", "TwilioHandler"]
+__all__ = ["DEGRADED_MARK", "DTMF_DIGITS", "NORMAL_MARK", "PAYLOAD_BYTES", "TwilioHandler"]

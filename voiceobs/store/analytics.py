@@ -482,6 +482,36 @@ def quality_over_time(
     return sorted(out, key=lambda d: (d["bucket_start"], d["group"]))
 
 
+def quality_by_snr(store: Store, f: Filters, metrics: Sequence[str] = ("wer",)) -> list[dict[str, Any]]:
+    """Mean of each quality metric per caller SNR (turns sent with noise; what WER-against-SNR plots).
+
+    One row per SNR the turns were sent at, lowest first, with the turn count
+    and how many of those turns succeeded; turns from a clean caller
+    (``snr_db`` NULL) are left out.
+    """
+    for m in metrics:
+        if m not in QUALITY_METRICS:
+            raise ValueError(f"unknown quality metric {m!r}")
+    q = _where(
+        select(
+            Turn.snr_db,
+            func.count(),
+            func.sum(case((Turn.ok.is_(True), 1), else_=0)),
+            *[func.avg(getattr(Turn, m)) for m in metrics],
+        ).where(Turn.snr_db.is_not(None)),
+        Turn,
+        f,
+    ).group_by(Turn.snr_db)
+    with store.session() as s:
+        rows = s.execute(q).all()
+    out = []
+    for r in sorted(rows, key=lambda r: float(r[0])):
+        row: dict[str, Any] = {"snr_db": float(r[0]), "turns": int(r[1]), "ok": int(r[2] or 0)}
+        row.update({m: _f(v) for m, v in zip(metrics, r[3:], strict=True)})
+        out.append(row)
+    return out
+
+
 def distribution(store: Store, f: Filters, metric: str, *, bins: int = 30) -> list[dict[str, Any]]:
     """A histogram of one measure over the range: ``bins`` equal-width bins from min to max."""
     if metric not in QUALITY_METRICS and metric not in LATENCY_MEASURES:
@@ -791,6 +821,7 @@ __all__ = [
     "latest_run_at",
     "percentiles_over_time",
     "pick_bucket_seconds",
+    "quality_by_snr",
     "quality_over_time",
     "search_runs",
     "stage_breakdown",

@@ -182,6 +182,18 @@ class Turn(Base):
     tts_characters: Mapped[int | None] = mapped_column(Integer, default=None)
     flags: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
+    greeting_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    endpoint_wait_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    talk_over_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    early_endpoints: Mapped[int | None] = mapped_column(Integer, default=None)
+    dead_air_max_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    dead_air_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    barge_in_stop_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    clear_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    kind: Mapped[str] = mapped_column(String(20), default="prompt")
+    caller: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    snr_db: Mapped[float | None] = mapped_column(Float, default=None)
+
     transcript: Mapped[str | None] = mapped_column(Text, default=None)
     expected_text: Mapped[str | None] = mapped_column(Text, default=None)
     intent: Mapped[str | None] = mapped_column(String(100), default=None)
