@@ -142,6 +142,35 @@ def _stages(url: str, f: Any, bucket_s: int) -> None:
     st.dataframe(ui.rounded(table, 1), hide_index=True, width="stretch")
 
 
+#: Conversation dynamics panels: what callers feel beyond the wait for an answer.
+_DYNAMICS = {
+    "barge_in_stop_ms": "Barge-in: caller interrupts to the bot's last speech",
+    "clear_ms": "Barge-in: caller interrupts to the bot's Twilio clear",
+    "greeting_ms": "Greeting: call start to the bot's first speech",
+    "endpoint_wait_ms": "Endpointing: caller's end of speech to the bot's first audio",
+}
+
+
+def _dynamics(url: str, f: Any, bucket_s: int) -> None:
+    """Barge-in, greeting and endpointing percentiles, where the probes measured them."""
+    st.subheader("Conversation dynamics")
+    frames = {m: data.run_query(data.percentiles, url, f, m, "all", bucket_s) for m in _DYNAMICS}
+    if all(df.empty for df in frames.values()):
+        st.caption(
+            "No barge-in, greeting or endpointing measured in this range: add a `barge_in:` "
+            "turn or a `greeting:` to a probe spec (README: Conversation dynamics)."
+        )
+        return
+    cols = st.columns(2)
+    for i, (name, df) in enumerate(frames.items()):
+        col = cols[i % 2]
+        col.markdown(f"**{_DYNAMICS[name]}**")
+        if df.empty:
+            col.caption("Not measured in this range.")
+        else:
+            col.altair_chart(percentile_chart(df, "all", 200), width="stretch")
+
+
 def render() -> None:
     url = data.db_url()
     f = selection.filters()
@@ -173,6 +202,7 @@ def render() -> None:
     if selection.source is None:
         _side_by_side(url, f, bucket_s)
     _stages(url, f, bucket_s)
+    _dynamics(url, f, bucket_s)
 
     left, right = st.columns(2)
     for col, name in ((left, "ttfb_ms"), (right, "connect_ms")):

@@ -62,6 +62,33 @@ def quality_chart(sub: pd.DataFrame, metric: str, limit: float | None) -> alt.La
     return chart.properties(height=200)
 
 
+def _by_snr(url: str, f: object) -> None:
+    """WER (and intent success) against the SNR hard callers were sent at: where the bot stops understanding."""
+    st.subheader("Understanding against caller noise (SNR)")
+    df = data.run_query(data.quality_by_snr, url, f, ("wer",))
+    if df.empty:
+        st.caption(
+            "No turns sent with noise in this range: give a probe spec a `caller: {snr_db: 10}` "
+            "or a `sweep: {snr_db: [20, 10, 5]}` (README: Conversation dynamics)."
+        )
+        return
+    df = df.assign(success=df["ok"] / df["turns"])
+    long = df.melt(id_vars=["snr_db", "turns"], value_vars=["wer", "success"], var_name="measure")
+    long["measure"] = long["measure"].map({"wer": "mean WER", "success": "turns passed"})
+    chart = (
+        alt.Chart(long.dropna())
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("snr_db:Q", title="caller SNR (dB)", scale=alt.Scale(reverse=True)),
+            y=alt.Y("value:Q", title="share", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("measure:N", legend=alt.Legend(orient="bottom", title="measure")),
+            tooltip=["snr_db:Q", "measure:N", alt.Tooltip("value:Q", format=".3f"), "turns:Q"],
+        )
+        .properties(height=220)
+    )
+    st.altair_chart(chart, width="stretch")
+
+
 def render() -> None:
     url = data.db_url()
     f = selection.filters()
@@ -83,6 +110,8 @@ def render() -> None:
             col.caption("Not measured in this range.")
             continue
         col.altair_chart(quality_chart(sub, metric, thresholds.get(metric)), width="stretch")
+
+    _by_snr(url, f)
 
     st.subheader("Distribution")
     dist_metric = st.selectbox(

@@ -159,6 +159,11 @@ def quality(
 
 
 @_range_cache
+def quality_by_snr(url: str, f: Filters, metrics: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame(analytics.quality_by_snr(_open(url), f, metrics))
+
+
+@_range_cache
 def distribution(url: str, f: Filters, metric: str) -> pd.DataFrame:
     return pd.DataFrame(analytics.distribution(_open(url), f, metric))
 

@@ -613,3 +613,73 @@ def test_capacity_and_stage_breakdown_say_what_to_configure_without_stage_spans(
         info = " ".join(str(i.value) for i in at.info)
         assert "voiceobs serve --otlp-endpoint http://127.0.0.1:4318" in info, page
         assert "point its OTLP exporter at `voiceobs collect`" in info, page
+
+
+def _dynamics_store(url: str) -> dict[float, list[float]]:
+    """Barge-in calls and a noisy-caller sweep, as probes store them; WER per SNR sent."""
+    from datetime import UTC, datetime, timedelta
+
+    from voiceobs.results import RunResult, TurnResult
+
+    now = datetime.now(UTC)
+    store = Store.open(url, create=True)
+    wer_by_snr = {20.0: [0.0, 0.1, 0.0], 10.0: [0.2, 0.3, 0.25], 5.0: [0.6, 0.9, 0.7]}
+    try:
+        for i in range(40):
+            at = now - timedelta(minutes=2 * (40 - i))
+            run = RunResult(probe_name="barge", target_url="ws://127.0.0.1:8765/twilio", started_at=at)
+            run.turns = [
+                TurnResult(0, turn_latency_ms=700.0 + i, started_at=at),
+                TurnResult(1, kind="barge_in", barge_in_stop_ms=180.0 + 3 * i, clear_ms=90.0 + i,
+                           started_at=at + timedelta(seconds=5)),
+            ]  # fmt: skip
+            store.save_run(run)
+        for snr, wers in wer_by_snr.items():
+            for j, wer in enumerate(wers):
+                at = now - timedelta(minutes=10 + j)
+                run = RunResult(probe_name="noisy", target_url="ws://127.0.0.1:8765/twilio", started_at=at)
+                run.turns = [TurnResult(0, wer=wer, snr_db=snr, caller={"snr_db": snr},
+                                        ok=wer < 0.5, started_at=at)]  # fmt: skip
+                store.save_run(run)
+    finally:
+        store.close()
+    return wer_by_snr
+
+
+def test_latency_has_a_barge_in_panel_with_the_measured_percentiles(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dynamics_store(sqlite_url)
+    at = _open(_app(sqlite_url, monkeypatch, OPERATOR), "latency")
+    assert "Barge-in: caller interrupts to the bot's last speech" in _markdown(at)
+    # Charts hold their data long: one row per bucket and percentile (columns ms, count).
+    long = [fr for _, frames in _chart_specs(at) for fr in frames if {"ms", "percentile"} <= set(fr.columns)]
+    stops = [fr for fr in long if fr["ms"].between(180, 297).all() and fr["ms"].max() > 250]
+    assert len(stops) == 1, "one chart of barge_in_stop_ms (180-297 ms)"
+    p50 = stops[0][stops[0]["percentile"] == "p50"]
+    assert p50["count"].sum() == 40  # every interruption counted once
+    clears = [fr for fr in long if fr["ms"].between(90, 129).all() and fr["ms"].max() > 120]
+    assert len(clears) == 1, "one chart of clear_ms (90-129 ms)"
+
+
+def test_latency_says_how_to_measure_dynamics_when_none_were(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _open(_app(seeded_url, monkeypatch, OPERATOR), "latency")
+    assert any("add a `barge_in:`" in str(c.value) for c in at.caption)
+
+
+def test_quality_plots_wer_against_caller_snr(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    wer_by_snr = _dynamics_store(sqlite_url)
+    at = _open(_app(sqlite_url, monkeypatch, OPERATOR), "quality")
+    charts = [(spec, frames) for spec, frames in _chart_specs(at)
+              if any("snr_db" in fr.columns for fr in frames)]  # fmt: skip
+    assert len(charts) == 1
+    spec, frames = charts[0]
+    frame = next(fr for fr in frames if "snr_db" in fr.columns)
+    wer = frame[frame["measure"] == "mean WER"].set_index("snr_db")["value"]
+    for snr, wers in wer_by_snr.items():
+        assert wer[snr] == pytest.approx(sum(wers) / len(wers))
+    passed = frame[frame["measure"] == "turns passed"].set_index("snr_db")["value"]
+    assert passed[5.0] == pytest.approx(0.0) and passed[20.0] == pytest.approx(1.0)
+    assert spec["encoding"]["x"]["title"] == "caller SNR (dB)"

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from voiceobs.measures import LATENCY_MEASURES, MEASURES
+from voiceobs.measures import DYNAMICS_MEASURES, LATENCY_MEASURES, MEASURES
 from voiceobs.measures import QUALITY_METRICS as _QUALITY
 from voiceobs.store.filters import epoch_seconds, where_runs
 from voiceobs.store.models import ProbeRun, SloEvaluation, Span, Turn
@@ -347,7 +347,7 @@ def percentiles_over_time(
     quantiles: tuple[float, float, float] = (0.5, 0.95, 0.99),
 ) -> list[PercentileRow]:
     """p50/p95/p99 of a turn measure per time bucket and group."""
-    if measure not in LATENCY_MEASURES and measure not in QUALITY_METRICS:
+    if measure not in (*LATENCY_MEASURES, *QUALITY_METRICS, *DYNAMICS_MEASURES):
         raise ValueError(f"unknown measure {measure!r}")
     bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until)
     value = getattr(Turn, measure)
