@@ -141,6 +141,17 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
         assert needle in lines[0], lines[0]
 
 
+def exit_code(argv: list[str]) -> int:
+    """Run ``voiceobs ARGV`` in this process and return its exit code (0 when it returns)."""
+    from voiceobs.cli.main import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def _stat(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()

@@ -7,18 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from voiceobs.cli.main import main
+from tests.helpers import exit_code
 from voiceobs.recording import record
 from voiceobs.results import RunResult, TurnResult, utcnow
 from voiceobs.store import Store
-
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture
@@ -45,15 +37,15 @@ def test_list_filters_by_source_and_time_and_prints_json_with_turns(
     joined: tuple[str, RunResult, RunResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, probe, bot = joined
-    assert _run(["calls", "list", "--db", url, "--json"]) == 0
+    assert exit_code(["calls", "list", "--db", url, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {d["id"] for d in data} == {probe.id, bot.id}  # the 3-hour-old call is out of range
-    assert _run(["calls", "list", "--db", url, "--source", "production", "--json"]) == 0
+    assert exit_code(["calls", "list", "--db", url, "--source", "production", "--json"]) == 0
     [only] = json.loads(capsys.readouterr().out)
     assert only["id"] == bot.id and only["joined_run_id"] == probe.id
     assert only["turns"][0]["measures"]["reported_latency_ms"] == 410.0
     assert only["turns"][0]["flags"] == {"tts_ttfb_ms": "implausible: -12 ms"}
-    assert _run(["calls", "list", "--db", url, "--since", "4h"]) == 0
+    assert exit_code(["calls", "list", "--db", url, "--since", "4h"]) == 0
     out = capsys.readouterr().out
     assert probe.id[:12] in out and bot.id[:12] in out and "production" in out
 
@@ -62,7 +54,7 @@ def test_show_prints_both_sides_and_the_time_the_bot_does_not_see(
     joined: tuple[str, RunResult, RunResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, probe, bot = joined
-    assert _run(["calls", "show", probe.id[:8], "--db", url, "--json"]) == 0
+    assert exit_code(["calls", "show", probe.id[:8], "--db", url, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["id"] == probe.id and data["joined"]["id"] == bot.id
     assert data["joined_turns"] == [
@@ -71,7 +63,7 @@ def test_show_prints_both_sides_and_the_time_the_bot_does_not_see(
     ]
     assert data["turns"][0]["measures"]["unseen_latency_ms"] == 240.0
     # The same from the bot's side, as a table.
-    assert _run(["calls", "show", bot.id, "--db", url]) == 0
+    assert exit_code(["calls", "show", bot.id, "--db", url]) == 0
     out = capsys.readouterr().out
     assert "seen from both sides" in out and "240" in out and "implausible" in out
 
@@ -80,6 +72,6 @@ def test_an_unknown_call_is_a_one_line_exit_2(
     joined: tuple[str, RunResult, RunResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, _, _ = joined
-    assert _run(["calls", "show", "ffffffffffff", "--db", url]) == 2
+    assert exit_code(["calls", "show", "ffffffffffff", "--db", url]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no call 'ffffffffffff'") and len(err.splitlines()) == 1

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServerProcess
+from tests.helpers import ServerProcess, exit_code
 from tests.slo.helpers import add_calls, add_turns
-from voiceobs.cli.main import main
 from voiceobs.results import utcnow
 from voiceobs.store import Store
 
@@ -30,13 +29,6 @@ slos:
     window: 1d
 """
 
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ def test_gate_passes_when_every_slo_holds(store: Store, spec_file: Path, tmp_pat
                                           capsys: pytest.CaptureFixture[str]) -> None:
     fill(store, failed_calls=0, slow_turns=0)
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+    code = exit_code(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
                 "--markdown", str(md)])
     assert code == 0, capsys.readouterr()
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -74,7 +66,7 @@ def test_gate_fails_on_a_breach_with_a_junit_failure(store: Store, spec_file: Pa
     # 3 slow turns of 11 (the failed-call run's turn counts too): SLI 8/11 < 90%.
     fill(store, failed_calls=0, slow_turns=3)
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
-    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+    code = exit_code(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
                 "--markdown", str(md)])
     assert code == 1
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
@@ -97,7 +89,7 @@ def test_gate_fails_when_burning_past_page_even_if_window_holds(
     add_calls(store, [(now - timedelta(days=2, minutes=i), "ok") for i in range(2000)])
     add_calls(store, [(now - timedelta(minutes=1 + i), "failed" if i < 3 else "ok") for i in range(10)])
     # 3 bad of 2010 over 30 d: SLI 99.85% holds; 1h and 5m burn 30x: page.
-    code = run(["gate", "--slos", str(path), "--db", store.url, "--junit", str(tmp_path / "j.xml")])
+    code = exit_code(["gate", "--slos", str(path), "--db", store.url, "--junit", str(tmp_path / "j.xml")])
     assert code == 1
     failure = next(c for c in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")
                    if c.get("name") == "avail").find("failure")
@@ -110,8 +102,8 @@ def test_gate_since_narrows_the_window(store: Store, spec_file: Path) -> None:
     add_calls(store, [(now - timedelta(minutes=10), "ok")] * 50)
     only_avail = spec_file.parent / "avail.yaml"
     only_avail.write_text(SPEC.split("  - name: latency")[0])
-    assert run(["gate", "--slos", str(only_avail), "--db", store.url]) == 1      # 50/60 < 90%
-    assert run(["gate", "--slos", str(only_avail), "--db", store.url, "--since", "1h"]) == 0
+    assert exit_code(["gate", "--slos", str(only_avail), "--db", store.url]) == 1      # 50/60 < 90%
+    assert exit_code(["gate", "--slos", str(only_avail), "--db", store.url, "--since", "1h"]) == 0
 
 
 @pytest.mark.parametrize("problem", ["spec", "store", "since", "probes"])
@@ -128,7 +120,7 @@ def test_gate_usage_spec_and_store_errors_exit_2(
         argv += ["--since", "soon"]
     else:
         argv += ["--run-probes", str(tmp_path / "missing.yaml")]
-    assert run(argv) == 2
+    assert exit_code(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
@@ -137,7 +129,7 @@ def test_gate_fails_on_no_data_by_default_with_its_own_exit_code(
     store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     junit, md = tmp_path / "j.xml", tmp_path / "s.md"
-    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+    code = exit_code(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
                 "--markdown", str(md)])
     assert code == 3
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -155,7 +147,7 @@ def test_allow_no_data_skips_empty_slos_and_says_so(
     store: Store, spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     junit = tmp_path / "j.xml"
-    code = run(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
+    code = exit_code(["gate", "--slos", str(spec_file), "--db", store.url, "--junit", str(junit),
                 "--allow-no-data"])
     assert code == 0
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -167,7 +159,7 @@ def test_a_breach_beats_no_data_in_the_exit_code(store: Store, spec_file: Path) 
     now = utcnow()
     add_calls(store, [(now - timedelta(minutes=i + 1), "failed") for i in range(5)])
     # avail is breached; latency has no turns at all.
-    assert run(["gate", "--slos", str(spec_file), "--db", store.url]) == 1
+    assert exit_code(["gate", "--slos", str(spec_file), "--db", store.url]) == 1
 
 
 @pytest.mark.slow
@@ -187,7 +179,7 @@ def test_an_slo_the_gate_s_own_probes_should_feed_fails_even_with_allow_no_data(
     slos.write_text(SPEC.replace("sli: {kind: latency, threshold_ms: 500}",
                                  "sli: {kind: quality, measure: wer, op: '<=', threshold: 0.5}"))
     junit = tmp_path / "j.xml"
-    code = run(["gate", "--slos", str(slos), "--db", store.url, "--run-probes", str(probe),
+    code = exit_code(["gate", "--slos", str(slos), "--db", store.url, "--run-probes", str(probe),
                 "--allow-no-data", "--junit", str(junit)])
     assert code == 3, capsys.readouterr()
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
@@ -210,7 +202,7 @@ def test_an_unwritable_output_is_exit_2_before_any_work(
         "read-only": read_only_dir / "out.xml",
     }[problem]
     before = len(store.evaluations())
-    code = run(["gate", "--slos", str(spec_file), "--db", store.url, flag, str(target)])
+    code = exit_code(["gate", "--slos", str(spec_file), "--db", store.url, flag, str(target)])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and flag in err and len(err.splitlines()) == 1
@@ -219,10 +211,10 @@ def test_an_unwritable_output_is_exit_2_before_any_work(
 
 def test_slo_status_json(store: Store, spec_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fill(store, failed_calls=2, slow_turns=0)
-    assert run(["slo", "status", "--slos", str(spec_file), "--db", store.url, "--json"]) == 0
+    assert exit_code(["slo", "status", "--slos", str(spec_file), "--db", store.url, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     avail = next(d for d in data if d["name"] == "avail")
     assert (avail["good"], avail["total"]) == (9, 11)  # + the run that holds the turns
     assert list(avail["burn_rates"]) == ["10s", "1m", "2m", "12m", "2h24m"]  # 1d: windows / 30
-    assert run(["slo", "status", "--slos", str(spec_file), "--db", store.url]) == 0
+    assert exit_code(["slo", "status", "--slos", str(spec_file), "--db", store.url]) == 0
     assert "avail" in capsys.readouterr().out

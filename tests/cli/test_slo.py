@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voiceobs.cli.main import main
+from tests.helpers import exit_code
 
 SLOS = Path(__file__).resolve().parents[1] / "slo" / "golden" / "rules_input.yaml"
 OPENSLO = """\
@@ -25,13 +25,6 @@ spec:
 """
 
 
-def _code(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
 
 @pytest.mark.parametrize("command", ["import", "rules"])
 def test_output_to_a_read_only_place_is_a_one_line_exit_2(
@@ -41,11 +34,11 @@ def test_output_to_a_read_only_place_is_a_one_line_exit_2(
     src.write_text(OPENSLO)
     argv = ["slo", "import", str(src)] if command == "import" else ["slo", "rules", "--slos", str(SLOS)]
     out = read_only_dir / "out.yaml"
-    assert _code([*argv, "-o", str(out)]) == 2
+    assert exit_code([*argv, "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --output: cannot write") and len(err.splitlines()) == 1
     assert not out.exists()
     # The same command to a writable place works.
     good = tmp_path / "out.yaml"
-    assert _code([*argv, "-o", str(good)]) == 0
+    assert exit_code([*argv, "-o", str(good)]) == 0
     assert good.read_text().strip()

@@ -63,28 +63,12 @@ class RunsMixin(StoreBase):
         added (idempotent on trace and span id). A join made earlier
         (``joined_run_id``) survives a rewrite that does not know of it.
         """
-        replaced = False
-        with self.session() as s:
-            row = s.get(ProbeRun, run.id)
-            if row is not None:
-                joined = row.joined_run_id
-                for f in _RUN_FIELDS:
-                    setattr(row, f, getattr(run, f))
-                if row.joined_run_id is None:
-                    row.joined_run_id = joined
-                if row.finished_at is None:
-                    row.finished_at = utcnow()
-                s.execute(delete(Turn).where(Turn.run_id == run.id))
-                for t in run.turns:
-                    turn = self._turn_row(run, t)
-                    turn.run_id = run.id  # not through row.turns: the old ones are gone already
-                    s.add(turn)
-                self._add_new_spans(s, run.spans, run.id)
-                replaced = True
-        if replaced or not self.save_run(run):
-            # save_run saw it already stored: another writer inserted it meanwhile.
-            return replaced or self.replace_run(run)
-        return False
+        try:
+            return self.replace_runs([run]) == 1
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError) and self._run_exists(run.id):
+                return self.replace_run(run)  # another writer inserted it meanwhile: replace that
+            raise
 
     def replace_runs(self, runs: Sequence[RunResult]) -> int:
         """``replace_run`` for many calls in one transaction; returns how many were replaced.
