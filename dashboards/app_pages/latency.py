@@ -98,7 +98,9 @@ def _side_by_side(url: str, f: Any, bucket_s: int) -> None:
                     "`voiceobs collect` (README: Monitor your production bots)."
                 )
             else:
-                col.caption("No probe calls in this range: `voiceobs probe run probes/<spec>.yaml`.")
+                col.caption(
+                    "No probe calls in this range: `voiceobs probe run probes/<spec>.yaml`."
+                )
             continue
         # The bot's own figure is the measure a production call carries; probes hear the call.
         shown = measure
@@ -130,7 +132,12 @@ def _stages(url: str, f: Any, bucket_s: int) -> None:
                 "stage:N", sort=["vad", "asr", "respond", "tts", "transport"], title="stage"
             ),
             order=alt.Order("stage_order:Q"),
-            tooltip=["bucket_start:T", "stage:N", alt.Tooltip("mean_ms:Q", format=".1f"), "count:Q"],
+            tooltip=[
+                "bucket_start:T",
+                "stage:N",
+                alt.Tooltip("mean_ms:Q", format=".1f"),
+                "count:Q",
+            ],
         )
         .transform_calculate(
             stage_order="indexof(['vad','asr','respond','tts','transport'], datum.stage)"
@@ -154,8 +161,16 @@ _DYNAMICS = {
 def _dynamics(url: str, f: Any, bucket_s: int) -> None:
     """Barge-in, greeting and endpointing percentiles, where the probes measured them."""
     st.subheader("Conversation dynamics")
-    frames = {m: data.run_query(data.percentiles, url, f, m, "all", bucket_s) for m in _DYNAMICS}
-    if all(df.empty for df in frames.values()):
+    # One count first: most ranges hold no barge-in or greeting, and four percentile
+    # queries over every turn would then be spent on empty charts.
+    present = data.run_query(data.measured, url, f, tuple(_DYNAMICS))
+    frames = {
+        m: data.run_query(data.percentiles, url, f, m, "all", bucket_s)
+        if present[m]
+        else pd.DataFrame()
+        for m in _DYNAMICS
+    }
+    if not any(present.values()):
         st.caption(
             "No barge-in, greeting or endpointing measured in this range: add a `barge_in:` "
             "turn or a `greeting:` to a probe spec (README: Conversation dynamics)."

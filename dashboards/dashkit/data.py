@@ -159,6 +159,11 @@ def quality(
 
 
 @_range_cache
+def measured(url: str, f: Filters, measures: tuple[str, ...]) -> dict[str, int]:
+    return analytics.measured(_open(url), f, measures)
+
+
+@_range_cache
 def quality_by_snr(url: str, f: Filters, metrics: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(analytics.quality_by_snr(_open(url), f, metrics))
 

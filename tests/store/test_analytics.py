@@ -201,3 +201,20 @@ def test_quality_by_snr_groups_wer_by_the_callers_noise(store: Store) -> None:
         values = wers[r["snr_db"]]
         assert r["turns"] == len(values) and r["ok"] == len(values) - (len(values) > 1)
         assert math.isclose(r["wer"], sum(values) / len(values))
+
+
+def test_measured_counts_the_turns_that_carry_each_measure(store: Store) -> None:
+    run = RunResult(probe_name="p", target_url="ws://a", started_at=T0)
+    run.turns = [
+        TurnResult(0, turn_latency_ms=700.0, started_at=T0),
+        TurnResult(1, barge_in_stop_ms=210.0, clear_ms=90.0, started_at=T0),
+        TurnResult(2, barge_in_stop_ms=250.0, started_at=T0),
+    ]
+    store.save_run(run)
+    f = A.Filters(since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1))
+    got = A.measured(store, f, ("barge_in_stop_ms", "clear_ms", "greeting_ms", "turn_latency_ms"))
+    assert got == {"barge_in_stop_ms": 2, "clear_ms": 1, "greeting_ms": 0, "turn_latency_ms": 1}
+    later = A.Filters(since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=3))
+    assert A.measured(store, later, ("barge_in_stop_ms",)) == {"barge_in_stop_ms": 0}
+    with pytest.raises(ValueError, match="nope"):
+        A.measured(store, f, ("nope",))

@@ -284,6 +284,17 @@ def counts(store: Store, f: Filters) -> dict[str, int]:
     return {"runs": int(runs or 0), "failed_runs": int(failed or 0), "turns": int(turns)}
 
 
+def measured(store: Store, f: Filters, measures: Sequence[str]) -> dict[str, int]:
+    """How many turns in range carry each measure: one scan, so a page skips what was never measured."""
+    unknown = [m for m in measures if m not in MEASURES]
+    if unknown:
+        raise ValueError(f"unknown measure(s) {', '.join(unknown)}")
+    q = _where(select(*[func.count(getattr(Turn, m)) for m in measures]), Turn, f)
+    with store.session() as s:
+        row = s.execute(q).one()
+    return {m: int(n or 0) for m, n in zip(measures, row, strict=True)}
+
+
 def by_source(store: Store, f: Filters) -> list[dict[str, Any]]:
     """Production and synthetic side by side: per source, calls, failed calls, turns and latency.
 
@@ -819,6 +830,7 @@ __all__ = [
     "fit_bucket_seconds",
     "flagged_turns",
     "latest_run_at",
+    "measured",
     "percentiles_over_time",
     "pick_bucket_seconds",
     "quality_by_snr",
