@@ -24,7 +24,7 @@ from voiceobs.errors import ResultsLost, StoreError
 from voiceobs.probe.lock import spec_lock
 from voiceobs.probe.runner import Progress, run_spec_async
 from voiceobs.probe.spec import ProbeSpec, load_spec
-from voiceobs.redact import Redactor, redact_run
+from voiceobs.redact import Redactor, default_redactor, redact_run
 from voiceobs.results import RunResult
 from voiceobs.store import Store
 from voiceobs.store.joins import join_calls
@@ -63,7 +63,10 @@ def record(
     nor the spool took) after pushing, so the caller can print them; a store
     that is merely down is not an error here, the spool takes the results.
     """
-    clean = [redact_run(r, redactor) for r in results]
+    # One redactor for the batch: the shared one is looked up from the settings, which a
+    # collector recording hundreds of calls a second must not re-read per call.
+    red = redactor or (default_redactor() if results else None)
+    clean = [redact_run(r, red) for r in results]
     out = Recorded(results=clean)
     if save and clean:
         out.saved = save_or_spool(

@@ -203,6 +203,19 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children_cpu_s(pid: int) -> float:
+    """CPU seconds of the server's live child processes (its decoder workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _fresh_db(backend: str, tmp: Path) -> tuple[str, Any]:
     if backend == "sqlite":
         path = tmp / f"{uuid.uuid4().hex[:8]}.db"
@@ -238,7 +251,8 @@ def _run(mode: str, backend: str, spans: int, rate: float, args: argparse.Namesp
         cmd = [sys.executable, str(HERE / "baseline_server.py"), "--db", db, "--port", str(port)]
     else:
         cmd = [sys.executable, "-m", "voiceobs.cli.main", "collect", "--db", db, "--port", str(port),
-               "--queue-size", str(args.queue_size), "--batch-size", str(args.batch_size)]  # fmt: skip
+               "--queue-size", str(args.queue_size), "--batch-size", str(args.batch_size),
+               "--decoders", args.decoders]  # fmt: skip
     server = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
         import httpx
@@ -253,14 +267,14 @@ def _run(mode: str, backend: str, spans: int, rate: float, args: argparse.Namesp
             if server.poll() is not None or time.time() > deadline:
                 raise SystemExit(f"{mode} server did not start: {server.stderr.read().decode() if server.stderr else ''}")
             time.sleep(0.2)
-        cpu0 = _cpu_s(server.pid)
+        cpu0, child0 = _cpu_s(server.pid), _children_cpu_s(server.pid)
         spy = None
         if args.profile and mode == "bulk" and not rate:
             out = Path(args.profile) / f"{backend}.collapsed"
             out.parent.mkdir(parents=True, exist_ok=True)
             spy = subprocess.Popen(
                 [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(server.pid), "--format", "raw", "--rate", "250",
-                 "--threads", "--output", str(out), "--nonblocking"],
+                 "--threads", "--gil", "--output", str(out), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         load = subprocess.run(
@@ -269,6 +283,7 @@ def _run(mode: str, backend: str, spans: int, rate: float, args: argparse.Namesp
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         cpu = _cpu_s(server.pid) - cpu0
+        child = _children_cpu_s(server.pid) - child0
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -277,6 +292,7 @@ def _run(mode: str, backend: str, spans: int, rate: float, args: argparse.Namesp
         result = json.loads(load.stdout.strip().splitlines()[-1])
         result["server_cpu_us_per_span"] = round(cpu / result["spans"] * 1e6, 1)
         result["server_cpu_s"] = round(cpu, 2)
+        result["decoders_cpu_us_per_span"] = round(child / result["spans"] * 1e6, 1)
         return result
     finally:
         server.send_signal(signal.SIGTERM)
@@ -298,6 +314,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4, help="concurrent connections")
     parser.add_argument("--queue-size", type=int, default=50_000)
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--decoders", default="auto", help="voiceobs collect --decoders (0: decode on the server's core)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--stage-spans", type=int, default=30_000, help="spans in the per-stage costs")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of the max run")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 
 from sqlalchemy import text
 
+from tests.store.factories import make_run
 from voiceobs.results import SpanRecord
 from voiceobs.store import Store
 
@@ -72,3 +74,53 @@ def test_the_bulk_columns_are_the_span_record_fields() -> None:
     from voiceobs.store.bulk import COLUMNS
 
     assert set(COLUMNS) == {f.name for f in fields(SpanRecord)}  # a new field must be written too
+
+
+def _rows(store: Store, table: str, run_id: str) -> list[dict[str, object]]:
+    with store.engine.connect() as c:
+        rows = c.execute(
+            text(f"SELECT * FROM {table} WHERE {'run_id' if table == 'turns' else 'id'} = :r"),
+            {"r": run_id},
+        ).mappings()
+        return [{k: v for k, v in r.items() if k not in ("id", "run_id")} for r in rows]
+
+
+def test_calls_written_by_copy_read_back_like_orm_rows(store: Store) -> None:
+    """replace_runs (COPY on PostgreSQL) and save_run (ORM) store the same call identically."""
+    orm = make_run(turns=3, with_spans=False)
+    orm.turns[0].quality_errors = {"pesq": "too short"}
+    orm.turns[1].flags = {"stt_ttfb_ms": "negative"}
+    orm.turns[1].caller = {"snr_db": 10.0, "codec": "pcmu"}
+    orm.turns[2].wer = math.nan
+    orm.labels = {"team": "voice"}
+    copied = dataclasses.replace(orm, id=uuid.uuid4().hex)
+    assert store.save_run(orm) is True
+    assert store.replace_runs([copied]) == 0
+    orm_turns, copied_turns = _rows(store, "turns", orm.id), _rows(store, "turns", copied.id)
+    assert len(copied_turns) == 3
+    for a, b in zip(orm_turns, copied_turns, strict=True):
+        nan_a, nan_b = a.pop("wer"), b.pop("wer")
+        assert a == b
+        # However the backend keeps a NaN (SQLite: not as NaN), both paths keep it alike.
+        assert nan_a == nan_b or (math.isnan(nan_a) and math.isnan(nan_b))  # type: ignore[arg-type]
+    (orm_run,), (copied_run,) = _rows(store, "probe_runs", orm.id), _rows(store, "probe_runs", copied.id)
+    assert orm_run == copied_run
+    got = store.get_run(copied.id)
+    assert got is not None and got.turns[1].caller == {"snr_db": 10.0, "codec": "pcmu"}
+    assert got.started_at == orm.started_at and got.started_at.tzinfo is not None
+
+
+def test_a_call_s_spans_of_another_trace_get_its_id_when_replaced(store: Store) -> None:
+    run = make_run(turns=1, with_spans=False)
+    run.spans = _spans(2)  # as production_run attaches them: no run id yet
+    store.replace_runs([run])
+    assert [s.run_id for s in store.spans_for_run(run.id)] == [run.id, run.id]
+
+
+def test_a_nul_character_in_a_replaced_call_does_not_fail_it(store: Store) -> None:
+    run = make_run(turns=1, with_spans=False)
+    run.turns[0].transcript = "hello\x00there"
+    store.replace_runs([run])
+    got = store.get_run(run.id)
+    assert got is not None and got.turns[0].transcript is not None
+    assert got.turns[0].transcript.replace("\x00", "") == "hellothere"

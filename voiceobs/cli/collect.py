@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from voiceobs.cli.params import DURATION, ByteSize
+from voiceobs.cli.params import DURATION, ByteSize, CountOrAuto
 
 _DEFAULTS = {"queue": 50_000, "batch": 5_000, "body": "16MiB", "spool": "1GiB", "idle": "30s"}
 
@@ -35,6 +35,7 @@ _DEFAULTS = {"queue": 50_000, "batch": 5_000, "body": "16MiB", "spool": "1GiB", 
 @click.option("--idle-timeout", type=DURATION, default=_DEFAULTS["idle"], show_default=True, help="A call with no new spans for this long is closed and recorded.")  # fmt: skip
 @click.option("--max-body", type=ByteSize(min=1024), default=_DEFAULTS["body"], show_default=True, help="Largest request body, sent and decompressed (413 above it).")  # fmt: skip
 @click.option("--spool-limit", type=ByteSize(), default=_DEFAULTS["spool"], show_default=True, help="Most span batches kept in the spool while the store is down (then 503).")  # fmt: skip
+@click.option("--decoders", type=CountOrAuto(), default="auto", show_default=True, help="Worker processes that decode and redact requests (0: on the server's own core; auto: one per core beyond the first, at most 4).")  # fmt: skip
 def collect(
     host: str,
     port: int,
@@ -44,10 +45,12 @@ def collect(
     idle_timeout: Any,
     max_body: int,
     spool_limit: int,
+    decoders: int | None,
 ) -> None:
     """Receive OTLP traces and Vapi/Retell call reports from production bots, until SIGTERM."""
     import uvicorn
 
+    from voiceobs.collect.decoders import auto_processes
     from voiceobs.collect.ingest import Collector, CollectorSettings
     from voiceobs.collect.runner import load_assembler, uvicorn_config
     from voiceobs.collect.server import CollectConfig, create_app
@@ -72,11 +75,16 @@ def collect(
             queue_spans=queue_size, batch_spans=batch_size, spool_max_bytes=spool_limit
         ),
     )
-    config = CollectConfig(max_body_bytes=max_body, webhook_secrets=configured_secrets())
+    config = CollectConfig(
+        max_body_bytes=max_body,
+        webhook_secrets=configured_secrets(),
+        decode_processes=auto_processes() if decoders is None else decoders,
+    )
     app = create_app(collector, config)
     click.echo(
         f"voiceobs collect: OTLP/HTTP on http://{host}:{port}/v1/traces, webhooks on "
-        f"/webhooks/vapi and /webhooks/retell, store {redact_url(settings.db_url)}",
+        f"/webhooks/vapi and /webhooks/retell, store {redact_url(settings.db_url)}, "
+        f"{config.decode_processes or 'no'} decoder process(es)",
         err=True,
     )
     level = logging.getLogger().getEffectiveLevel()

@@ -27,7 +27,9 @@ class Duration(click.ParamType):
     def __init__(self, *, allow_zero: bool = False) -> None:
         self.allow_zero = allow_zero
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> timedelta:
         if isinstance(value, timedelta):
             return value
         try:
@@ -58,7 +60,11 @@ class ByteSize(click.ParamType):
             number = text.rstrip("kmgib")
             unit = text[len(number) :]
             if not number.isdigit() or unit not in _SIZE_UNITS:
-                self.fail(f"{value!r} is not a size; write e.g. 1048576, 512KiB, 16MiB or 1GiB", param, ctx)
+                self.fail(
+                    f"{value!r} is not a size; write e.g. 1048576, 512KiB, 16MiB or 1GiB",
+                    param,
+                    ctx,
+                )
             size = int(number) * _SIZE_UNITS[unit]
         if size < self.min:
             self.fail(f"{value!r} is below the minimum of {self.min} bytes", param, ctx)
@@ -74,7 +80,9 @@ class FiniteFloat(click.ParamType):
         self.min = min
         self.max = max
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -122,4 +130,35 @@ def write_output(path: Path, text: str, *, flag: str, append: bool = False) -> N
 
 DURATION = Duration()
 
-__all__ = ["DURATION", "ByteSize", "Duration", "FiniteFloat", "check_output_path", "write_output"]
+
+class CountOrAuto(click.ParamType):
+    """A count flag that also takes ``auto`` (returned as None: the command picks for the host)."""
+
+    name = "count|auto"
+
+    def __init__(self, *, min: int = 0) -> None:
+        self.min = min
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+            return None
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number or 'auto'", param, ctx)
+        if count < self.min:
+            self.fail(f"{value!r} is below the minimum of {self.min}", param, ctx)
+        return count
+
+
+__all__ = [
+    "DURATION",
+    "ByteSize",
+    "CountOrAuto",
+    "Duration",
+    "FiniteFloat",
+    "check_output_path",
+    "write_output",
+]

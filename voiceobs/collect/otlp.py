@@ -111,10 +111,14 @@ class Decoded:
     rejected: Counter[str] = field(default_factory=Counter)
     messages: dict[str, str] = field(default_factory=dict)
     flags: Counter[str] = field(default_factory=Counter)
+    #: How many spans were kept, when ``resources`` was emptied after redaction (decoder workers).
+    kept: int | None = None
 
     @property
     def accepted(self) -> int:
         """How many spans were kept."""
+        if self.kept is not None:
+            return self.kept
         return sum(len(s.spans) for r in self.resources for s in r.scopes)
 
     @property

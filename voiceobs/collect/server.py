@@ -39,7 +39,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from voiceobs.collect import otlp
-from voiceobs.collect.door import Admitted, admit
+from voiceobs.collect.decoders import DecoderDied, DecoderPool, decode_and_admit
+from voiceobs.collect.door import Admitted
 from voiceobs.collect.ingest import Admission, Collector
 from voiceobs.collect.metrics import CollectorMetrics
 from voiceobs.collect.model import CallReportAdapter
@@ -64,6 +65,9 @@ class CollectConfig:
     report_adapters: Mapping[str, CallReportAdapter] | None = None
     #: Requests decoded and redacted at once (CPU-bound: more than one per core only adds waiting).
     decode_threads: int = 1
+    #: Worker processes that decode and redact (``voiceobs.collect.decoders``); 0 decodes on a
+    #: thread of the server's own process, sharing its core with the writer.
+    decode_processes: int = 0
 
 
 class _Refused(Exception):
@@ -97,7 +101,9 @@ def create_app(
 ) -> Starlette:
     """The Starlette app serving ``collector``; its lifespan starts and drains the collector."""
     cfg = config or CollectConfig()
-    red = redactor or default_redactor()
+    red = redactor or collector.redactor or default_redactor()
+    # The calls the collector records are redacted by the same redactor as their spans.
+    collector.redactor = collector.redactor or red
     metrics = collector.metrics
     limit = cfg.max_body_bytes
     for platform in PLATFORMS:
@@ -109,16 +115,21 @@ def create_app(
 
     # Decoding and redaction hold the GIL; more of them at once than CPUs would only starve the
     # writer thread (the queue would grow, and with it the time to queryable) for no throughput.
-    decoders = anyio.CapacityLimiter(cfg.decode_threads)
+    pool = DecoderPool(cfg.decode_processes, red) if cfg.decode_processes > 0 else None
+    decoders = anyio.CapacityLimiter(cfg.decode_processes or cfg.decode_threads)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         collector.start()
+        if pool is not None:
+            await run_in_threadpool(pool.warm)
         try:
             yield
         finally:
             # Blocking on purpose: the process must not exit before the queue is drained.
             await run_in_threadpool(collector.stop)
+            if pool is not None:
+                await run_in_threadpool(pool.close)
 
     def timed(
         route: str, handler: Callable[[Request], Awaitable[Response]]
@@ -132,15 +143,20 @@ def create_app(
 
         return endpoint
 
-    def decode_and_admit(payload: bytes, media: str) -> tuple[otlp.Decoded, Admitted]:
-        decoded = otlp.decode(payload, media, time.time_ns())
-        admitted = admit(decoded, red)
-        for reason, n in admitted.dropped.items():
-            decoded.rejected[reason] += n
-            decoded.messages.setdefault(
-                reason, "redaction failed, so the span was dropped rather than stored unredacted"
+    async def decode(
+        body: bytes, encoding: str | None, media: str
+    ) -> tuple[otlp.Decoded, Admitted]:
+        async with decoders:
+            if pool is not None:
+                try:
+                    return await pool.decode(body, encoding, media, limit, time.time_ns())
+                except DecoderDied as exc:
+                    wait = collector.settings.retry_after_unavailable_s
+                    raise _Refused(503, f"{exc} after {wait} s", wait) from None
+            payload = otlp.decompress(body, encoding, limit)
+            return await anyio.to_thread.run_sync(
+                decode_and_admit, payload, media, time.time_ns(), red
             )
-        return decoded, admitted
 
     async def traces(request: Request) -> Response:
         media = otlp.JSON
@@ -150,11 +166,8 @@ def create_app(
             if verdict is not Admission.ACCEPTED:
                 raise _refusal(collector, verdict)
             body = await _read_body(request, limit)
-            payload = otlp.decompress(body, request.headers.get("content-encoding"), limit)
             await _writer_first(collector)
-            decoded, admitted = await anyio.to_thread.run_sync(
-                decode_and_admit, payload, media, limiter=decoders
-            )
+            decoded, admitted = await decode(body, request.headers.get("content-encoding"), media)
         except otlp.OtlpError as exc:
             return _otlp_error(media, exc.status, str(exc))
         except _Refused as exc:
@@ -246,6 +259,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.collector = collector
+    app.state.decoders = pool
     return app
 
 

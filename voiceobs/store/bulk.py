@@ -1,4 +1,4 @@
-"""Bulk span inserts: thousands of spans per statement, each stored once.
+"""Bulk inserts: thousands of spans (and a batch of calls' turns) per statement, each stored once.
 
 The collector receives spans faster than one ORM object per span can be
 written. PostgreSQL takes a batch through ``COPY`` into a per-connection
@@ -10,20 +10,28 @@ binary-safe text format instead). SQLite, in-process, takes a multi-row
 idempotent on the (trace id, span id) unique key, so a batch replayed from
 the spool, an exporter's retry, or two copies of a span in one batch are
 stored once, and both say how many rows were new.
+
+``copy_rows`` is the same COPY for rows with no conflict to settle (the
+turns of calls being replaced, deleted first): straight into the table,
+each value converted as the column's SQLAlchemy type would bind it, so a
+row written this way reads back exactly like one the ORM wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table
+from sqlalchemy import JSON, Connection, String, Table, Text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
 from voiceobs.errors import StoreError
 from voiceobs.results import SpanRecord
+from voiceobs.store.models import UTCDateTime
 
 #: Columns written, in COPY order (the table's id is its own sequence); the fields of SpanRecord.
 COLUMNS: tuple[str, ...] = (
@@ -108,4 +116,79 @@ def _copy_postgresql(conn: Connection, spans: Sequence[SpanRecord]) -> int:
     return int(result.rowcount or 0)
 
 
-__all__ = ["COLUMNS", "insert_spans"]
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # as voiceobs.store.models.UTCDateTime refuses it
+        raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+    return value.astimezone(UTC)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else _json(value)
+
+
+@functools.cache
+def _converters(table: Table) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    out: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for column in table.columns:
+        if column is table.autoincrement_column:
+            continue  # the table's own sequence numbers it
+        kind = column.type
+        convert: Callable[[Any], Any] | None = None
+        if isinstance(kind, JSON):
+            convert = _json_or_none
+        elif isinstance(kind, String | Text):
+            convert = _text
+        elif isinstance(kind, UTCDateTime):
+            convert = _utc
+        out.append((column.name, convert))
+    return tuple(out)
+
+
+def _default(table: Table, name: str) -> Callable[[], Any]:
+    """The column's Python-side default as a function (a fresh dict each time for ``default=dict``)."""
+    default = table.c[name].default
+    if default is None:
+        return lambda: None
+    arg = getattr(default, "arg", None)
+    if getattr(default, "is_callable", False):
+        return lambda: arg(None)  # type: ignore[misc]
+    return lambda: arg
+
+
+def copy_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert ``rows`` (column -> value; a missing column takes its default) on ``conn``'s transaction.
+
+    PostgreSQL streams them with ``COPY``; SQLite takes one executemany. Raises
+    SQLAlchemy's errors (a constraint, a type) like an ``INSERT`` would.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return len(rows)
+    converters = _converters(table)
+    defaults = {name: _default(table, name) for name, _ in converters}
+    names = ", ".join(f'"{name}"' for name, _ in converters)
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    try:
+        with raw.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                values = []
+                for name, convert in converters:
+                    value = row[name] if name in row else defaults[name]()
+                    values.append(convert(value) if convert is not None else value)
+                copy.write_row(values)
+    except Exception as exc:
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+        raise
+    return len(rows)
+
+
+__all__ = ["COLUMNS", "copy_rows", "insert_spans"]

@@ -50,9 +50,8 @@ def test_the_run_carries_the_sender_and_its_spans() -> None:
         "h",
         {"version": "1", "agent": "a"},
     )
-    assert (
-        run.spans[0].run_id == run.id and spans[0].record.run_id is None
-    )  # the input is not changed
+    # Attached as they arrived (the store gives them the call's id when it saves the call).
+    assert run.spans == [s.record for s in spans] and spans[0].record.run_id is None
     assert production_run("vapi", "k", Origin(), T).probe_name == "vapi"
 
 

@@ -10,7 +10,6 @@ never equal a probe's random run id.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -51,14 +50,14 @@ def production_run(
     """A production call from ``framework`` with its sender and times; turns are added by the caller.
 
     ``probe_name`` is the service (so the dashboard groups calls by bot),
-    ``target_url`` is ``<framework>://<service>``. Spans are attached with
-    the call's id so its waterfall can be found from the call.
+    ``target_url`` is ``<framework>://<service>``. Spans are attached as
+    they arrived: the store gives a span without a run id the call's id when
+    it saves the call (a copy of every span here, on every rebuild, would
+    cost more than the rest of the build).
     """
     service = origin.service or framework
     run_id = production_run_id(framework, key)
-    records: list[SpanRecord] = [
-        s.record if s.record.run_id else dataclasses.replace(s.record, run_id=run_id) for s in spans
-    ]
+    records: list[SpanRecord] = [s.record for s in spans]
     return RunResult(
         probe_name=service,
         target_url=target or f"{framework}://{service}",
