@@ -471,3 +471,34 @@ def test_a_cut_value_keeps_its_marker_when_redacted_again(plain: Redactor) -> No
     once = plain.redact_value(huge)
     assert re.search(r"…\[\d{7} chars cut\]$", once)
     assert plain.redact_value(once) == once
+
+
+def test_a_text_marked_as_redacted_output_is_kept_and_a_new_one_is_still_redacted() -> None:
+    red = Redactor(use_env=False)
+    said = red.redact_text("call me on four one five, five five five, one two one two")
+    tail = "my card is 4111 1111 1111 1111"
+    red.mark_redacted([said, "ok"])
+    assert red.redact_text(said) is said
+    # A marked text is answered by lookup, without a pass: marking raw text (which only the
+    # collector's door output ever is) would keep it, which shows no pass ran.
+    raw = "call 415 555 0134 now"
+    red.mark_redacted([raw])
+    assert red.redact_text(raw) == raw and Redactor(use_env=False).redact_text(raw) != raw
+    # A text made anew from redacted pieces (a transcript joined from two spans) is not a
+    # marked output: it gets the full pass, and a number split across the pieces is found.
+    joined = red.redact_text("my number is four one five " + "five five five one two one two")
+    assert "five five five" not in joined and "[PHONE" in joined
+    assert "4111" not in red.redact_text(tail)
+
+
+def test_marks_are_bounded_by_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    import voiceobs.redact.redactor as module
+
+    monkeypatch.setattr(module, "_REDACTED_MAX", 3)
+    red = Redactor(use_env=False)
+    red.mark_redacted([f"text number {i}" for i in range(3)])  # fills one generation
+    red.mark_redacted(["text number 3"])
+    assert len(red._redacted) + len(red._redacted_old) == 4
+    red.mark_redacted([f"text number {i}" for i in range(4, 7)])  # the first generation goes
+    assert "text number 0" not in red._redacted and "text number 0" not in red._redacted_old
+    assert "text number 6" in red._redacted_old

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ KINDS: tuple[str, ...] = (
 #: Any placeholder, shipped kinds or a policy's own: already redacted, never redacted again.
 PLACEHOLDER_RE = re.compile(r"\[[A-Z][A-Z0-9_]{1,15}(?::[0-9a-f]{8})?\]")
 
+#: Texts remembered as already redacted, per generation (see ``Redactor.mark_redacted``).
+_REDACTED_MAX = 200_000
 #: Texts up to this long have their redaction remembered (see ``memo_size``).
 _SEEN_MAX_CHARS = 256
 # Nothing in a one-word value can be personal without one of these characters.
@@ -150,6 +152,10 @@ class Redactor:
         # every call: remember the outcome for short texts. None means "unchanged".
         self._seen: dict[str, str | None] = {}
         self._memo_size = memo_size
+        # Texts this redactor already produced (``mark_redacted``), in two generations so the
+        # set stays bounded without a lock: lookups read both, a full one becomes the old one.
+        self._redacted: dict[str, None] = {}
+        self._redacted_old: dict[str, None] = {}
         # Phone numbers recur in every span of a call; parsing them is the dearest step.
         self._phones: dict[tuple[str, str, bool, str], str | None] | None = (
             {} if memo_size else None
@@ -175,9 +181,26 @@ class Redactor:
 
     # -- text -----------------------------------------------------------------------------
 
+    def mark_redacted(self, texts: Iterable[str]) -> None:
+        """Remember ``texts`` as this redactor's own output: redacting one again returns it as it is.
+
+        A collector builds a call's turns from span attributes it redacted at
+        the door, then records the call through the recording path, which
+        redacts every text again. Redaction gives the same text the second
+        time, so for those texts the second pass is a lookup; a text made
+        anew (a transcript joined from several spans) is not marked and is
+        redacted in full. At most ``_REDACTED_MAX`` texts per generation.
+        """
+        current = self._redacted
+        for text in texts:
+            if len(text) >= 6:
+                current[text] = None
+        if len(current) >= _REDACTED_MAX:
+            self._redacted_old, self._redacted = current, {}
+
     def redact_text(self, text: str) -> str:
         """``text`` with every finding replaced; unchanged text is returned as the same object."""
-        if len(text) < 6:
+        if len(text) < 6 or text in self._redacted or text in self._redacted_old:
             return text
         seen = self._seen.get(text, text)
         if seen is not text:
