@@ -29,8 +29,8 @@ from voiceobs.store import (
     Span,
     Store,
     Turn,
+    rollups,
 )
-from voiceobs.store import rollups
 from voiceobs.store.retention import (
     TABLES,
     PruneSchedule,
@@ -132,9 +132,9 @@ def _seed(store: Store) -> dict[str, Any]:
     cutoff = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)  # NOW - 30d, floored to the minute
     keep: dict[str, Any] = {}
     with store.engine.begin() as conn:
-        keep["runs"] = {
-            _call(conn, NOW - age) for age in (DAY, 10 * DAY, 29 * DAY)
-        } | {_call(conn, cutoff)}  # the cutoff itself is kept: [cutoff, now)
+        keep["runs"] = {_call(conn, NOW - age) for age in (DAY, 10 * DAY, 29 * DAY)} | {
+            _call(conn, cutoff)
+        }  # the cutoff itself is kept: [cutoff, now)
         for started in (cutoff - timedelta(seconds=1), NOW - 31 * DAY, NOW - 45 * DAY):
             _call(conn, started)
         old = NOW - 401 * DAY
@@ -189,17 +189,27 @@ def test_prune_removes_exactly_the_expired_rows_and_keeps_the_rest(store: Store)
     with store.engine.connect() as conn:
         assert set(conn.execute(select(ProbeRun.id)).scalars()) == keep["runs"]
         assert set(conn.execute(select(Incident.id)).scalars()) == {
-            keep["open"], keep["recent"], keep["owed"]
+            keep["open"],
+            keep["recent"],
+            keep["owed"],
         }
         # The open incident keeps every row it has, however old.
-        assert conn.execute(
-            select(func.count()).select_from(HookClaim).where(HookClaim.incident_id == keep["open"])
-        ).scalar() == 1
-        assert conn.execute(
-            select(func.count())
-            .select_from(HookDelivery)
-            .where(HookDelivery.incident_id == keep["open"])
-        ).scalar() == 1
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(HookClaim)
+                .where(HookClaim.incident_id == keep["open"])
+            ).scalar()
+            == 1
+        )
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(HookDelivery)
+                .where(HookDelivery.incident_id == keep["open"])
+            ).scalar()
+            == 1
+        )
         assert set(conn.execute(select(IncidentAction.incident_id)).scalars()) == {keep["open"]}
         assert set(conn.execute(select(HookClaim.state)).scalars()) == {"delivered", "pending"}
         assert sorted(conn.execute(select(SloEvaluation.slo_name)).scalars()) == ["a", "b"]
@@ -309,7 +319,7 @@ def test_sqlite_prune_gives_free_pages_back(tmp_path: Path) -> None:
     store = Store.open(_sqlite_file_url(tmp_path), create=True)
     try:
         _bulk_old_calls(store, 3000)
-        pages, free = page_counts(store)
+        pages, _ = page_counts(store)
         report = prune(store, RetentionPolicy(), NOW)
         assert report.removed["probe_runs"] == 3000 and report.auto_vacuum == "incremental"
         pages_after, free_after = page_counts(store)
@@ -384,7 +394,7 @@ def test_policy_values_are_checked_with_one_line_errors(monkeypatch: pytest.Monk
         RetentionPolicy.load()
     monkeypatch.setenv("VOICEOBS_RETENTION_TURNS", "60d")
     monkeypatch.setenv("VOICEOBS_RETENTION_ROLLUPS", "30d")
-    with pytest.raises(ConfigError, match="retention_rollups .* is shorter than retention_turns"):
+    with pytest.raises(ConfigError, match=r"retention_rollups .* is shorter than retention_turns"):
         RetentionPolicy.load()
     monkeypatch.delenv("VOICEOBS_RETENTION_ROLLUPS")
     with pytest.raises(ConfigError, match="retention_hooks is 1d; keep at least 30d"):
@@ -393,7 +403,7 @@ def test_policy_values_are_checked_with_one_line_errors(monkeypatch: pytest.Monk
     assert prune_interval() == timedelta(hours=1)
     for off in ("0", "off"):
         assert prune_interval(off) is None
-    with pytest.raises(ConfigError, match="^prune_interval: "):
+    with pytest.raises(ConfigError, match=r"^prune_interval: "):
         prune_interval("hourly")
 
 
