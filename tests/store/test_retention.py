@@ -421,3 +421,25 @@ def test_schedule_counts_a_failed_prune_and_goes_on(tmp_path: Path) -> None:
         assert schedule.due()
     finally:
         store.close()
+
+
+def test_a_prune_cut_short_by_its_time_budget_resumes_at_the_next_call(tmp_path: Path) -> None:
+    clock = [0.0]
+    store = Store.open(_sqlite_file_url(tmp_path), create=True)
+    try:
+        _bulk_old_calls(store, 3000)
+        schedule = PruneSchedule(
+            RetentionPolicy(), timedelta(hours=1), max_seconds=0.0, clock=lambda: clock[0]
+        )
+        first = schedule.run_if_due(store)
+        assert first is not None and first.stopped and first.batches == 0
+        assert schedule.due()  # cut short: due again at once, not in an hour
+        schedule.max_seconds = None
+        rest = schedule.run_if_due(store)
+        assert rest is not None and not rest.stopped
+        assert rest.removed["probe_runs"] == 3000
+        assert not schedule.due()
+        budget = prune(store, RetentionPolicy(), NOW, max_seconds=30.0)
+        assert not budget.stopped and budget.total == 0
+    finally:
+        store.close()

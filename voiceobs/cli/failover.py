@@ -221,7 +221,8 @@ def watch(
     retention policy, as `voiceobs db prune` does.
     """
     every = interval.total_seconds()
-    schedule = _prune_schedule()
+    # A prune between passes takes at most one interval: evaluation is never held up longer.
+    schedule = _prune_schedule(max(1.0, every))
     hooks = load_hooks(hooks_path)
     run = _evaluator(slos_path)
     url = Settings.load(db_url).db_url
@@ -254,11 +255,13 @@ def watch(
     click.echo(f"stopped after {passes} passes", err=True)
 
 
-def _prune_schedule() -> PruneSchedule | None:
+def _prune_schedule(max_seconds: float) -> PruneSchedule | None:
     """The retention policy applied every prune_interval (None: off); bad settings fail here."""
     policy = RetentionPolicy.load()
     every = prune_interval()
-    return PruneSchedule(policy, every) if every is not None else None
+    if every is None:
+        return None
+    return PruneSchedule(policy, every, max_seconds=max_seconds)
 
 
 def _prune_if_due(schedule: PruneSchedule, store: Store, stop: threading.Event) -> None:

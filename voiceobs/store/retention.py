@@ -266,10 +266,13 @@ class _Batches:
         self.report = report
         self.rows = rows
         self.stop = stop
+        self.deadline: float | None = None
         self.sqlite = store.backend == "sqlite"
 
     def stopped(self) -> bool:
         if self.stop is not None and self.stop.is_set():
+            self.report.stopped = True
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
             self.report.stopped = True
         return self.report.stopped
 
@@ -601,13 +604,16 @@ def prune(
     dry_run: bool = False,
     batch_rows: int = BATCH_ROWS,
     stop: threading.Event | None = None,
+    max_seconds: float | None = None,
 ) -> PruneReport:
     """Remove every row ``policy`` says has expired at ``now``; ``dry_run`` only counts them.
 
     Safe beside running probes, collectors and evaluators (short batches, see
     the module's docstring), and beside another prune (a row two of them
     pick is removed once, and counted once). ``stop`` ends it between two
-    batches. Raises StoreError (one line) when the store cannot be used.
+    batches, and so does ``max_seconds`` passing (a catch-up prune of a big
+    store then goes on at the next call); ``report.stopped`` says so.
+    Raises StoreError (one line) when the store cannot be used.
     """
     policy = policy or RetentionPolicy.load()
     now = (now or utcnow()).astimezone(UTC)
@@ -616,6 +622,8 @@ def prune(
     report = PruneReport(now=now, dry_run=dry_run, policy=policy.describe(), cutoffs=cuts)
     b = _Batches(store, report, max(MIN_BATCH_ROWS, batch_rows), stop)
     started = time.perf_counter()
+    if max_seconds is not None:
+        b.deadline = started + max_seconds
     try:
         report.auto_vacuum = _auto_vacuum_mode(store)
         if report.auto_vacuum is not None:
@@ -664,16 +672,26 @@ def vacuum(store: Store) -> tuple[int, int]:
 class PruneSchedule:
     """Prune every ``interval`` inside a long-running command, never breaking it.
 
-    ``watch`` calls :meth:`run_if_due` between passes; ``collect`` runs
-    :meth:`start` (a thread of its own, so span intake never waits on a
+    ``watch`` calls :meth:`run_if_due` between passes, with ``max_seconds``
+    so a catch-up prune of a big store never delays the next evaluation by
+    more than that (it goes on between the following passes); ``collect``
+    runs :meth:`start` (a thread of its own, so span intake never waits on a
     prune). A failed prune is logged and counted (``errors``) and tried again
     at the next interval.
     """
 
-    def __init__(self, policy: RetentionPolicy, interval: timedelta,
-                 *, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        policy: RetentionPolicy,
+        interval: timedelta,
+        *,
+        max_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.policy = policy
         self.interval = interval.total_seconds()
+        #: Longest one prune may run; one cut short is due again at once (it resumes next time).
+        self.max_seconds = max_seconds
         self.clock = clock
         self.next_at = clock()  # the first prune runs at once: a restart applies the policy
         self.runs = 0
@@ -695,7 +713,9 @@ class PruneSchedule:
             return None
         self.next_at = self.clock() + self.interval
         try:
-            report = prune(store, self.policy, stop=stop or self._stop)
+            report = prune(
+                store, self.policy, stop=stop or self._stop, max_seconds=self.max_seconds
+            )
         except (VoiceObsError, SQLAlchemyError, OSError) as exc:
             self.errors += 1
             self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -703,6 +723,8 @@ class PruneSchedule:
             return None
         self.runs += 1
         self.last = report
+        if report.stopped and not (stop or self._stop).is_set():
+            self.next_at = self.clock()  # cut short by max_seconds: carry on at the next call
         if report.total:
             log.info("pruned %s", summary(report))
         return report
