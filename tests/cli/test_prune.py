@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -154,6 +155,7 @@ def test_collect_prunes_on_its_schedule_and_says_so_at_exit(sqlite_url: str) -> 
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         time.sleep(1.5)  # at least one more (empty) prune
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     stderr = err.decode()
@@ -161,6 +163,10 @@ def test_collect_prunes_on_its_schedule_and_says_so_at_exit(sqlite_url: str) -> 
     assert "prune(s) (0 failed)" in stderr and "Traceback" not in stderr
     runs = int(stderr.split("prune(s)")[0].rsplit(", ", 1)[1])
     assert runs >= 2
+    assert 'voiceobs_collect_pruned_rows_total{table="probe_runs"} 2.0' in metrics
+    assert 'voiceobs_collect_pruned_rows_total{table="turns"} 4.0' in metrics
+    assert 'voiceobs_collect_prunes_total{outcome="ok"}' in metrics
+    assert 'voiceobs_collect_prunes_total{outcome="failed"}' not in metrics
 
 
 def test_prune_interval_off_disables_the_watch_schedule(sqlite_url: str, tmp_path: Path) -> None:

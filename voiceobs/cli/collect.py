@@ -29,6 +29,19 @@ from voiceobs.cli.params import DURATION, ByteSize
 _DEFAULTS = {"queue": 50_000, "batch": 5_000, "body": "16MiB", "spool": "1GiB", "idle": "30s"}
 
 
+def _count_prune(collector: Any) -> Any:
+    """Count each scheduled prune in the collector's own metrics (outcome, rows by table)."""
+
+    def observe(report: Any) -> None:
+        metrics = collector.metrics
+        metrics.prunes.labels("ok" if report is not None else "failed").inc()
+        for table, rows in (report.removed.items() if report is not None else ()):
+            if rows:
+                metrics.pruned_rows.labels(table).inc(rows)
+
+    return observe
+
+
 @click.command("collect")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True, help="TCP port (4318 is OTLP/HTTP's).")  # fmt: skip
@@ -96,7 +109,9 @@ def collect(
     # so the process exits 0 after a clean stop instead of dying by the signal.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     # Its own thread, on the store the writer uses (None while it is down): intake never waits.
-    schedule = PruneSchedule(policy, every) if every is not None else None
+    schedule = (
+        PruneSchedule(policy, every, observe=_count_prune(collector)) if every is not None else None
+    )
     if schedule is not None:
         schedule.start(lambda: collector.link.get() if collector.link.up else None)
     try:

@@ -687,11 +687,14 @@ class PruneSchedule:
         *,
         max_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[PruneReport | None], None] | None = None,
     ) -> None:
         self.policy = policy
         self.interval = interval.total_seconds()
         #: Longest one prune may run; one cut short is due again at once (it resumes next time).
         self.max_seconds = max_seconds
+        #: Told of every prune run: its report, or None when it failed (the host's metrics).
+        self.observe = observe
         self.clock = clock
         self.next_at = clock()  # the first prune runs at once: a restart applies the policy
         self.runs = 0
@@ -720,6 +723,8 @@ class PruneSchedule:
             self.errors += 1
             self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("prune failed (%d so far): %s", self.errors, self.last_error)
+            if self.observe is not None:
+                self.observe(None)
             return None
         self.runs += 1
         self.last = report
@@ -727,6 +732,8 @@ class PruneSchedule:
             self.next_at = self.clock()  # cut short by max_seconds: carry on at the next call
         if report.total:
             log.info("pruned %s", summary(report))
+        if self.observe is not None:
+            self.observe(report)
         return report
 
     def start(self, store: Callable[[], Store | None]) -> None:
