@@ -14,9 +14,13 @@ through the Store, as a probe does, and records how long each save took from
 asking to commit: its longest wait is how long the contender held the write
 lock at once (a save that waits past SQLite's busy timeout, 30 s, fails and
 is counted as lost). A third run of the writer alone gives the save time with
-nobody else writing.
+nobody else writing. With ``--pacing-calls N`` a probe process also places N
+calls at once, back to back, against the echo server during each contender
+(``benchmarks/probe/bench_pacing.py``'s run, the shipped frame clock), and the
+p99 of its frame send errors is reported: what a prune costs a probe sharing
+the host.
 
-    .venv/bin/python benchmarks/store/bench_prune.py --turns 1000000
+    .venv/bin/python benchmarks/store/bench_prune.py --turns 1000000 [--pacing-calls 100]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import multiprocessing as mp
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,6 +108,40 @@ def writer(url: str, stop: Any, out: Any) -> None:
     out.put((waits, lost))
 
 
+def pacer(calls: int, ready: Any, stop: Any, out: Any) -> None:
+    """Probe runs of ``calls`` calls back to back until ``stop`` (benchmarks/probe/bench_pacing.py).
+
+    Reports every frame's send error (ms) over the runs that started after ``ready`` was set.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "probe"))
+    import bench_pacing as bp  # type: ignore[import-not-found]
+    import numpy as np
+
+    from voiceobs.probe import call as call_module
+    from voiceobs.probe import runner as runner_module
+
+    server = subprocess.Popen([sys.executable, "-c", bp._SERVER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert server.stdout is not None and server.stdin is not None
+    url = f"ws://127.0.0.1:{int(server.stdout.readline())}/twilio"
+    call_module.Pacer = bp._RecordedPacer
+    runner_module._run_calls = bp._timed_calls
+    errors, failed, runs = [], 0, 0
+    try:
+        bp._run(url, 10)  # warm-up
+        ready.set()
+        while not stop.is_set():
+            e, f, _ = bp._run(url, calls)
+            errors.append(e)
+            failed += f
+            runs += 1
+    finally:
+        server.stdin.close()
+        server.wait(10)
+    every = np.concatenate(errors) if errors else np.zeros(0)
+    out.put((every.tolist(), failed, runs))
+
+
 def one_delete(store: Store) -> dict[str, float]:
     """The baseline: the same calls and turns in one unbatched transaction."""
     cutoff = POLICY.cutoff("turns", NOW)
@@ -130,8 +169,8 @@ def run_prune(store: Store) -> dict[str, float]:
     }
 
 
-def contend(template: Path, work: Path, name: str, fn: Any) -> dict[str, Any]:
-    """Copy the store, start the writer, run ``fn`` (None: writer alone for 5 s), stop the writer."""
+def contend(template: Path, work: Path, name: str, fn: Any, pacing_calls: int) -> dict[str, Any]:
+    """Copy the store, start the writer (and the probe), run ``fn`` (None: 8 s of nothing), stop."""
     path = work / f"{name}.db"
     shutil.copy(template, path)
     url = f"sqlite:///{path}"
@@ -140,13 +179,30 @@ def contend(template: Path, work: Path, name: str, fn: Any) -> dict[str, Any]:
     proc = ctx.Process(target=writer, args=(url, stop, out))
     store = Store.open(url)
     pages_before, _ = page_counts(store)
+    probe = None
+    if pacing_calls:
+        ready, probe_stop, probe_out = ctx.Event(), ctx.Event(), ctx.Queue()
+        probe = ctx.Process(target=pacer, args=(pacing_calls, ready, probe_stop, probe_out))
+        probe.start()
+        ready.wait(120)
     proc.start()
     time.sleep(2.0)  # the writer is up and saving
-    result: dict[str, Any] = fn(store) if fn is not None else (time.sleep(5.0) or {})
+    result: dict[str, Any] = fn(store) if fn is not None else (time.sleep(8.0) or {})
     time.sleep(0.5)
     stop.set()
     waits, lost = out.get(timeout=120)
     proc.join(60)
+    if probe is not None:
+        probe_stop.set()
+        frame_errors, failed_calls, probe_runs = probe_out.get(timeout=300)
+        probe.join(60)
+        frame_errors.sort()
+        result["pacing_p99_ms"] = (
+            frame_errors[int(len(frame_errors) * 0.99) - 1] if frame_errors else float("nan")
+        )
+        result["pacing_max_ms"] = frame_errors[-1] if frame_errors else float("nan")
+        result["pacing_runs"] = probe_runs
+        result["pacing_failed"] = failed_calls
     pages_after, free = page_counts(store)
     store.close()
     size = path.stat().st_size
@@ -174,6 +230,12 @@ def main() -> None:
     parser.add_argument(
         "--dir", default=None, help="where the store files go (default: a temp dir)"
     )
+    parser.add_argument(
+        "--pacing-calls",
+        type=int,
+        default=0,
+        help="also run probe calls (this many at once, back to back) and report their pacing error",
+    )
     args = parser.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="bench-prune-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -183,9 +245,9 @@ def main() -> None:
         print(f"store: {args.turns:,d} turns over 60 days, {template.stat().st_size / 1e6:.0f} MB, "
               f"written in {took:.1f} s; cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
         rows = {
-            "writer alone": contend(template, work, "alone", None),
-            "prune": contend(template, work, "prune", run_prune),
-            "one DELETE": contend(template, work, "delete", one_delete),
+            "writer alone": contend(template, work, "alone", None, args.pacing_calls),
+            "prune": contend(template, work, "prune", run_prune, args.pacing_calls),
+            "one DELETE": contend(template, work, "delete", one_delete, args.pacing_calls),
         }
         print(f"{'contender':<14}{'seconds':>9}{'batches':>9}{'longest batch ms':>18}"
               f"{'saves':>7}{'lost':>6}{'wait max ms':>13}{'wait p99 ms':>13}{'median':>8}"
@@ -196,6 +258,12 @@ def main() -> None:
                   f"{r.get('longest_batch_s', float('nan')) * 1000:>18.0f}{r['saves']:>7d}"
                   f"{r['lost']:>6d}{r['wait_max_ms']:>13.1f}{r['wait_p99_ms']:>13.1f}"
                   f"{r['wait_median_ms']:>8.1f}  {pages[0]:,d} -> {pages[1]:,d} ({pages[2]:,d})")  # fmt: skip
+        if args.pacing_calls:
+            print(f"probe pacing, {args.pacing_calls} calls at once, back to back during each:")
+            for name, r in rows.items():
+                print(f"  {name:<14} frame send error p99 {r['pacing_p99_ms']:.2f} ms, max "
+                      f"{r['pacing_max_ms']:.2f} ms over {r['pacing_runs']} runs "
+                      f"({r['pacing_failed']} calls failed)")  # fmt: skip
         p, d = rows["prune"], rows["one DELETE"]
         print(f"longest writer wait: prune {p['wait_max_ms']:.0f} ms vs one DELETE "
               f"{d['wait_max_ms']:.0f} ms: {d['wait_max_ms'] / p['wait_max_ms']:.1f}x shorter; "
