@@ -443,3 +443,11 @@ def test_a_prune_cut_short_by_its_time_budget_resumes_at_the_next_call(tmp_path:
         assert not budget.stopped and budget.total == 0
     finally:
         store.close()
+
+
+def test_the_rollup_horizon_trails_the_turns_cutoff_by_a_call_length() -> None:
+    cut = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
+    assert RetentionPolicy().rollup_horizon(NOW) == cut + DAY
+    short = RetentionPolicy(turns=timedelta(hours=12), spans=timedelta(hours=12))
+    assert short.rollup_horizon(NOW) == datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    assert RetentionPolicy(turns=None, rollups=None).rollup_horizon(NOW) is None

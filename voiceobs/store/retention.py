@@ -180,10 +180,14 @@ class RetentionPolicy:
     def rollup_horizon(self, now: datetime) -> datetime | None:
         """Before this instant raw calls and turns may be gone: rollups there are never recomputed.
 
-        None when raw calls are kept forever.
+        None when raw calls are kept forever. The margin past the cutoff is
+        ``RAW_MARGIN``, or half of ``turns`` when that is shorter, so the
+        horizon stays well behind ``now``.
         """
         cut = self.cutoff("turns", now)
-        return None if cut is None else cut + RAW_MARGIN
+        if cut is None or self.turns is None:
+            return None
+        return cut + min(RAW_MARGIN, self.turns / 2)
 
     def describe(self) -> dict[str, str]:
         """Each setting as a person writes it (``14d``, ``keep``)."""
