@@ -451,3 +451,30 @@ def test_the_rollup_horizon_trails_the_turns_cutoff_by_a_call_length() -> None:
     short = RetentionPolicy(turns=timedelta(hours=12), spans=timedelta(hours=12))
     assert short.rollup_horizon(NOW) == datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
     assert RetentionPolicy(turns=None, rollups=None).rollup_horizon(NOW) is None
+
+
+def test_opening_a_store_never_waits_for_another_writer(tmp_path: Path) -> None:
+    """Making new files incremental must not cost a lock on files in use."""
+    url = _sqlite_file_url(tmp_path)
+    Store.open(url, create=True).close()
+    holder = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a long prune or DELETE holds it
+    holder.execute("DELETE FROM spans")
+    read_at: list[float] = []
+
+    def read() -> None:
+        store = Store.open(url)
+        try:
+            store.status()
+            read_at.append(time.perf_counter())
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join(10)
+    released_at = time.perf_counter()
+    holder.execute("COMMIT")
+    holder.close()
+    thread.join(30)
+    assert read_at and read_at[0] < released_at
