@@ -34,8 +34,11 @@ def _count_prune(collector: Any) -> Any:
 
     def observe(report: Any) -> None:
         metrics = collector.metrics
-        metrics.prunes.labels("ok" if report is not None else "failed").inc()
-        for table, rows in (report.removed.items() if report is not None else ()):
+        if report is None:
+            metrics.prunes.labels("failed").inc()
+            return
+        metrics.prunes.labels("ok").inc()
+        for table, rows in report.removed.items():
             if rows:
                 metrics.pruned_rows.labels(table).inc(rows)
 
