@@ -8,6 +8,9 @@ The webhook secrets are settings, never flags (the command line is what
 ``ps`` shows every user): ``VOICEOBS_VAPI_SECRET`` / ``vapi_secret`` and
 ``VOICEOBS_RETELL_API_KEY`` / ``retell_api_key`` in the config file.
 
+Every ``prune_interval`` (default 1h; 0 or off disables) it applies the
+retention policy on a thread of its own, as ``voiceobs db prune`` does.
+
 SIGTERM and SIGINT stop it cleanly: no new requests, in-flight ones
 answered, the queue written (or spooled), every open call recorded as it
 stands, and then exit 0.
@@ -24,6 +27,22 @@ import click
 from voiceobs.cli.params import DURATION, ByteSize, CountOrAuto
 
 _DEFAULTS = {"queue": 50_000, "batch": 5_000, "body": "16MiB", "spool": "1GiB", "idle": "30s"}
+
+
+def _count_prune(collector: Any) -> Any:
+    """Count each scheduled prune in the collector's own metrics (outcome, rows by table)."""
+
+    def observe(report: Any) -> None:
+        metrics = collector.metrics
+        if report is None:
+            metrics.prunes.labels("failed").inc()
+            return
+        metrics.prunes.labels("ok").inc()
+        for table, rows in report.removed.items():
+            if rows:
+                metrics.pruned_rows.labels(table).inc(rows)
+
+    return observe
 
 
 @click.command("collect")
@@ -59,7 +78,10 @@ def collect(
     from voiceobs.errors import StoreUnavailable
     from voiceobs.store import Store
     from voiceobs.store.engine import redact_url
+    from voiceobs.store.retention import PruneSchedule, RetentionPolicy, prune_interval
 
+    policy = RetentionPolicy.load()
+    every = prune_interval()
     settings = Settings.load(db_url)
     store: Store | str = settings.db_url
     try:
@@ -97,12 +119,20 @@ def collect(
     # collector), then raises the signal again for the handler it found: this one,
     # so the process exits 0 after a clean stop instead of dying by the signal.
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Its own thread, on the store the writer uses (None while it is down): intake never waits.
+    schedule = (
+        PruneSchedule(policy, every, observe=_count_prune(collector)) if every is not None else None
+    )
+    if schedule is not None:
+        schedule.start(lambda: collector.link.get() if collector.link.up else None)
     try:
         server = uvicorn.Server(
             uvicorn_config(app, host, port, "info" if level <= logging.INFO else "warning")
         )
         server.run()
     finally:
+        if schedule is not None:
+            schedule.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if not isinstance(store, str):
@@ -112,6 +142,11 @@ def collect(
         click.echo(
             f"voiceobs collect: stopped by {signal.Signals(stopped_by[0]).name}; "
             f"{totals['spans_stored']} span(s) stored, {totals['spans_spooled']} spooled, "
-            f"{totals['calls_stored']} call(s) recorded",
+            f"{totals['calls_stored']} call(s) recorded"
+            + (
+                f", {schedule.runs} prune(s) ({schedule.errors} failed)"
+                if schedule is not None
+                else ""
+            ),
             err=True,
         )

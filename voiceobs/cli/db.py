@@ -77,3 +77,68 @@ def status(db_url: str | None, as_json: bool) -> None:
     click.echo(f"schema:  {st.revision} ({state})")
     for table, count in st.counts.items():
         click.echo(f"  {table:<16} {count:>10,d}")
+
+
+@db.command()
+@db_option
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="SQLite: then rewrite the file in incremental auto-vacuum mode (VACUUM). Holds the "
+    "write lock until done: once, for a store made before that mode, when nothing writes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def prune(db_url: str | None, dry_run: bool, vacuum: bool, as_json: bool) -> None:
+    """Remove what the retention policy says has expired, and say what went.
+
+    The policy is the retention_* settings ($VOICEOBS_RETENTION_TURNS, ... or
+    the config file); `voiceobs watch` and `voiceobs collect` run the same
+    prune every prune_interval.
+    """
+    from voiceobs.store import retention
+
+    policy = retention.RetentionPolicy.load()
+    settings = Settings.load(db_url)
+    store = Store.open(settings.db_url)
+    try:
+        if vacuum and store.backend != "sqlite":
+            retention.vacuum(store)  # raises the one-line error
+        report = retention.prune(store, policy, dry_run=dry_run)
+        rewritten = retention.vacuum(store) if vacuum and not dry_run else None
+    finally:
+        store.close()
+    if as_json:
+        out = report.to_json()
+        if rewritten is not None:
+            out["vacuum"] = {"pages_before": rewritten[0], "pages_after": rewritten[1]}
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"store: {redact_url(settings.db_url)}")
+    kept = ", ".join(f"{kind} {value}" for kind, value in report.policy.items())
+    click.echo(f"policy: {kept}")
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb}: {retention.summary(report)}")
+    for table, count in report.removed.items():
+        click.echo(f"  {table:<16} {count:>10,d}")
+    if not dry_run:
+        click.echo(
+            f"in {report.seconds:.2f}s, {report.batches} batches, longest "
+            f"{report.longest_batch_s * 1000:.0f} ms"
+        )
+    if report.stopped:
+        click.echo("stopped before the end; run it again to finish", err=True)
+    if report.auto_vacuum is not None and not dry_run:
+        if report.auto_vacuum == "incremental":
+            click.echo(f"file: {report.pages_freed:,d} pages given back")
+        elif rewritten is None and report.free_pages:
+            click.echo(
+                f"file: {report.free_pages:,d} free pages stay in the file (reused by new rows); "
+                "`voiceobs db prune --vacuum` once, when nothing writes, lets later prunes "
+                "give them back",
+                err=True,
+            )
+    if rewritten is not None:
+        click.echo(
+            f"vacuum: {rewritten[0]:,d} -> {rewritten[1]:,d} pages (incremental from now on)"
+        )

@@ -44,6 +44,7 @@ from voiceobs.failover import (
 )
 from voiceobs.failover.payload import iso
 from voiceobs.store import HookClaim, Store
+from voiceobs.store.retention import PruneSchedule, RetentionPolicy, prune_interval, summary
 from voiceobs.store.sqlite_file import SqliteFileGuard
 
 log = logging.getLogger("voiceobs.failover")
@@ -215,9 +216,13 @@ def watch(
 
     Failed deliveries are retried by later passes; a given-up one is reported
     and the watch goes on. A SQLite store whose file is replaced while it runs
-    is reopened; one whose file is removed stops the watch (exit 2).
+    is reopened; one whose file is removed stops the watch (exit 2). Every
+    prune_interval (default 1h; 0 or off disables) it also applies the
+    retention policy, as `voiceobs db prune` does.
     """
     every = interval.total_seconds()
+    # A prune between passes takes at most one interval: evaluation is never held up longer.
+    schedule = _prune_schedule(max(1.0, every))
     hooks = load_hooks(hooks_path)
     run = _evaluator(slos_path)
     url = Settings.load(db_url).db_url
@@ -240,12 +245,35 @@ def watch(
                 held[0] = _follow_store_file(guard, held[0], url)
             passes += 1
             _one_pass(held[0], run, hooks, dry_run, stop)
+            if schedule is not None and not stop.is_set():
+                _prune_if_due(schedule, held[0], stop)
             stop.wait(every)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         held[0].close()
     click.echo(f"stopped after {passes} passes", err=True)
+
+
+def _prune_schedule(max_seconds: float) -> PruneSchedule | None:
+    """The retention policy applied every prune_interval (None: off); bad settings fail here."""
+    policy = RetentionPolicy.load()
+    every = prune_interval()
+    if every is None:
+        return None
+    return PruneSchedule(policy, every, max_seconds=max_seconds)
+
+
+def _prune_if_due(schedule: PruneSchedule, store: Store, stop: threading.Event) -> None:
+    """Prune between passes when due; a failure is reported and counted, and the watch goes on."""
+    failed = schedule.errors
+    report = schedule.run_if_due(store, stop)
+    if schedule.errors > failed:
+        click.echo(
+            f"warning: prune failed ({schedule.errors} so far): {schedule.last_error}", err=True
+        )
+    elif report is not None and report.total:
+        click.echo(f"pruned {summary(report)}", err=True)
 
 
 def _follow_store_file(guard: SqliteFileGuard, store: Store, url: str) -> Store:

@@ -9,8 +9,18 @@ import click
 
 from voiceobs.cli.params import check_output_path, write_output
 from voiceobs.config import Settings, resolve
-from voiceobs.slo import burn_text, evaluate, generate_rules, import_openslo, load_slos, pct
+from voiceobs.durations import format_duration
+from voiceobs.slo import (
+    SloResult,
+    burn_text,
+    evaluate,
+    generate_rules,
+    import_openslo,
+    load_slos,
+    pct,
+)
 from voiceobs.store import Store
+from voiceobs.store.retention import RetentionPolicy
 
 DEFAULT_SLOS = "probes/slos.yaml"
 
@@ -48,11 +58,14 @@ def slo() -> None:
 def status(slos_path: str | None, db_url: str | None, as_json: bool, no_record: bool) -> None:
     """A table of SLI, objective, budget remaining, burn rates and alert state."""
     slos = load_slos(slos_file(slos_path))
+    retention = RetentionPolicy.load()
     store = Store.open(Settings.load(db_url).db_url)
     try:
-        results = evaluate(store, slos, record=not no_record)
+        results = evaluate(store, slos, record=not no_record, retention=retention)
     finally:
         store.close()
+    for note in retention_notes(results, retention):
+        click.echo(f"note: {note}", err=True)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))
         return
@@ -77,6 +90,24 @@ def status(slos_path: str | None, db_url: str | None, as_json: bool, no_record: 
         )
     # As wide as the terminal, or wide enough for whole names in a pipe or a CI log.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def retention_notes(results: list[SloResult], retention: RetentionPolicy) -> list[str]:
+    """One line per SLO whose window reaches past raw retention (or past the rollups)."""
+    notes = []
+    for r in results:
+        age = r.evaluated_at - r.window_start
+        if retention.rollups is not None and age > retention.rollups:
+            notes.append(
+                f"{r.slo.name}: window {r.window} reaches past rollup retention (rollups kept "
+                f"{format_duration(retention.rollups)}); older events are not counted"
+            )
+        elif retention.turns is not None and age > retention.turns:
+            notes.append(
+                f"{r.slo.name}: window {r.window} reaches past raw retention (turns kept "
+                f"{format_duration(retention.turns)}); computed from per-minute rollups"
+            )
+    return notes
 
 
 @slo.command(name="import")

@@ -136,6 +136,19 @@ class CollectorMetrics:
             registry=r,
         )
 
+        self.prunes = Counter(
+            "voiceobs_collect_prunes",
+            "Retention prunes run on prune_interval, by outcome (ok, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.pruned_rows = Counter(
+            "voiceobs_collect_pruned_rows",
+            "Rows the retention prunes removed, by table.",
+            ["table"],
+            registry=r,
+        )
+
     def totals(self) -> dict[str, int]:
         """Running totals over every label (what the CLI prints when it stops)."""
         out: dict[str, int] = {}

@@ -19,6 +19,7 @@ from voiceobs.results import utcnow
 from voiceobs.slo.spec import SLO
 from voiceobs.slo.windows import AlertWindow, BurnPolicy, load_policy
 from voiceobs.store import Store, rollups
+from voiceobs.store.retention import RetentionPolicy
 from voiceobs.store.sli import SliQuery
 
 #: Alert states: how fast the error budget burns right now (multiwindow burn-rate alerts).
@@ -175,19 +176,25 @@ def evaluate(
     record: bool = True,
     window: timedelta | None = None,
     policy: BurnPolicy | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> list[SloResult]:
     """Evaluate every SLO at ``now`` (default: the current time) and record the results.
 
     ``window`` replaces each SLO's compliance window (the gate's ``--since``);
-    burn-rate alerts keep the windows of the SLO's own period. Raises
+    burn-rate alerts keep the windows of the SLO's own period. ``retention``
+    (default: the settings) says from when raw calls may be pruned: windows
+    reaching further back are read from the per-minute rollups. Raises
     StoreError (one line) when the store cannot be read.
     """
     now = (now or utcnow()).astimezone(UTC)
     policy = policy or load_policy()
+    horizon = (retention or RetentionPolicy.load()).rollup_horizon(now)
     queries = {slo.key: slo.sli_query() for slo in slos}
     for query in queries.values():
-        rollups.refresh(store, query)
-    results = [_evaluate_one(store, slo, queries[slo.key], now, window, policy) for slo in slos]
+        rollups.refresh(store, query, horizon)
+    results = [
+        _evaluate_one(store, slo, queries[slo.key], now, window, policy, horizon) for slo in slos
+    ]
     if record:
         for r in results:
             store.record_evaluation(
@@ -212,6 +219,7 @@ def _evaluate_one(
     now: datetime,
     window: timedelta | None,
     policy: BurnPolicy,
+    horizon: datetime | None,
 ) -> SloResult:
     alerts = tuple(
         a for a in policy.scaled(slo.period) if getattr(slo.alerting, a.severity)
@@ -226,7 +234,7 @@ def _evaluate_one(
     for a in alerts:
         starts[a.long_label] = now - a.long
         starts[a.short_label] = now - a.short
-    got = rollups.window_counts(store, query, now, starts)
+    got = rollups.window_counts(store, query, now, starts, horizon)
     good, total = got.pop("__slo__")
     lengths = {a.long_label: a.long for a in alerts} | {a.short_label: a.short for a in alerts}
     burns = {

@@ -35,6 +35,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # documented recipe), so DDL and savepoints are transactional too.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    # A new (empty) file is made in incremental auto-vacuum mode, so retention can give freed
+    # pages back a step at a time; it must be set before WAL and before any table. Only then:
+    # on a file in use, setting it waits for the write lock. An older file keeps its mode
+    # until `voiceobs db prune --vacuum` rewrites it.
+    cur.execute("PRAGMA page_count")
+    if cur.fetchone()[0] == 0:
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")

@@ -20,7 +20,16 @@ How freshness is kept exact without rescanning everything:
   a window's edges from the raw rows, so results are exact at any instant.
 
 A call stored later than ``TRAILING`` after it happened *and* with no turns
-is the one case a refresh misses; ``rebuild()`` recomputes everything.
+is the one case a refresh misses; ``rebuild()`` recomputes everything it can.
+
+Retention removes raw calls and turns long before their rollup rows
+(``voiceobs.store.retention``), so every function here takes a ``horizon``:
+the instant before which raw rows may be gone. A minute before it is never
+recomputed (that would replace its counts with those of whatever rows are
+left, usually none), only filled in where the rollup has no row at all, and
+a window that reaches past it is read from the rollup alone, whole minutes
+(the partial minute at its start is left out), so an SLO gives the same
+figures before and after a prune.
 """
 
 from __future__ import annotations
@@ -30,7 +39,18 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Table, case, delete, func, insert, literal, select, union_all
+from sqlalchemy import (
+    Connection,
+    Table,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from voiceobs.results import utcnow
@@ -95,11 +115,28 @@ def _dirty_minutes(conn: Connection, src: Source, dialect: str, after_id: int) -
     return {int(m) for (m,) in conn.execute(q) if m is not None}
 
 
-def refresh(store: Store, query: SliQuery) -> None:
-    """Bring the rollup of an SLI up to date with the raw tables."""
+def _fill(conn: Connection, key: str, src: Source, dialect: str, end: int) -> None:
+    """Add raw minutes before ``end`` that the rollup has no row for; never replace a row."""
+    q = per_minute(src, key, dialect, None, minute_start(end)).subquery()
+    missing = select(q.c.slo_key, q.c.minute, q.c.good, q.c.total).where(
+        ~exists().where(ROLLUPS.c.slo_key == q.c.slo_key, ROLLUPS.c.minute == q.c.minute)
+    )
+    conn.execute(insert(ROLLUPS).from_select(["slo_key", "minute", "good", "total"], missing))
+
+
+def _horizon_minute(horizon: datetime | None) -> int | None:
+    return None if horizon is None else floor_minute(horizon)
+
+
+def refresh(store: Store, query: SliQuery, horizon: datetime | None = None) -> None:
+    """Bring the rollup of an SLI up to date with the raw tables.
+
+    Minutes before ``horizon`` (raw rows may have been pruned there) are
+    never recomputed.
+    """
     for attempt in range(2):
         try:
-            _refresh_once(store, query)
+            _refresh_once(store, query, _horizon_minute(horizon))
             return
         except IntegrityError:
             # Another evaluator refreshed the same minutes at the same moment: its
@@ -114,7 +151,7 @@ def _definition(query: SliQuery) -> str:
     return json.dumps({k: v for k, v in asdict(query).items() if k != "key"}, sort_keys=True)
 
 
-def _refresh_once(store: Store, query: SliQuery) -> None:
+def _refresh_once(store: Store, query: SliQuery, frozen: int | None) -> None:
     dialect = store.engine.dialect.name
     key = query.key
     src = source_for(query)
@@ -131,7 +168,11 @@ def _refresh_once(store: Store, query: SliQuery) -> None:
         watermark = conn.execute(state_q).scalar()
         head = int(conn.execute(select(func.coalesce(func.max(TURNS.c.id), 0))).scalar() or 0)
         if watermark is None:
-            _recompute(conn, key, src, dialect, None, None)
+            if frozen is None:
+                _recompute(conn, key, src, dialect, None, None)
+            else:
+                _fill(conn, key, src, dialect, frozen)
+                _recompute(conn, key, src, dialect, frozen, None)
             conn.execute(
                 insert(STATE).values(
                     slo_key=key, definition=_definition(query),
@@ -141,6 +182,9 @@ def _refresh_once(store: Store, query: SliQuery) -> None:
             return
         dirty = _dirty_minutes(conn, src, dialect, max(0, int(watermark) - ID_OVERLAP))
         trailing_from = floor_minute(wall - TRAILING)
+        if frozen is not None:
+            # A late row before the horizon: its minute's other rows may be pruned.
+            dirty = {m for m in dirty if m >= frozen}
         for start, end in _ranges(m for m in dirty if m < trailing_from):
             _recompute(conn, key, src, dialect, start, end)
         # Open-ended: a probe host whose clock runs ahead stores calls "in the future".
@@ -152,35 +196,58 @@ def _refresh_once(store: Store, query: SliQuery) -> None:
         )
 
 
-def rebuild(store: Store, queries: Iterable[SliQuery]) -> None:
-    """Drop and rebuild the rollups of ``queries`` from every stored row."""
+def rebuild(store: Store, queries: Iterable[SliQuery], horizon: datetime | None = None) -> None:
+    """Drop and rebuild the rollups of ``queries`` from the stored rows.
+
+    Only from ``horizon`` on: older minutes keep their rows (their raw rows
+    may be pruned), and get one only where they have none.
+    """
     queries = list(queries)
+    frozen = _horizon_minute(horizon)
     with store.engine.begin() as conn:
         for q in queries:
-            conn.execute(delete(ROLLUPS).where(ROLLUPS.c.slo_key == q.key))
+            cond = [ROLLUPS.c.slo_key == q.key]
+            if frozen is not None:
+                cond.append(ROLLUPS.c.minute >= frozen)
+            conn.execute(delete(ROLLUPS).where(*cond))
             conn.execute(delete(STATE).where(STATE.c.slo_key == q.key))
     for q in queries:
-        refresh(store, q)
+        refresh(store, q, horizon)
 
 
 def window_counts(
-    store: Store, query: SliQuery, now: datetime, starts: dict[str, datetime]
+    store: Store,
+    query: SliQuery,
+    now: datetime,
+    starts: dict[str, datetime],
+    horizon: datetime | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Good and total for every ``[start, now)``: whole minutes from the rollup, edges raw.
 
     Exact at any instant, because the partial minutes at a window's edges are
-    counted from the raw rows. Refresh the rollup first.
+    counted from the raw rows; a window starting before ``horizon`` (raw rows
+    may be pruned there) starts at its first whole minute instead. Refresh
+    the rollup first.
     """
     try:
         with store.engine.connect() as conn:
-            return _window_counts(conn, query, now, starts)
+            return _window_counts(conn, query, now, starts, horizon)
     except SQLAlchemyError as exc:
         raise translate_db_error(exc, store.url) from exc
 
 
 def _window_counts(
-    conn: Connection, query: SliQuery, now: datetime, starts: dict[str, datetime]
+    conn: Connection,
+    query: SliQuery,
+    now: datetime,
+    starts: dict[str, datetime],
+    horizon: datetime | None,
 ) -> dict[str, tuple[int, int]]:
+    if horizon is not None:
+        starts = {
+            label: minute_start(ceil_minute(start)) if start < horizon else start
+            for label, start in starts.items()
+        }
     src = source_for(query)
     head = floor_minute(now)
     out = {label: (0, 0) for label in starts}
