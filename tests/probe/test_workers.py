@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,14 @@ def test_a_dead_workers_calls_are_failed_results_never_lost_or_doubled(
         ]
     finally:
         store.close()
+
+
+def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
+    from voiceobs.probe.workers import _cgroup_cpus
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("150000 100000\n")
+    assert _cgroup_cpus(quota) == 2
+    quota.write_text("max 100000\n")
+    assert _cgroup_cpus(quota) is None
+    assert _cgroup_cpus(tmp_path / "absent") is None

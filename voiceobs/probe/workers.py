@@ -19,6 +19,7 @@ exits 1), never a silently missing call and never a duplicate.
 from __future__ import annotations
 
 import asyncio
+import math
 import multiprocessing
 import os
 import pickle
@@ -26,6 +27,7 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from voiceobs._version import __version__
@@ -43,11 +45,27 @@ HIGH_CONCURRENCY = 100
 
 
 def cores() -> int:
-    """The CPUs this process may run on (its affinity, so a container's limit counts)."""
+    """The CPUs this process may use: its affinity, capped by a cgroup CPU quota.
+
+    In a container the affinity is usually the whole node, while the pod's
+    CPU limit is a quota (cgroup v2 ``cpu.max``); a worker per node core on a
+    2-CPU pod would only compete with itself, so the quota counts too.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpus(Path("/sys/fs/cgroup/cpu.max"))
+    return max(1, min(count, quota)) if quota is not None else count
+
+
+def _cgroup_cpus(path: Path) -> int | None:
+    """Whole CPUs a cgroup v2 ``cpu.max`` allows (``QUOTA PERIOD``, or ``max`` for none)."""
+    try:
+        quota, period = path.read_text().split()[:2]
+        return math.ceil(int(quota) / int(period)) if quota != "max" else None
+    except (OSError, ValueError):
+        return None
 
 
 def concurrent_calls(spec: ProbeSpec) -> int:
