@@ -31,7 +31,9 @@ measured in the same run against the same server:
 
 Each level runs ``--repeats`` times per contender after one warm-up run; the
 table shows the median run's p99 (and the worst run's), so one lucky or
-unlucky run decides nothing.
+unlucky run decides nothing. ``peak`` is the most calls that were sending
+frames at the same moment in that run (from every stream's first and last
+due time), so a level whose calls did not all overlap says so.
 
     .venv/bin/python benchmarks/probe/bench_pacing.py [--levels 50,100,150,200] [--repeats 3]
     .venv/bin/python benchmarks/probe/bench_pacing.py --levels 200 --contenders shipped --barge-in
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
 import platform
@@ -178,6 +181,9 @@ async def _timed_calls(*args: object, **kwargs: object) -> object:
         _loop_load.append(cpu / max(time.monotonic() - started, 1e-9))
 
 
+#: Why calls failed, over a contender's runs (printed under its row).
+_failures: collections.Counter[str] = collections.Counter()
+
 #: Where each worker process writes its frames' errors (the environment reaches spawned workers).
 _FRAMES_DIR = "VOICEOBS_BENCH_FRAMES_DIR"
 
@@ -194,6 +200,7 @@ async def _worker_calls(*args: object, **kwargs: object) -> object:
             os.path.join(os.environ[_FRAMES_DIR], f"{os.getpid()}-{time.monotonic_ns()}.npz"),
             errors=np.concatenate(errors) if errors else np.zeros(0),
             load=np.asarray(_loop_load[-1:] or [float("nan")]),
+            spans=_streaming(),
         )
 
 
@@ -202,6 +209,25 @@ if __name__ == "__mp_main__" and os.environ.get(_FRAMES_DIR):
     # runs its share: record its pacers the way the parent records its own.
     call_module.Pacer = _RecordedPacer  # type: ignore[misc]
     runner_module._run_calls = _worker_calls  # type: ignore[assignment]
+
+
+def _streaming() -> np.ndarray:
+    """(first, last) due time of every paced stream: CLOCK_MONOTONIC, the same in every process."""
+    return np.asarray([(p.scheduled[0], p.scheduled[-1]) for p in _pacers if p.scheduled]).reshape(-1, 2)
+
+
+#: The most streams sending frames at the same moment in the last run (its real concurrency:
+#: with many calls, connecting them all takes longer than one prompt lasts).
+_peak: list[int] = [0]
+
+
+def _peak_of(spans: np.ndarray) -> int:
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    live = peak = 0
+    for _, step in events:
+        live += step
+        peak = max(peak, live)
+    return peak
 
 
 def _run_workers(url: str, n: int, workers: int) -> tuple[np.ndarray, int, float]:
@@ -214,7 +240,9 @@ def _run_workers(url: str, n: int, workers: int) -> tuple[np.ndarray, int, float
         parts = [np.load(os.path.join(scratch, f)) for f in sorted(os.listdir(scratch))]
     assert len(parts) == workers, f"{len(parts)} of {workers} workers reported their frames"
     errors = np.concatenate([p["errors"] for p in parts])
+    _peak[0] = _peak_of(np.concatenate([p["spans"] for p in parts]))
     load = float(np.nanmean([float(p["load"][0]) for p in parts]))  # per worker's loop thread
+    _failures.update(f"{r.failure_class}: {r.failure_detail}"[:120] for r in results if not r.ok)
     return errors, sum(not r.ok for r in results), load
 
 
@@ -226,10 +254,12 @@ def _run(url: str, n: int, barge_in: bool = False, workers: int = 0) -> tuple[np
     _loop_load.clear()
     results = asyncio.run(run_spec_async(_spec(url, n, barge_in)))  # type: ignore[arg-type]
     failed = sum(not r.ok for r in results)
+    _failures.update(f"{r.failure_class}: {r.failure_detail}"[:120] for r in results if not r.ok)
     if barge_in:
         interrupted = sum(any(t.kind == "barge_in" and t.barge_in_stop_ms is not None for t in r.turns) for r in results)
         assert interrupted == len(results) - failed, f"only {interrupted} of {len(results)} calls barged in"
     errors = [p.errors_ms() for p in _pacers if p.actual]
+    _peak[0] = _peak_of(_streaming())
     return (np.concatenate(errors) if errors else np.zeros(0)), failed, _loop_load[-1]
 
 
@@ -269,25 +299,28 @@ def main() -> None:
         _run(url, 10)  # warm-up: first-use costs (imports, allocations) are not pacing
         print(
             f"{'calls':>6} {'pacer':>17} {'p50 ms':>8} {'p99 ms':>8} {'worst p99':>10} {'max ms':>8} "
-            f"{'failed':>7} {'loop cpu':>9}"
+            f"{'failed':>7} {'loop cpu':>9} {'peak':>5}"
         )
         for n in levels:
             p99s: dict[str, float] = {}
             for name, clock, rt, barge in contenders:
                 runs = []
+                _failures.clear()
                 with _contender(clock, rt):
                     for _ in range(args.repeats):
                         errors, failed, load = _run(url, n, barge, worker_counts.get(name, 0))
                         p99 = float(np.percentile(errors, 99)) if errors.size else float("nan")
-                        runs.append((p99, errors, failed, load))
+                        runs.append((p99, errors, failed, load, _peak[0]))
                         time.sleep(1.0)
                 runs.sort(key=lambda r: r[0])
-                p99, errors, _, load = runs[len(runs) // 2]
+                p99, errors, _, load, peak = runs[len(runs) // 2]
                 failed = sum(r[2] for r in runs)
                 print(
                     f"{n:>6} {name:>17} {np.percentile(errors, 50):8.2f} {p99:8.2f} {runs[-1][0]:10.2f} "
-                    f"{max(float(r[1].max()) for r in runs):8.2f} {failed:>7} {load:9.2f}"
+                    f"{max(float(r[1].max()) for r in runs):8.2f} {failed:>7} {load:9.2f} {peak:>5}"
                 )
+                for why, count in _failures.most_common(3):
+                    print(f"{'':>6} {'':>17} failed x{count}: {why}")
                 p99s[name] = p99
                 if p99 < 2.0 and failed == 0:
                     best[name] = max(best[name], n)
