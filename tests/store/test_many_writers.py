@@ -8,8 +8,9 @@ recording path with ``replace`` for the production calls they assemble
 (``Store.replace_runs``, overlapping: both collectors rewrite the same
 calls, as replicas behind one Service do), the evaluator through
 ``Store.record_evaluation``. Every writer says what it wrote; the store
-must hold exactly that, and no writer may have met an error (a deadlock
-would surface as one, or as a batch the recording path had to split).
+must hold exactly that, and no writer may have met an error: a deadlock
+would surface as one, or in a batch the recording path had to split (the
+one split allowed is the store's documented retry after a duplicate key).
 """
 
 from __future__ import annotations
@@ -37,19 +38,25 @@ SHARED_CALLS = 24
 
 
 class _Complaints(logging.Handler):
-    """Every warning, and any message about a batch split or a deadlock, a writer logged."""
+    """What a writer logged that means trouble: any warning, any deadlock, any split batch but one.
+
+    The one split allowed is the store's own documented retry: a
+    ``replace_runs`` batch that met a call another collector inserted
+    meanwhile (a duplicate key) is written again call by call. A deadlock
+    would show up here too (in that message or on its own), and fails the test.
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.seen: list[str] = []
+        self.retries = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        if (
-            record.levelno >= logging.WARNING
-            or "deadlock" in text.lower()
-            or "not written at once" in text
-        ):
+        split = "not written at once" in text
+        if split and "duplicate key" in text and "deadlock" not in text.lower():
+            self.retries += 1
+        elif record.levelno >= logging.WARNING or "deadlock" in text.lower() or split:
             self.seen.append(f"{record.name}: {text}")
 
 
@@ -141,6 +148,7 @@ def _writer(kind: str, n: int, url: str, out: str, barrier: object, spool: str) 
     finally:
         store.close()
         errors.extend(complaints.seen)
+        wrote["retries"] = complaints.retries
         Path(out).write_text(json.dumps(wrote))
 
 
@@ -191,7 +199,7 @@ def test_hosts_and_collectors_writing_at_once_lose_nothing_and_never_deadlock(
             turns: dict[str, list[int]] = {}
             for run_id, index in s.execute(select(Turn.run_id, Turn.turn_index)):
                 turns.setdefault(run_id, []).append(index)
-            stored_spans = set(s.execute(select(Span.trace_id, Span.span_id)).tuples())
+            stored_spans = {(r[0], r[1]) for r in s.execute(select(Span.trace_id, Span.span_id))}
             span_rows = s.scalar(select(func.count()).select_from(Span))
             stored_evaluations = s.scalar(select(func.count()).select_from(SloEvaluation))
     finally:
@@ -206,3 +214,8 @@ def test_hosts_and_collectors_writing_at_once_lose_nothing_and_never_deadlock(
         assert indices == list(range(len(indices))) and len(indices) in counts, run_id
     assert stored_spans == span_keys and span_rows == len(span_keys)
     assert stored_evaluations == evaluations
+    print(
+        f"stored {len(probe_runs)} probe calls, {len(production)} production calls rewritten "
+        f"{sum(len(w['production']) for w in wrote)} times, {len(span_keys)} spans, {evaluations} evaluations; "
+        f"batches retried call by call after a duplicate key: {sum(w['retries'] for w in wrote)}"
+    )
