@@ -38,6 +38,13 @@ due time), so a level whose calls did not all overlap says so.
     .venv/bin/python benchmarks/probe/bench_pacing.py [--levels 50,100,150,200] [--repeats 3]
     .venv/bin/python benchmarks/probe/bench_pacing.py --levels 200 --contenders shipped --barge-in
     .venv/bin/python benchmarks/probe/bench_pacing.py --levels 200,400 --contenders shipped --workers 1,2
+    .venv/bin/python benchmarks/probe/bench_pacing.py --levels 800,1000 --contenders shipped --workers 2 --server-rt
+
+``--server-rt`` runs the echo server at SCHED_RR priority 5, below the
+probe's 10 (the tests run their servers so): on a machine the server shares
+with a real-time probe, the server is otherwise the first thing starved, and
+its stalled replies fail calls as ``timeout`` before the probe's pacing
+suffers.
 """
 
 from __future__ import annotations
@@ -80,6 +87,11 @@ _SERVER = textwrap.dedent(
     h.stop()
     """
 )
+
+
+def _server_realtime() -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(5))
 
 
 class _TaskPerCallClock:
@@ -274,9 +286,21 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="", help="add `probe run --workers N` for each N listed (e.g. 1,2)"
     )
+    parser.add_argument(
+        "--server-rt",
+        action="store_true",
+        help="run the echo server at SCHED_RR 5 (below the probe's 10), as the tests do: on a "
+        "machine it shares with the probe, a real-time probe otherwise starves it first",
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_server_realtime if args.server_rt else None,
+    )
     assert server.stdout is not None
     port = int(server.stdout.readline())
     url = f"ws://127.0.0.1:{port}/twilio"

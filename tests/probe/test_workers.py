@@ -140,3 +140,26 @@ def test_a_cgroup_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
     quota.write_text("max 100000\n")
     assert _cgroup_cpus(quota) is None
     assert _cgroup_cpus(tmp_path / "absent") is None
+
+
+def test_a_spec_every_worker_refuses_is_the_error_one_process_raises(
+    spec_for: Callable[..., ProbeSpec], tmp_path: Path
+) -> None:
+    from voiceobs.errors import AudioError, VoiceObsError
+
+    missing = tmp_path / "missing.wav"
+    spec = spec_for(
+        "ws://127.0.0.1:9/twilio",
+        calls=2,
+        concurrency=2,
+        turns=[{"wav": str(missing), "reference": "prompt"}],
+    )
+    with pytest.raises(VoiceObsError) as err:
+        run_spec_workers(spec, 2)
+    with pytest.raises(AudioError) as alone:
+        import asyncio
+
+        from voiceobs.probe.runner import run_spec_async
+
+        asyncio.run(run_spec_async(spec))
+    assert str(err.value) == str(alone.value) and err.value.exit_code == alone.value.exit_code

@@ -26,6 +26,7 @@ import pickle
 import signal
 import socket
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -134,15 +135,21 @@ def _portable(exc: VoiceObsError) -> VoiceObsError:
     return exc
 
 
-def lost_results(spec: ProbeSpec, indices: Sequence[int], detail: str) -> list[RunResult]:
-    """A failed ``worker_lost`` result for each call a dead worker held, turns and all."""
+def lost_results(
+    spec: ProbeSpec, indices: Sequence[int], detail: str, started_at: datetime | None = None
+) -> list[RunResult]:
+    """A failed ``worker_lost`` result for each call a dead worker held, turns and all.
+
+    ``started_at`` is when the run began (the calls' own start times died with the worker).
+    """
     now = utcnow()
+    began = started_at or now
     out = []
     for _ in indices:
         result = RunResult(
             probe_name=spec.name,
             target_url=spec.target,
-            started_at=now,
+            started_at=began,
             region=spec.region,
             pipeline=spec.pipeline,
             protocol=spec.protocol,
@@ -158,7 +165,7 @@ def lost_results(spec: ProbeSpec, indices: Sequence[int], detail: str) -> list[R
         for i, planned in enumerate(planned_turns(spec)):
             turn = TurnResult(
                 turn_index=i,
-                started_at=now,
+                started_at=began,
                 expected_text=planned.expect.text,
                 intent=planned.expect.intent,
                 kind=planned.kind,
@@ -197,8 +204,10 @@ def run_spec_workers(
 
     Like ``run_spec_async``, nothing is recorded here. ``started`` is told the
     workers' pids once they run (for progress displays and tests). A
-    ``VoiceObsError`` a worker raised (a prompt that cannot be rendered, say)
-    is raised here once every worker has ended.
+    ``VoiceObsError`` the workers raised (a prompt that cannot be rendered,
+    say) is raised here once every worker has ended, unless some worker did
+    return its calls: those are kept, and the failed worker's calls become
+    ``worker_lost`` results that say why.
     """
     spec = spec.with_concurrency(concurrency)
     points = spec.sweep_points()
@@ -212,6 +221,8 @@ def run_spec_workers(
     lost: dict[int, str] = {}
     errors: list[VoiceObsError] = []
     done = 0
+    began = utcnow()
+    finished = False
     try:
         for share in shares:
             reader, writer = context.Pipe(duplex=False)
@@ -248,18 +259,21 @@ def run_spec_workers(
                     received[w] = payload
                 elif kind == "error":
                     errors.append(payload)
+                    lost[w] = f"probe worker {w + 1} of {workers} failed: {payload}"
                 elif kind == "crash":
                     lost[w] = f"probe worker {w + 1} of {workers} crashed: {payload}"
                 del pending[conn]
                 conn.close()
+        finished = True
     finally:
         for proc in procs:
-            proc.join(10)
+            if finished:
+                proc.join(10)  # it has sent everything: only its exit is left
             if proc.is_alive():  # interrupted: never leave a worker behind
                 proc.terminate()
                 proc.join(5)
-    if errors:
-        raise errors[0]
+    if errors and not received:
+        raise errors[0]  # every worker refused the spec (a prompt that cannot be rendered, say)
     out: list[RunResult] = []
     for p, point in enumerate(points):
         per_worker = []
@@ -269,7 +283,7 @@ def run_spec_workers(
                 got = received[share.index]
                 per_worker.append(got[p * len(calls) : (p + 1) * len(calls)])
             else:
-                per_worker.append(lost_results(point, calls, lost[share.index]))
+                per_worker.append(lost_results(point, calls, lost[share.index], began))
         out.extend(per_worker[i % workers][i // workers] for i in range(total))
     return out
 
