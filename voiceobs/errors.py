@@ -48,6 +48,8 @@ class FailureClass(StrEnum):
     DEAD_AIR = "dead_air"
     #: A bot that speaks first did not greet within the spec's limit.
     SLOW_GREETING = "slow_greeting"
+    #: The probe worker process placing the call died before returning it (``--workers``).
+    WORKER_LOST = "worker_lost"
 
 
 class VoiceObsError(Exception):

@@ -24,6 +24,7 @@ from voiceobs.errors import ResultsLost, StoreError
 from voiceobs.probe.lock import spec_lock
 from voiceobs.probe.runner import Progress, run_spec_async
 from voiceobs.probe.spec import ProbeSpec, load_spec
+from voiceobs.probe.workers import resolve_workers, run_spec_workers
 from voiceobs.redact import Redactor, default_redactor, redact_run
 from voiceobs.results import RunResult
 from voiceobs.store import Store
@@ -113,6 +114,7 @@ def run_spec(
     pushgateway: str | None = None,
     progress: Progress | None = None,
     save: bool = True,
+    workers: int | str | None = None,
 ) -> list[RunResult]:
     """Run a probe spec once and record it: one redacted ``RunResult`` per call.
 
@@ -120,6 +122,10 @@ def run_spec(
     ``SpecError`` for a bad spec, ``RunLocked`` when another run of the same
     spec is in progress and ``ResultsLost`` when a result could be neither
     stored nor spooled; call failures are results, not exceptions.
+
+    ``workers`` spreads the calls over that many processes (a count or
+    ``auto``, see ``voiceobs.probe.workers.resolve_workers``); their results
+    are merged and recorded here, once, like a single process's.
     """
     spec = spec_or_path if isinstance(spec_or_path, ProbeSpec) else load_spec(spec_or_path)
     try:
@@ -128,8 +134,13 @@ def run_spec(
         pass
     else:
         raise RuntimeError("run_spec() cannot run inside an event loop; use run_spec_async()")
+    spec = spec.with_concurrency(concurrency)
+    count = resolve_workers(spec, workers)
     with spec_lock(spec.name, spec.source):
-        raw = asyncio.run(run_spec_async(spec, concurrency=concurrency, progress=progress))
+        if count > 1:
+            raw = run_spec_workers(spec, count, progress=progress)
+        else:
+            raw = asyncio.run(run_spec_async(spec, progress=progress))
         recorded = record(
             raw,
             store=store,

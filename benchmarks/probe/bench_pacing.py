@@ -21,24 +21,44 @@ measured in the same run against the same server:
   while the interruption is spoken and decodes as it goes. Compared with
   ``frame clock+rt`` in the same run.
 
+* ``N workers`` (``--workers 1,2``): what ``voiceobs probe run --workers N``
+  does, the calls dealt over N spawned processes (``run_spec_workers``), each
+  pacing its share on its own frame clock at real-time priority; compared
+  with ``frame clock+rt``, the same calls from this one process, in the same
+  run. Every worker's frames are read back (each worker writes its frames'
+  errors to a scratch directory), so the p99 is over every frame of every
+  call, as for one process.
+
 Each level runs ``--repeats`` times per contender after one warm-up run; the
 table shows the median run's p99 (and the worst run's), so one lucky or
-unlucky run decides nothing.
+unlucky run decides nothing. ``peak`` is the most calls that were sending
+frames at the same moment in that run (from every stream's first and last
+due time), so a level whose calls did not all overlap says so.
 
     .venv/bin/python benchmarks/probe/bench_pacing.py [--levels 50,100,150,200] [--repeats 3]
     .venv/bin/python benchmarks/probe/bench_pacing.py --levels 200 --contenders shipped --barge-in
+    .venv/bin/python benchmarks/probe/bench_pacing.py --levels 200,400 --contenders shipped --workers 1,2
+    .venv/bin/python benchmarks/probe/bench_pacing.py --levels 800,1000 --contenders shipped --workers 2 --server-rt
+
+``--server-rt`` runs the echo server at SCHED_RR priority 5, below the
+probe's 10 (the tests run their servers so): on a machine the server shares
+with a real-time probe, the server is otherwise the first thing starved, and
+its stalled replies fail calls as ``timeout`` before the probe's pacing
+suffers.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +71,7 @@ from voiceobs.probe import runner as runner_module
 from voiceobs.probe.pacing import FrameSource, Pacer, frame_clock
 from voiceobs.probe.runner import run_spec_async
 from voiceobs.probe.spec import parse_spec
+from voiceobs.probe.workers import run_spec_workers
 
 PROMPT = "Hello, I would like to check the status of my order."
 INTERRUPTION = "Sorry, actually, one more thing."
@@ -66,6 +87,11 @@ _SERVER = textwrap.dedent(
     h.stop()
     """
 )
+
+
+def _server_realtime() -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(5))
 
 
 class _TaskPerCallClock:
@@ -167,16 +193,85 @@ async def _timed_calls(*args: object, **kwargs: object) -> object:
         _loop_load.append(cpu / max(time.monotonic() - started, 1e-9))
 
 
-def _run(url: str, n: int, barge_in: bool = False) -> tuple[np.ndarray, int, float]:
+#: Why calls failed, over a contender's runs (printed under its row).
+_failures: collections.Counter[str] = collections.Counter()
+
+#: Where each worker process writes its frames' errors (the environment reaches spawned workers).
+_FRAMES_DIR = "VOICEOBS_BENCH_FRAMES_DIR"
+
+
+async def _worker_calls(*args: object, **kwargs: object) -> object:
+    """In a worker process: the call phase, then every frame's error and the loop's load to a file."""
+    _pacers.clear()
+    _loop_load.clear()
+    try:
+        return await _timed_calls(*args, **kwargs)
+    finally:
+        errors = [p.errors_ms() for p in _pacers if p.actual]
+        np.savez(
+            os.path.join(os.environ[_FRAMES_DIR], f"{os.getpid()}-{time.monotonic_ns()}.npz"),
+            errors=np.concatenate(errors) if errors else np.zeros(0),
+            load=np.asarray(_loop_load[-1:] or [float("nan")]),
+            spans=_streaming(),
+        )
+
+
+if __name__ == "__mp_main__" and os.environ.get(_FRAMES_DIR):
+    # A spawned probe worker imports this script as ``__mp_main__`` before it
+    # runs its share: record its pacers the way the parent records its own.
+    call_module.Pacer = _RecordedPacer  # type: ignore[misc]
+    runner_module._run_calls = _worker_calls  # type: ignore[assignment]
+
+
+def _streaming() -> np.ndarray:
+    """(first, last) due time of every paced stream: CLOCK_MONOTONIC, the same in every process."""
+    return np.asarray([(p.scheduled[0], p.scheduled[-1]) for p in _pacers if p.scheduled]).reshape(-1, 2)
+
+
+#: The most streams sending frames at the same moment in the last run (its real concurrency:
+#: with many calls, connecting them all takes longer than one prompt lasts).
+_peak: list[int] = [0]
+
+
+def _peak_of(spans: np.ndarray) -> int:
+    events = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    live = peak = 0
+    for _, step in events:
+        live += step
+        peak = max(peak, live)
+    return peak
+
+
+def _run_workers(url: str, n: int, workers: int) -> tuple[np.ndarray, int, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ[_FRAMES_DIR] = scratch
+        try:
+            results = run_spec_workers(_spec(url, n), workers)  # type: ignore[arg-type]
+        finally:
+            os.environ.pop(_FRAMES_DIR, None)
+        parts = [np.load(os.path.join(scratch, f)) for f in sorted(os.listdir(scratch))]
+    assert len(parts) == workers, f"{len(parts)} of {workers} workers reported their frames"
+    errors = np.concatenate([p["errors"] for p in parts])
+    _peak[0] = _peak_of(np.concatenate([p["spans"] for p in parts]))
+    load = float(np.nanmean([float(p["load"][0]) for p in parts]))  # per worker's loop thread
+    _failures.update(f"{r.failure_class}: {r.failure_detail}"[:120] for r in results if not r.ok)
+    return errors, sum(not r.ok for r in results), load
+
+
+def _run(url: str, n: int, barge_in: bool = False, workers: int = 0) -> tuple[np.ndarray, int, float]:
     """Errors of every frame, failed calls, and the loop thread's load during the calls."""
+    if workers:
+        return _run_workers(url, n, workers)
     _pacers.clear()
     _loop_load.clear()
     results = asyncio.run(run_spec_async(_spec(url, n, barge_in)))  # type: ignore[arg-type]
     failed = sum(not r.ok for r in results)
+    _failures.update(f"{r.failure_class}: {r.failure_detail}"[:120] for r in results if not r.ok)
     if barge_in:
         interrupted = sum(any(t.kind == "barge_in" and t.barge_in_stop_ms is not None for t in r.turns) for r in results)
         assert interrupted == len(results) - failed, f"only {interrupted} of {len(results)} calls barged in"
     errors = [p.errors_ms() for p in _pacers if p.actual]
+    _peak[0] = _peak_of(_streaming())
     return (np.concatenate(errors) if errors else np.zeros(0)), failed, _loop_load[-1]
 
 
@@ -188,9 +283,24 @@ def main() -> None:
         "--contenders", default="all", help="'all' or 'shipped' (the frame clock at real-time priority only)"
     )
     parser.add_argument("--barge-in", action="store_true", help="add the shipped clock with every call barging in once")
+    parser.add_argument(
+        "--workers", default="", help="add `probe run --workers N` for each N listed (e.g. 1,2)"
+    )
+    parser.add_argument(
+        "--server-rt",
+        action="store_true",
+        help="run the echo server at SCHED_RR 5 (below the probe's 10), as the tests do: on a "
+        "machine it shares with the probe, a real-time probe otherwise starves it first",
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_server_realtime if args.server_rt else None,
+    )
     assert server.stdout is not None
     port = int(server.stdout.readline())
     url = f"ws://127.0.0.1:{port}/twilio"
@@ -200,6 +310,8 @@ def main() -> None:
     contenders: list[tuple[str, Callable[[], object], bool, bool]] = [("frame clock+rt", frame_clock, True, False)]
     if args.barge_in:
         contenders.append(("barge-in+rt", frame_clock, True, True))
+    worker_counts = {f"{w} worker{'s' if w > 1 else ''}": w for w in (int(x) for x in args.workers.split(",") if x)}
+    contenders += [(name, frame_clock, True, False) for name in worker_counts]
     if args.contenders == "all":
         contenders += [
             ("frame clock", frame_clock, False, False),
@@ -211,25 +323,28 @@ def main() -> None:
         _run(url, 10)  # warm-up: first-use costs (imports, allocations) are not pacing
         print(
             f"{'calls':>6} {'pacer':>17} {'p50 ms':>8} {'p99 ms':>8} {'worst p99':>10} {'max ms':>8} "
-            f"{'failed':>7} {'loop cpu':>9}"
+            f"{'failed':>7} {'loop cpu':>9} {'peak':>5}"
         )
         for n in levels:
             p99s: dict[str, float] = {}
             for name, clock, rt, barge in contenders:
                 runs = []
+                _failures.clear()
                 with _contender(clock, rt):
                     for _ in range(args.repeats):
-                        errors, failed, load = _run(url, n, barge)
+                        errors, failed, load = _run(url, n, barge, worker_counts.get(name, 0))
                         p99 = float(np.percentile(errors, 99)) if errors.size else float("nan")
-                        runs.append((p99, errors, failed, load))
+                        runs.append((p99, errors, failed, load, _peak[0]))
                         time.sleep(1.0)
                 runs.sort(key=lambda r: r[0])
-                p99, errors, _, load = runs[len(runs) // 2]
+                p99, errors, _, load, peak = runs[len(runs) // 2]
                 failed = sum(r[2] for r in runs)
                 print(
                     f"{n:>6} {name:>17} {np.percentile(errors, 50):8.2f} {p99:8.2f} {runs[-1][0]:10.2f} "
-                    f"{max(float(r[1].max()) for r in runs):8.2f} {failed:>7} {load:9.2f}"
+                    f"{max(float(r[1].max()) for r in runs):8.2f} {failed:>7} {load:9.2f} {peak:>5}"
                 )
+                for why, count in _failures.most_common(3):
+                    print(f"{'':>6} {'':>17} failed x{count}: {why}")
                 p99s[name] = p99
                 if p99 < 2.0 and failed == 0:
                     best[name] = max(best[name], n)
@@ -248,7 +363,7 @@ def main() -> None:
     print(
         "most calls with median p99 < 2 ms: "
         + ", ".join(f"{name} {count}" for name, count in best.items())
-        + " (target 200)"
+        + " (target 200 per core)"
     )
 
 

@@ -115,3 +115,37 @@ def test_concurrency_flag_keeps_the_specs_call_count(
     assert code == 0, out
     assert len(json.loads(out)) == 2
     assert _calls_seen(echo_server) - before == 2
+
+
+@pytest.mark.parametrize(("workers", "needle"), [("0", "at least 1"), ("-1", "at least 1"), ("3", "at most 2")])
+def test_bad_workers_is_a_one_line_error_before_any_call(tmp_path: Path, workers: str, needle: str) -> None:
+    path = _spec(tmp_path, "ws://127.0.0.1:9/twilio", calls=2, concurrency=2)
+    code, out = _invoke(["probe", "run", str(path), "--workers", workers])
+    assert code == 2 and needle in out and "\n" not in out.strip()
+
+
+@pytest.mark.slow
+def test_workers_flag_gives_one_merged_result_in_spec_order(
+    echo_server: ServerProcess, tmp_path: Path, sqlite_url: str
+) -> None:
+    path = _spec(tmp_path, echo_server.url("twilio"), calls=4, concurrency=4)
+    before = _calls_seen(echo_server)
+    code, out = _invoke(["probe", "run", str(path), "--db", sqlite_url, "--json", "--workers", "2"])
+    assert code == 0, out
+    runs = json.loads(out)
+    assert len(runs) == 4 and all(r["status"] == "ok" for r in runs)
+    assert all(r["turns"][0]["pacing_error_p99_ms"] is not None for r in runs)
+    assert _calls_seen(echo_server) - before == 4
+    from voiceobs.store import Store
+
+    store = Store.open(sqlite_url)
+    try:
+        assert store.count_runs() == 4
+        # Spec order: each call's own root span carries its index in the spec.
+        order = [
+            next(s.attributes["voiceobs.call_index"] for s in store.spans_for_run(r["id"]) if s.name == "probe.run")
+            for r in runs
+        ]
+    finally:
+        store.close()
+    assert order == [0, 1, 2, 3]

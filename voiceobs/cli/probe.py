@@ -1,7 +1,10 @@
 """``voiceobs probe run SPEC``: one probe run, then exit (cron, CI, by hand).
 
 Exit codes: 0 when every call succeeded, 1 when any call failed (or another
-run of the spec still holds its lock), 2 for a usage or spec error. Progress
+run of the spec still holds its lock), 2 for a usage or spec error. With
+``--workers N`` the calls are placed by N processes and the exit code and
+output are those of one run: a worker that died counts its calls failed
+(``worker_lost``). Progress
 is drawn only on an interactive terminal; under cron (no TTY) the command
 prints its summary and nothing else, so cron mails stay short.
 """
@@ -72,16 +75,21 @@ def _summary(results: list[RunResult]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("--pushgateway", metavar="URL", default=None, help="Push the run's metrics to this Prometheus Pushgateway (pushadd).")  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 10_000), default=None, help="Calls in parallel (overrides the spec); without `calls:` in the spec, also the number of calls placed.")  # fmt: skip
-def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, concurrency: int | None) -> None:
+@click.option("--workers", metavar="N|auto", default=None, help="Processes that place the calls, each pacing its share on its own clock (default: auto, one per core from 100 concurrent calls, else 1).")  # fmt: skip
+def run(
+    spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, concurrency: int | None, workers: str | None
+) -> None:
     """Place the spec's calls once, store the results, print a summary."""
     from voiceobs.config import resolve
     from voiceobs.errors import ResultsLost
     from voiceobs.probe import load_spec
+    from voiceobs.probe.workers import resolve_workers
     from voiceobs.recording import lost_as_json, run_spec
     from voiceobs.redact import default_redactor
 
     # --concurrency N is a load probe: N concurrent calls unless the spec sets `calls:`.
     parsed = load_spec(spec).with_concurrency(concurrency)  # a SpecError exits 2 with file:line: field:
+    resolve_workers(parsed, workers)  # a bad --workers is a one-line error before any call
     interactive = sys.stderr.isatty() and not as_json
     pushgateway = resolve("pushgateway", pushgateway, None)
     try:
@@ -96,9 +104,9 @@ def run(spec: str, db_url: str | None, as_json: bool, pushgateway: str | None, c
                 def tick(done: int, total: int, ok: bool) -> None:
                     bar.update(task, completed=done)
 
-                results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway, progress=tick)  # fmt: skip
+                results = run_spec(parsed, db_url=db_url, pushgateway=pushgateway, progress=tick, workers=workers)  # fmt: skip
         else:
-            results = run_spec(parsed, db_url=db_url, concurrency=concurrency, pushgateway=pushgateway)
+            results = run_spec(parsed, db_url=db_url, pushgateway=pushgateway, workers=workers)
     except ResultsLost as exc:
         # Neither the store nor the spool took them: the terminal is the last place left.
         click.echo(lost_as_json(exc))

@@ -53,6 +53,28 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, bool], None]
 
 
+@dataclass(frozen=True)
+class Share:
+    """The calls one of several probe processes places: every ``of``-th call from ``index``.
+
+    Calls are dealt round-robin, so each process's share starts as early in
+    the spec's order as any other's, and its share of the spec's concurrency
+    is as even as the counts allow (the first ``concurrency % of`` processes
+    run one call more at a time).
+    """
+
+    index: int
+    of: int
+
+    def calls(self, total: int) -> range:
+        """The spec's call indices this share places, in order."""
+        return range(self.index, total, self.of)
+
+    def concurrency(self, concurrency: int) -> int:
+        """How many of this share's calls run at once, out of the whole run's ``concurrency``."""
+        return max(1, concurrency // self.of + (1 if self.index < concurrency % self.of else 0))
+
+
 @dataclass
 class _CallOutcome:
     index: int
@@ -214,8 +236,13 @@ async def _run_calls(
     concurrency: int,
     progress: Progress | None,
     realtime: bool = False,
+    share: Share | None = None,
 ) -> list[_CallOutcome]:
-    total = spec.total_calls
+    indices = share.calls(spec.total_calls) if share is not None else range(spec.total_calls)
+    total = len(indices)
+    # Each call's phase on the 20 ms grid is its place among this process's
+    # calls: the clock that paces it is this process's own.
+    position = {index: i for i, index in enumerate(indices)}
     gate = asyncio.Semaphore(concurrency)
     outcomes: list[_CallOutcome] = []
     done = 0
@@ -245,7 +272,7 @@ async def _run_calls(
             wire = wire_for(spec.protocol)
             try:
                 await place_call(
-                    _plan(spec, turns, prompts, index, concurrency),
+                    _plan(spec, turns, prompts, position[index], concurrency),
                     wire,
                     traceparent=carrier.get("traceparent"),
                     tracer=tracer,
@@ -274,7 +301,7 @@ async def _run_calls(
             if progress is not None:
                 progress(done, total, error is None)
 
-    await asyncio.gather(*(one(i) for i in range(total)))
+    await asyncio.gather(*(one(i) for i in indices))
     outcomes.sort(key=lambda o: o.index)
     return outcomes
 
@@ -478,10 +505,12 @@ async def run_spec_async(
     *,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    share: Share | None = None,
 ) -> list[RunResult]:
     """Place the spec's calls and return their raw results, one per call, in call order.
 
     ``concurrency`` overrides the spec's (see ``ProbeSpec.with_concurrency``).
+    ``share`` places only one process's share of the calls (``voiceobs.probe.workers``).
     Nothing is redacted, stored or exported here: hand the results to
     ``voiceobs.recording.record`` (``voiceobs.run_spec`` does both).
     """
@@ -489,23 +518,26 @@ async def run_spec_async(
     results: list[RunResult] = []
     points = spec.sweep_points()
     # A sweep runs the spec once per value; every result carries its condition.
+    per_point = len(share.calls(spec.total_calls)) if share is not None else spec.total_calls
     for i, point in enumerate(points):
         tick = progress
         if progress is not None and len(points) > 1:
-            offset, whole = i * spec.total_calls, len(points) * spec.total_calls
+            offset, whole = i * per_point, len(points) * per_point
 
             def tick(done: int, total: int, ok: bool, _o: int = offset, _w: int = whole) -> None:
                 assert progress is not None
                 progress(_o + done, _w, ok)
 
-        results.extend(await _run_point(point, tick))
+        results.extend(await _run_point(point, tick, share))
     return results
 
 
-async def _run_point(spec: ProbeSpec, progress: Progress | None) -> list[RunResult]:
+async def _run_point(spec: ProbeSpec, progress: Progress | None, share: Share | None = None) -> list[RunResult]:
     turns = planned_turns(spec)
     prompts = _prompts(spec, turns)
     n = min(spec.concurrency, spec.total_calls)
+    if share is not None:
+        n = min(share.concurrency(n), len(share.calls(spec.total_calls)))
     provider, collector = _tracing()
     tracer = provider.get_tracer("voiceobs.probe", __version__)
     # A cyclic collection over torch's and numpy's objects stalls the loop for
@@ -521,7 +553,7 @@ async def _run_point(spec: ProbeSpec, progress: Progress | None) -> list[RunResu
     try:
         try:
             with realtime_scheduling() as realtime:
-                outcomes = await _run_calls(spec, turns, prompts, tracer, n, progress, realtime)
+                outcomes = await _run_calls(spec, turns, prompts, tracer, n, progress, realtime, share)
         finally:
             _gc_paused_runs -= 1
             if _gc_paused_runs == 0 and _gc_was_enabled:
@@ -538,4 +570,4 @@ async def _run_point(spec: ProbeSpec, progress: Progress | None) -> list[RunResu
     return results
 
 
-__all__ = ["PlannedTurn", "Progress", "planned_turns", "run_spec_async"]
+__all__ = ["PlannedTurn", "Progress", "Share", "planned_turns", "run_spec_async"]

@@ -61,9 +61,12 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
 """
 _COLS = ", ".join(COLUMNS)
 _COPY = f"COPY {_STAGE} ({_COLS}) FROM STDIN"
+# In key order: two collectors storing overlapping batches (an exporter's retry
+# reaching another replica) take the unique index's locks in the same order,
+# so one waits for the other instead of both deadlocking.
 _MOVE = (
     f"INSERT INTO spans ({_COLS}) SELECT {_COLS} FROM {_STAGE} "
-    "ON CONFLICT (trace_id, span_id) DO NOTHING"
+    "ORDER BY trace_id, span_id ON CONFLICT (trace_id, span_id) DO NOTHING"
 )
 
 

@@ -327,8 +327,9 @@ def save_or_spool(
     caller to print, so it is never silently gone. ``on_saved`` is called
     with the store and the results it took (to join them with what is
     stored). ``replace`` rewrites a stored call of the same id (a production
-    call that grew) instead of keeping the first version; many are written in
-    one transaction (``Store.replace_runs``), one by one if that fails.
+    call that grew) instead of keeping the first version. Many results are
+    written in one transaction (``Store.save_runs``, or ``Store.replace_runs``
+    with ``replace``), one by one if that fails.
     """
     spool = spool or Spool()
     report = SaveReport()
@@ -353,13 +354,18 @@ def save_or_spool(
             report.replayed = spool.replay(replay_one)
             if report.replayed:
                 log.info("replayed %d spooled run(s)", report.replayed)
-            if replace and len(pending) > 1:
+            if len(pending) > 1:
                 try:
-                    store.replace_runs(pending)
+                    if replace:
+                        store.replace_runs(pending)
+                        new = len(pending)
+                    else:
+                        new = store.save_runs(pending)
                 except StoreError as exc:  # one call at a time below says which one, and spools
                     log.info("batch of %d call(s) not written at once (%s)", len(pending), exc)
                 else:
-                    report.saved += len(pending)
+                    report.saved += new
+                    report.duplicates += len({r.id for r in pending}) - new if not replace else 0
                     if on_saved is not None:
                         on_saved(store, pending)
                     pending = []
