@@ -20,7 +20,15 @@ A second baseline checks the aggregation strategy on the Latency page's main
 question (p50/p95/p99 per hour and target·region): the naive way, loading
 the turns with ``Store.query_turns`` and computing percentiles in pandas.
 
+A third compares the two ways the pages compute percentiles over wide
+ranges, in the same run: the exact path (window functions over every raw
+turn of the range, the baseline) and the latency histograms (whole hours and
+minutes from the rollup), for every page cold at 24 h, 7 and 30 days.
+
 Usage: .venv/bin/python benchmarks/dashboard/bench_dashboard.py [--turns N] [--db PATH]
+       [--url URL] [--repeats N] [--no-naive]
+(``--url`` benches that store, e.g. a PostgreSQL database, seeded when it holds
+fewer turns than asked.)
 """
 
 from __future__ import annotations
@@ -41,13 +49,17 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from seed import seed  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from streamlit import logger as st_logger  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from voiceobs.store import (  # noqa: E402
     SloEvaluation,
     Store,
+    Turn,
     analytics,
+    metadata,
+    rollups,
 )
 from voiceobs.users import User  # noqa: E402
 
@@ -92,6 +104,43 @@ def build(path: Path, turns: int) -> str:
     marker.touch()
     print(f"seeded {turns:,} turns in {time.perf_counter() - t:.0f} s -> {path}")
     return url
+
+
+def build_url(url: str, turns: int) -> str:
+    """Seed the store at ``url`` unless it already holds ``turns`` turns."""
+    store = Store.open(url, create=True)
+    with store.session() as s:
+        have = int(s.scalar(select(func.count()).select_from(Turn)) or 0)
+    if have != turns:
+        with store.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                if table.name != "alembic_version":
+                    conn.execute(table.delete())
+        t = time.perf_counter()
+        now = datetime.now(UTC)
+        seed(store, turns, now=now)
+        _evaluations(store, now)
+        print(f"seeded {turns:,} turns in {time.perf_counter() - t:.0f} s -> {url}")
+        if store.backend == "postgresql":
+            # What autovacuum does soon after a bulk load: without statistics the planner
+            # scans every turn for a 15-minute range.
+            with store.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    store.close()
+    return url
+
+
+def histograms_ready(url: str) -> None:
+    """Bring the histograms up to date (a first build after a bulk seed), then time a steady one."""
+    store = Store.open(url)
+    t = time.perf_counter()
+    rollups.refresh_histograms(store)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    rollups.refresh_histograms(store)
+    steady = time.perf_counter() - t
+    print(f"histogram refresh: after the seed {first:.2f} s, steady {steady:.3f} s")
+    store.close()
 
 
 def render_times(
@@ -148,14 +197,51 @@ def naive_vs_sql(url: str, days: int) -> tuple[float, float, int]:
     return sql, naive, len(rows)
 
 
+def exact_vs_rollup(url: str, days: float) -> tuple[float, float]:
+    """Seconds of the Latency page's main query over the last ``days``: exact, then histograms."""
+    store = Store.open(url)
+    now = datetime.now(UTC)
+    f = analytics.Filters(since=now - timedelta(days=days), until=now)
+    bucket = analytics.chart_bucket_seconds(store, f)
+    times = []
+    for exact in (True, False):
+        t = time.perf_counter()
+        analytics.percentiles_over_time(store, f, bucket_s=bucket, exact=exact)
+        times.append(time.perf_counter() - t)
+    store.close()
+    return times[0], times[1]
+
+
+def wide_ranges(url: str, repeats: int) -> None:
+    """Every page cold at 24 h, 7 d and 30 d on the histograms; the percentile pages exact too."""
+    print(f"\npage switch, cold, histograms vs exact (median of {repeats})")
+    real = analytics.ROLLUP_FROM
+    for code in ("24h", "7d", "30d"):
+        after = render_times(url, repeats, PAGES, code)
+        analytics.ROLLUP_FROM = timedelta(days=100_000)  # the baseline: every range exact
+        try:
+            before = render_times(url, repeats, ["overview", "latency"], code)
+        finally:
+            analytics.ROLLUP_FROM = real
+        print(f"last {code}: " + ", ".join(
+            f"{p} {t:.2f} s" + (f" (exact {before[p]:.2f} s)" if p in before else "")
+            for p, t in after.items()
+        ))  # fmt: skip
+        print(f"  slowest {max(after.values()):.2f} s (target < {TARGET_S:.0f} s: "
+              f"{'met' if max(after.values()) < TARGET_S else 'MISSED'})")  # fmt: skip
+
+
 def main() -> int:
     st_logger.set_log_level("error")  # AppTest without a server warns on every run
     ap = argparse.ArgumentParser()
     ap.add_argument("--turns", type=int, default=1_000_000)
     ap.add_argument("--db", type=Path, default=Path("/tmp/voiceobs-bench-dashboard.db"))
+    ap.add_argument("--url", default=None, help="bench this store instead of the SQLite file")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-naive", action="store_true", help="skip the load-into-pandas baseline")
     args = ap.parse_args()
-    big = build(args.db, args.turns)
+    big = build_url(args.url, args.turns) if args.url else build(args.db, args.turns)
+    histograms_ready(big)
     empty_path = args.db.with_name("voiceobs-bench-dashboard-empty.db")
     empty_path.unlink(missing_ok=True)
     Store.open(f"sqlite:///{empty_path}", create=True).close()
@@ -175,13 +261,14 @@ def main() -> int:
     print(f"slowest page switch: cold {slow_cold:.2f} s, cached {slow_warm:.2f} s "
           f"(target < {TARGET_S:.0f} s: {'met' if met else 'MISSED'})")  # fmt: skip
 
-    for code in ("7d", "30d"):
-        wide = render_times(big, 1, ["latency", "quality", "capacity"], code)
-        again = render_times(big, 1, ["latency", "quality", "capacity"], code, cached=True)
-        print(f"last {code}: " + ", ".join(
-            f"{p} cold {t:.2f} s / cached {again[p]:.2f} s" for p, t in wide.items()
-        ))  # fmt: skip
-
+    wide_ranges(big, args.repeats)
+    print("\nLatency page's main query: exact (window functions) vs histograms")
+    for days in (1, 7, 30):
+        exact, hist = exact_vs_rollup(big, days)
+        print(f"  last {days:>2} d: exact {exact:6.2f} s   histograms {hist:6.2f} s   "
+              f"speed-up {exact / hist:6.1f}x")  # fmt: skip
+    if args.no_naive:
+        return 0 if met else 1
     print("\nLatency percentiles, SQL window functions vs naive (load turns, pandas quantile)")
     for days in (1, 7, 30):
         sql, naive, n = naive_vs_sql(big, days)

@@ -64,17 +64,20 @@ def generate(store: Store, n_turns: int) -> float:
             ts = "strftime('%Y-%m-%d %H:%M:%S', {e}, 'unixepoch') || '.000000'"
             conn.exec_driver_sql(f"""
                 INSERT INTO probe_runs (id, probe_name, target_url, region, pipeline, protocol,
-                    labels, started_at, status, probe_host, voiceobs_version)
+                    labels, started_at, status, probe_host, voiceobs_version, source, framework,
+                    service, deployment)
                 WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < {runs - 1})
                 SELECT printf('%032d', i),
                     CASE i % 3 WHEN 0 THEN 'echo-loopback' WHEN 1 THEN 'codec-loopback' ELSE 'agent-smoke' END,
                     'ws://127.0.0.1:8765/twilio', CASE WHEN i % 2 THEN 'eu' ELSE 'us' END, '', '', '{{}}',
                     {ts.format(e=f'{start} + CAST(i * {step} AS INTEGER)')},
-                    CASE WHEN i % 211 = 0 THEN 'failed' ELSE 'ok' END, '', ''
+                    CASE WHEN i % 211 = 0 THEN 'failed' ELSE 'ok' END, '', '',
+                    'synthetic', 'voiceobs', '', ''
                 FROM c""")
             conn.exec_driver_sql("""
                 INSERT INTO turns (run_id, turn_index, prompt_id, started_at, probe_name, target_url,
-                    region, ok, ttfb_ms, turn_latency_ms, pesq_wb, wer, quality_errors)
+                    region, ok, ttfb_ms, turn_latency_ms, pesq_wb, wer, quality_errors, source,
+                    framework, service, flags, kind, caller)
                 SELECT r.id, t.k, '', r.started_at, r.probe_name, r.target_url, r.region,
                     r.status = 'ok',
                     CASE WHEN r.status = 'ok' THEN abs(random()) % 1000 END,
@@ -82,23 +85,26 @@ def generate(store: Store, n_turns: int) -> float:
                     CASE WHEN r.status = 'ok' THEN 1.5 + (abs(random()) % 300) / 100.0 END,
                     CASE WHEN r.status = 'ok' AND r.probe_name = 'agent-smoke'
                          THEN (abs(random()) % 40) / 100.0 END,
-                    '{}'
+                    '{}', 'synthetic', 'voiceobs', '', '{}', 'prompt', '{}'
                 FROM probe_runs r,
                      (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) t
                 ORDER BY r.started_at, t.k""")
         else:
             conn.exec_driver_sql(f"""
                 INSERT INTO probe_runs (id, probe_name, target_url, region, pipeline, protocol,
-                    labels, started_at, status, probe_host, voiceobs_version)
+                    labels, started_at, status, probe_host, voiceobs_version, source, framework,
+                    service, deployment)
                 SELECT lpad(i::text, 32, '0'),
                     (ARRAY['echo-loopback','codec-loopback','agent-smoke'])[mod(i, 3) + 1],
                     'ws://127.0.0.1:8765/twilio', CASE WHEN mod(i, 2) = 1 THEN 'eu' ELSE 'us' END, '', '',
                     '{{}}'::json, to_timestamp({start} + floor(i * {step})),
-                    CASE WHEN mod(i, 211) = 0 THEN 'failed' ELSE 'ok' END, '', ''
+                    CASE WHEN mod(i, 211) = 0 THEN 'failed' ELSE 'ok' END, '', '',
+                    'synthetic', 'voiceobs', '', ''
                 FROM generate_series(0, {runs - 1}) AS i""")
             conn.exec_driver_sql("""
                 INSERT INTO turns (run_id, turn_index, prompt_id, started_at, probe_name, target_url,
-                    region, ok, ttfb_ms, turn_latency_ms, pesq_wb, wer, quality_errors)
+                    region, ok, ttfb_ms, turn_latency_ms, pesq_wb, wer, quality_errors, source,
+                    framework, service, flags, kind, caller)
                 SELECT r.id, k, '', r.started_at, r.probe_name, r.target_url, r.region,
                     r.status = 'ok',
                     CASE WHEN r.status = 'ok' THEN floor(random() * 1000) END,
@@ -106,7 +112,7 @@ def generate(store: Store, n_turns: int) -> float:
                     CASE WHEN r.status = 'ok' THEN 1.5 + floor(random() * 300) / 100.0 END,
                     CASE WHEN r.status = 'ok' AND r.probe_name = 'agent-smoke'
                          THEN floor(random() * 40) / 100.0 END,
-                    '{}'::json
+                    '{}'::json, 'synthetic', 'voiceobs', '', '{}'::json, 'prompt', '{}'::json
                 FROM probe_runs r CROSS JOIN generate_series(0, 3) AS k
                 ORDER BY r.started_at, k""")
     if store.backend == "postgresql":
@@ -147,13 +153,16 @@ def insert_recent(store: Store, n: int) -> None:
         run_id = uuid.uuid4().hex
         conn.execute(text(
             "INSERT INTO probe_runs (id, probe_name, target_url, region, pipeline, protocol, labels,"
-            " started_at, status, probe_host, voiceobs_version) VALUES (:id, 'echo-loopback',"
-            " 'ws://127.0.0.1:8765/twilio', 'eu', '', '', '{}', :at, 'ok', '', '')"),
+            " started_at, status, probe_host, voiceobs_version, source, framework, service,"
+            " deployment) VALUES (:id, 'echo-loopback', 'ws://127.0.0.1:8765/twilio', 'eu', '', '',"
+            " '{}', :at, 'ok', '', '', 'synthetic', 'voiceobs', '', '')"),
             {"id": run_id, "at": _db_time(store, NOW - timedelta(minutes=2))})
         conn.execute(text(
             "INSERT INTO turns (run_id, turn_index, prompt_id, started_at, probe_name, target_url,"
-            " region, ok, turn_latency_ms, pesq_wb, quality_errors) VALUES (:r, :k, '', :at,"
-            " 'echo-loopback', 'ws://127.0.0.1:8765/twilio', 'eu', true, 500, 3.5, '{}')"),
+            " region, ok, turn_latency_ms, pesq_wb, quality_errors, source, framework, service,"
+            " flags, kind, caller) VALUES (:r, :k, '', :at, 'echo-loopback',"
+            " 'ws://127.0.0.1:8765/twilio', 'eu', true, 500, 3.5, '{}', 'synthetic', 'voiceobs',"
+            " '', '{}', 'prompt', '{}')"),
             [{"r": run_id, "k": k, "at": _db_time(store, NOW - timedelta(seconds=90 - k * 0.05))}
              for k in range(n)])
 

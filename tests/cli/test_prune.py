@@ -21,12 +21,21 @@ from voiceobs.results import utcnow
 from voiceobs.store import ProbeRun, Store
 
 
-def _seed(url: str) -> None:
-    """Two calls 45 days old (expired under the default 30 days), one from an hour ago."""
+def _seed(url: str, more_expired: int = 0) -> None:
+    """Two calls 45 days old (expired under the default 30 days), one from an hour ago.
+
+    ``more_expired`` calls more, 50 days old: enough rows that pruning them frees whole pages.
+    """
     store = Store.open(url, create=True)
     now = utcnow()
     for ago in (timedelta(days=45), timedelta(days=45, minutes=1), timedelta(hours=1)):
         store.save_run(make_run(probe="agent-smoke", started_at=now - ago, turns=2))
+    store.save_runs(
+        [
+            make_run(probe="agent-smoke", started_at=now - timedelta(days=50, seconds=i), turns=4)
+            for i in range(more_expired)
+        ]
+    )
     store.close()
 
 
@@ -63,7 +72,7 @@ def test_db_prune_on_an_old_sqlite_file_says_how_to_reclaim_and_vacuum_does(
     path = tmp_path / "old.db"
     sqlite3.connect(path).execute("CREATE TABLE made_before (x)").connection.close()
     url = f"sqlite:///{path}"
-    _seed(url)
+    _seed(url, more_expired=300)
     main(["db", "prune", "--db", url])
     assert "`voiceobs db prune --vacuum` once" in capsys.readouterr().err
     main(["db", "prune", "--vacuum", "--db", url])

@@ -31,6 +31,7 @@ from voiceobs.store import (
     Turn,
     rollups,
 )
+from voiceobs.store.models import LatencyHistogram
 from voiceobs.store.retention import (
     TABLES,
     PruneSchedule,
@@ -53,6 +54,7 @@ MODELS = {
     "incidents": Incident,
     "slo_evaluations": SloEvaluation,
     "slo_rollups": SloRollup,
+    "latency_histograms": LatencyHistogram,
 }
 
 
@@ -162,6 +164,14 @@ def _seed(store: Store) -> dict[str, Any]:
             [{"slo_key": "k", "minute": minute - 10 * 1440, "good": 1, "total": 1},
              {"slo_key": "k", "minute": minute - 401 * 1440, "good": 1, "total": 1}],
         )  # fmt: skip
+        series = {"source": "synthetic", "probe_name": "p", "target_url": "ws://t", "region": ""}
+        conn.execute(
+            insert(LatencyHistogram),
+            [{**series, "width": 1, "measure": "turn_latency_ms", "minute": minute - 10 * 1440,
+              "n": 1, "total": 500.0, "counts": "[300, 1]"},
+             {**series, "width": 60, "measure": "turn_latency_ms", "minute": (minute - 401 * 1440) // 60 * 60,
+              "n": 1, "total": 500.0, "counts": "[300, 1]"}],
+        )  # fmt: skip
     keep.update(open=still_open, recent=recent, owed=owed)
     return keep
 
@@ -176,6 +186,7 @@ EXPECTED = {
     "incidents": 1,
     "slo_evaluations": 2,
     "slo_rollups": 1,
+    "latency_histograms": 1,
 }
 
 

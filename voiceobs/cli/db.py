@@ -120,7 +120,7 @@ def prune(db_url: str | None, dry_run: bool, vacuum: bool, as_json: bool) -> Non
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb}: {retention.summary(report)}")
     for table, count in report.removed.items():
-        click.echo(f"  {table:<16} {count:>10,d}")
+        click.echo(f"  {table:<18} {count:>10,d}")
     if not dry_run:
         click.echo(
             f"in {report.seconds:.2f}s, {report.batches} batches, longest "

@@ -190,8 +190,8 @@ def evaluate(
     policy = policy or load_policy()
     horizon = (retention or RetentionPolicy.load()).rollup_horizon(now)
     queries = {slo.key: slo.sli_query() for slo in slos}
-    for query in queries.values():
-        rollups.refresh(store, query, horizon)
+    # One refresh for every SLO's rollup and the latency histograms the dashboard reads.
+    rollups.refresh_all(store, queries.values(), horizon)
     results = [
         _evaluate_one(store, slo, queries[slo.key], now, window, policy, horizon) for slo in slos
     ]

@@ -7,22 +7,31 @@ function; percentiles are exact nearest-rank order statistics computed with
 window functions (``ROW_NUMBER`` and ``COUNT`` per group), which SQLite and
 PostgreSQL both run, so the two backends give the same numbers. Filters use
 the ``(column, started_at)`` indexes the store keeps on turns and runs.
+
+Ranges of ``ROLLUP_FROM`` (6 h) or more read latency percentiles from the
+per-minute and per-hour histograms instead (``voiceobs.store.histograms``):
+counts and means stay exact, each percentile is within 1 % of the exact one,
+and a 30-day chart merges a few thousand rows instead of sorting every turn.
+Shorter ranges, and measures the histograms do not keep, stay exact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
+from voiceobs.errors import VoiceObsError
 from voiceobs.measures import DYNAMICS_MEASURES, LATENCY_MEASURES, MEASURES
 from voiceobs.measures import QUALITY_METRICS as _QUALITY
+from voiceobs.results import utcnow
+from voiceobs.store import histograms, rollups
 from voiceobs.store.filters import epoch_seconds, where_runs
-from voiceobs.store.models import ProbeRun, SloEvaluation, Span, Turn
+from voiceobs.store.models import ProbeRun, SloEvaluation, SloRollupState, Span, Turn
 from voiceobs.store.repository import Store
 
 #: Stages a pipeline reports, in the order a turn passes through them.
@@ -45,6 +54,14 @@ DEFAULT_QUALITY_THRESHOLDS: dict[str, float] = {
 }
 
 _NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+
+#: Ranges at least this long read percentiles from the latency histograms.
+ROLLUP_FROM = timedelta(hours=6)
+#: Fewer values than this in a range are sorted exactly, whatever its length: sorting
+#: 50,000 values costs about what merging a day of minute histograms does (benchmarks/dashboard).
+EXACT_UNDER = 50_000
+#: A page asks several percentile questions in a row; one refresh serves them all.
+REFRESH_EVERY = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -178,9 +195,12 @@ def fit_bucket_seconds(first: datetime, last: datetime, target_points: int = 30)
 
 def data_extent(store: Store, f: Filters) -> tuple[datetime, datetime] | None:
     """When the first and last turn in range started; None when there are none."""
-    q = _where(select(func.min(Turn.started_at), func.max(Turn.started_at)), Turn, f)
+    # Two index probes: SQLite answers MIN/MAX under a range filter by reading the whole
+    # range (0.5 s over 30 days of a million turns), ORDER BY ... LIMIT 1 by one seek.
+    q = _where(select(Turn.started_at), Turn, f)
     with store.session() as s:
-        first, last = s.execute(q).one()
+        first = s.scalar(q.order_by(Turn.started_at).limit(1))
+        last = s.scalar(q.order_by(Turn.started_at.desc()).limit(1))
     if first is None or last is None:
         return None
     return first, last
@@ -289,13 +309,20 @@ def measured(store: Store, f: Filters, measures: Sequence[str]) -> dict[str, int
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
         raise ValueError(f"unknown measure(s) {', '.join(unknown)}")
+    # Counts from the histograms are exact, so no range is too small for them; a long
+    # range holding none of the measures (most hold no barge-in) must not scan the turns.
+    got = None
+    if f.until - f.since >= ROLLUP_FROM:
+        got = _from_histograms(store, f, measures, _whole_range_bucket(f), "all", False)
+    if measures and got is not None:
+        return {m: sum(v.n for (mm, _b, _g), v in got.items() if mm == m) for m in measures}
     q = _where(select(*[func.count(getattr(Turn, m)) for m in measures]), Turn, f)
     with store.session() as s:
         row = s.execute(q).one()
     return {m: int(n or 0) for m, n in zip(measures, row, strict=True)}
 
 
-def by_source(store: Store, f: Filters) -> list[dict[str, Any]]:
+def by_source(store: Store, f: Filters, *, exact: bool | None = None) -> list[dict[str, Any]]:
     """Production and synthetic side by side: per source, calls, failed calls, turns and latency.
 
     Latency is the p50 and p95 of what the caller heard (``turn_latency_ms``)
@@ -323,7 +350,13 @@ def by_source(store: Store, f: Filters) -> list[dict[str, Any]]:
         for src, runs, failed in s.execute(runs_q).all():
             if src in out:
                 out[src].update(runs=int(runs), failed_runs=int(failed or 0))
-        for measure in ("turn_latency_ms", "reported_latency_ms"):
+        heard = ("turn_latency_ms", "reported_latency_ms")
+        merged = _from_histograms(store, f, heard, _whole_range_bucket(f), "source", exact)
+        for (measure, _b, src), got in (merged or {}).items():
+            p50, p95 = got.quantiles((0.5, 0.95))
+            if src in out:
+                out[src].update({f"{measure}_p50": p50, f"{measure}_p95": p95})
+        for measure in heard if merged is None else ():
             value = getattr(Turn, measure)
             base = _where(
                 select(Turn.source.label("src"), value.label("v")).where(value.is_not(None)),
@@ -335,17 +368,101 @@ def by_source(store: Store, f: Filters) -> list[dict[str, Any]]:
             ).all():
                 if src in out:
                     out[src].update({f"{measure}_p50": _f(p50), f"{measure}_p95": _f(p95)})
-        turns_q = _where(select(Turn.source, func.count()), Turn, f).group_by(Turn.source)
-        for src, n in s.execute(turns_q).all():
-            if src in out:
-                out[src]["turns"] = int(n)
+        # One count per source, each a range of the (source, started_at) index alone:
+        # grouping by source over the started_at index reads every turn row of the range.
+        for src in out:
+            n = s.scalar(_where(select(func.count()).select_from(Turn), Turn, replace(f, source=src)))
+            out[src]["turns"] = int(n or 0)
     return list(out.values())
+
+
+def _whole_range_bucket(f: Filters) -> int:
+    """A bucket size (whole minutes) that puts the whole range in one bucket."""
+    return (int((f.until - f.since).total_seconds()) // 60 + 2) * 60
 
 
 def latest_run_at(store: Store) -> datetime | None:
     """When the newest run started; None for an empty store (the page then says how to start)."""
     with store.session() as s:
         return s.scalar(select(func.max(ProbeRun.started_at)))
+
+
+def _from_histograms(
+    store: Store,
+    f: Filters,
+    measures: Sequence[str],
+    bucket_s: int,
+    group_by: str,
+    exact: bool | None,
+) -> dict[tuple[str, int, str], histograms.Merged] | None:
+    """``measures`` merged from the histograms, or None where the exact path should answer.
+
+    ``exact`` None decides by the range: under ``ROLLUP_FROM``, or holding fewer
+    than ``EXACT_UNDER`` values (sorting those is cheap), stays exact. True is
+    always exact; False reads the histograms whenever they keep the measures.
+    """
+    if exact or bucket_s % 60 or any(m not in histograms.MEASURES for m in measures):
+        return None
+    if exact is None and f.until - f.since < ROLLUP_FROM:
+        return None
+    if not _fresh_histograms(store):
+        return None
+    with store.engine.connect() as conn:
+        if exact is None:
+            # The hour rows' counts (no bucket lists read) say how many values there are.
+            held = histograms.count_hours(conn, measures, f.since, f.until, _dims_filter(f))
+            if held < EXACT_UNDER:
+                return None
+        return histograms.merge_range(
+            conn, store.backend, measures, f.since, f.until, bucket_s, _dims_filter(f),
+            _group_of(group_by),
+        )  # fmt: skip
+
+
+def _fresh_histograms(store: Store) -> bool:
+    """Refresh the histograms unless nothing arrived since moments ago; False when it cannot.
+
+    A read-only store user cannot refresh; its pages then stay on the exact path.
+    """
+    state = SloRollupState.__table__
+    try:
+        with store.engine.connect() as conn:
+            got = conn.execute(
+                select(state.c.refreshed_at, state.c.turn_watermark).where(
+                    state.c.slo_key == rollups.HISTOGRAM_KEY
+                )
+            ).first()
+            head = conn.execute(select(func.max(Turn.id))).scalar() or 0
+        if got is not None and got[1] >= head and _aware(got[0]) > utcnow() - REFRESH_EVERY:
+            return True
+        rollups.refresh_histograms(store)
+    except VoiceObsError:
+        return False
+    return True
+
+
+def _aware(at: Any) -> datetime:
+    parsed = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _dims_filter(f: Filters) -> dict[str, str | None]:
+    return {"source": f.source, "probe_name": f.probe, "target_url": f.target, "region": f.region}
+
+
+def _group_of(group_by: str) -> Any:
+    """``_group_column`` in Python, over a histogram row's (source, probe, target, region)."""
+    pick = {
+        "target": lambda d: d[2],
+        "region": lambda d: d[3],
+        "probe": lambda d: d[1],
+        "target_region": lambda d: f"{d[2]} · {d[3]}",
+        "source": lambda d: d[0],
+        "all": lambda d: "all",
+    }
+    if group_by not in pick:
+        _group_column(Turn, group_by)  # the one-line error for an unknown grouping
+    return pick[group_by]
 
 
 def percentiles_over_time(
@@ -356,11 +473,25 @@ def percentiles_over_time(
     bucket_s: int | None = None,
     group_by: str = "target_region",
     quantiles: tuple[float, float, float] = (0.5, 0.95, 0.99),
+    exact: bool | None = None,
 ) -> list[PercentileRow]:
-    """p50/p95/p99 of a turn measure per time bucket and group."""
+    """p50/p95/p99 of a turn measure per time bucket and group.
+
+    Long ranges read the latency histograms (each percentile within 1 % of
+    the exact one; count and mean exact); ``exact`` forces one path (see
+    ``_from_histograms``).
+    """
     if measure not in (*LATENCY_MEASURES, *QUALITY_METRICS, *DYNAMICS_MEASURES):
         raise ValueError(f"unknown measure {measure!r}")
     bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until)
+    merged = _from_histograms(store, f, (measure,), bucket_s, group_by, exact)
+    if merged is not None:
+        read = [
+            PercentileRow(_bucket_start(f.since, bucket_s, b), grp, got.n, got.mean,
+                          *got.quantiles(quantiles))
+            for (_m, b, grp), got in merged.items()
+        ]  # fmt: skip
+        return sorted(read, key=lambda r: (r.bucket_start, r.group))
     value = getattr(Turn, measure)
     base = _where(
         select(
@@ -811,6 +942,7 @@ __all__ = [
     "DEFAULT_QUALITY_THRESHOLDS",
     "LATENCY_MEASURES",
     "QUALITY_METRICS",
+    "ROLLUP_FROM",
     "STAGES",
     "STAGE_DRIVERS",
     "CapacityBin",

@@ -396,6 +396,30 @@ class SloRollupState(Base):
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
+class LatencyHistogram(Base):
+    """Bucket counts of one latency measure over one minute (or one hour) for one series.
+
+    ``width`` is 1 (a minute) or 60 (an hour, merged from its minutes);
+    ``minute`` is the first minute covered. ``counts`` is a flat JSON list
+    ``[code, count, code, count, ...]`` over the non-empty buckets of the
+    log-spaced scale in ``voiceobs.store.histograms``, so one row is read
+    with one ``json.loads``. ``n`` and ``total`` give the exact count and mean.
+    """
+
+    __tablename__ = "latency_histograms"
+
+    width: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    measure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    probe_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target_url: Mapped[str] = mapped_column(String(500), primary_key=True)
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    counts: Mapped[str] = mapped_column(Text, default="[]")
+
+
 metadata = Base.metadata
 
 __all__ = [
@@ -404,6 +428,7 @@ __all__ = [
     "HookDelivery",
     "Incident",
     "IncidentAction",
+    "LatencyHistogram",
     "ProbeRun",
     "SloEvaluation",
     "SloRollup",

@@ -67,6 +67,7 @@ from voiceobs.store.models import (
     HookDelivery,
     Incident,
     IncidentAction,
+    LatencyHistogram,
     ProbeRun,
     SloEvaluation,
     SloRollup,
@@ -105,6 +106,7 @@ TABLES = (
     "incidents",
     "slo_evaluations",
     "slo_rollups",
+    "latency_histograms",
 )
 #: What a batch should take; the batch size follows the time the last one took.
 TARGET_BATCH_S = 0.05
@@ -381,6 +383,9 @@ def _dry_counts(b: _Batches, cuts: dict[str, datetime | None]) -> dict[str, int]
         out["slo_evaluations"] = _count(b, SloEvaluation, _evaluation_expired(c))
     if (c := cuts["rollups"]) is not None:
         out["slo_rollups"] = _count(b, SloRollup, SloRollup.minute < floor_minute(c))
+        out["latency_histograms"] = _count(
+            b, LatencyHistogram, LatencyHistogram.minute < floor_minute(c)
+        )
     return out
 
 
@@ -518,6 +523,8 @@ def _expire(b: _Batches, table: str, cut: datetime) -> None:
         )
     elif table == "slo_rollups":
         _expire_rollups(b, floor_minute(cut))
+    elif table == "latency_histograms":
+        _expire_histograms(b, floor_minute(cut))
     else:  # pragma: no cover - TABLES and the steps are written together
         raise ValueError(f"no retention step for table {table!r}")
 
@@ -546,6 +553,25 @@ def _expire_rollups(b: _Batches, before: int) -> None:
                 break
 
 
+def _expire_histograms(b: _Batches, before: int) -> None:
+    """Oldest minutes first (hour rows go with the minute they start at), a batch per transaction."""
+    while not b.stopped():
+        edge = b.read(
+            select(LatencyHistogram.minute)
+            .where(LatencyHistogram.minute < before)
+            .order_by(LatencyHistogram.minute)
+            .offset(b.rows - 1)
+            .limit(1)
+        )
+        upto = int(edge[0][0]) + 1 if edge else before
+        stmt = delete(LatencyHistogram).where(LatencyHistogram.minute < upto)
+        b.report.removed["latency_histograms"] += b.run(
+            lambda conn, stmt=stmt: _rows(conn, stmt)  # type: ignore[misc]
+        )
+        if not edge:
+            break
+
+
 # The order steps run in: hook rows by age before incidents take theirs along.
 _STEPS: Sequence[tuple[str, str]] = (
     ("spans", "spans"),
@@ -555,6 +581,7 @@ _STEPS: Sequence[tuple[str, str]] = (
     ("incidents", "incidents"),
     ("slo_evaluations", "evaluations"),
     ("slo_rollups", "rollups"),
+    ("latency_histograms", "rollups"),
 )
 
 

@@ -30,12 +30,20 @@ left, usually none), only filled in where the rollup has no row at all, and
 a window that reaches past it is read from the rollup alone, whole minutes
 (the partial minute at its start is left out), so an SLO gives the same
 figures before and after a prune.
+
+The latency histograms (``voiceobs.store.histograms``) ride the same
+machinery under one more state row, ``HISTOGRAM_KEY``: the same watermark,
+overlap and trailing window pick the dirty minutes, whose histogram rows are
+recomputed from the raw turns, and the hours containing them are re-merged
+from their minutes. ``refresh_all`` brings every SLO rollup and the
+histograms up to date in one call (``voiceobs watch``); the dashboard calls
+``refresh_histograms`` before it reads them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -54,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from voiceobs.results import utcnow
+from voiceobs.store import histograms
 from voiceobs.store.engine import translate_db_error
 from voiceobs.store.filters import ceil_minute, floor_minute, minute_of, minute_start
 from voiceobs.store.models import SloRollup, SloRollupState
@@ -68,6 +77,10 @@ ID_OVERLAP = 1000
 TRAILING = timedelta(minutes=15)
 #: Dirty minutes closer than this are recomputed as one range (fewer, larger queries).
 MERGE_GAP = 30
+#: The state row of the latency histograms (no SLO key is this: those are hashes).
+HISTOGRAM_KEY = "latency_histograms"
+#: Minutes in a day: histograms are rebuilt a day at a time.
+_DAY = 24 * 60
 
 
 def _ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
@@ -81,8 +94,9 @@ def _ranges(minutes: Iterable[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _recompute(conn: Connection, key: str, src: Source, dialect: str,
-               start: int | None, end: int | None) -> None:
+def _recompute(
+    conn: Connection, key: str, src: Source, dialect: str, start: int | None, end: int | None
+) -> None:
     """Replace the rollup rows of ``key`` in minutes ``[start, end)`` (None: unbounded)."""
     cond = [ROLLUPS.c.slo_key == key]
     if start is not None:
@@ -105,13 +119,15 @@ def _dirty_minutes(conn: Connection, src: Source, dialect: str, after_id: int) -
     if src.table is RUNS:
         # IN (subquery), not a join: a planner that starts from probe_runs would scan them all.
         new_runs = select(TURNS.c.run_id).where(TURNS.c.id > after_id)
-        q = (
-            select(minute_of(RUNS.c.started_at, dialect))
-            .where(RUNS.c.id.in_(new_runs))
-            .distinct()
-        )
+        q = select(minute_of(RUNS.c.started_at, dialect)).where(RUNS.c.id.in_(new_runs)).distinct()
     else:
-        q = select(minute_of(TURNS.c.started_at, dialect)).where(TURNS.c.id > after_id).distinct()
+        return _dirty_turn_minutes(conn, dialect, after_id)
+    return {int(m) for (m,) in conn.execute(q) if m is not None}
+
+
+def _dirty_turn_minutes(conn: Connection, dialect: str, after_id: int) -> set[int]:
+    """Minutes the turns with ``id > after_id`` started in."""
+    q = select(minute_of(TURNS.c.started_at, dialect)).where(TURNS.c.id > after_id).distinct()
     return {int(m) for (m,) in conn.execute(q) if m is not None}
 
 
@@ -134,9 +150,27 @@ def refresh(store: Store, query: SliQuery, horizon: datetime | None = None) -> N
     Minutes before ``horizon`` (raw rows may have been pruned there) are
     never recomputed.
     """
+    frozen = _horizon_minute(horizon)
+    _retrying(store, lambda: _refresh_once(store, _sli_rollup(store, query), frozen))
+
+
+def refresh_histograms(store: Store, horizon: datetime | None = None) -> None:
+    """Bring the per-minute and per-hour latency histograms up to date with the raw turns."""
+    frozen = _horizon_minute(horizon)
+    _retrying(store, lambda: _refresh_once(store, _histogram_rollup(store), frozen))
+
+
+def refresh_all(store: Store, queries: Iterable[SliQuery], horizon: datetime | None = None) -> None:
+    """Refresh the rollup of every SLI in ``queries`` and the latency histograms."""
+    for query in queries:
+        refresh(store, query, horizon)
+    refresh_histograms(store, horizon)
+
+
+def _retrying(store: Store, once: Callable[[], None]) -> None:
     for attempt in range(2):
         try:
-            _refresh_once(store, query, _horizon_minute(horizon))
+            once()
             return
         except IntegrityError:
             # Another evaluator refreshed the same minutes at the same moment: its
@@ -147,14 +181,117 @@ def refresh(store: Store, query: SliQuery, horizon: datetime | None = None) -> N
             raise translate_db_error(exc, store.url) from exc
 
 
+class _Rollup:
+    """One rollup kept by the shared refresh: its state key, dirty minutes, recompute."""
+
+    def __init__(
+        self,
+        key: str,
+        definition: str,
+        dirty: Callable[[Connection, int], set[int]],
+        recompute: Callable[[Connection, list[tuple[int | None, int | None]]], None],
+        fill: Callable[[Connection, int], None],
+    ) -> None:
+        self.key, self.definition, self.dirty, self.recompute = key, definition, dirty, recompute
+        #: Adds rows for minutes before a horizon that have none, never replacing one.
+        self.fill = fill
+
+
+def _sli_rollup(store: Store, query: SliQuery) -> _Rollup:
+    dialect = store.engine.dialect.name
+    src = source_for(query)
+
+    def recompute(conn: Connection, spans: list[tuple[int | None, int | None]]) -> None:
+        for start, end in spans:
+            _recompute(conn, query.key, src, dialect, start, end)
+
+    return _Rollup(
+        query.key, _definition(query),
+        lambda conn, after: _dirty_minutes(conn, src, dialect, after), recompute,
+        lambda conn, end: _fill(conn, query.key, src, dialect, end),
+    )  # fmt: skip
+
+
+def _histogram_rollup(store: Store) -> _Rollup:
+    return _histogram_rollup_for(store.engine.dialect.name)
+
+
+def _histogram_rollup_for(dialect: str) -> _Rollup:
+    def recompute(conn: Connection, spans: list[tuple[int | None, int | None]]) -> None:
+        for start, end in spans:
+            if start is None:
+                _rebuild_histograms(conn, dialect)
+                continue
+            if end is None:
+                newest = conn.execute(
+                    select(func.max(minute_of(TURNS.c.started_at, dialect)))
+                ).scalar()
+                if newest is not None and int(newest) - start > _DAY:
+                    # From a horizon days back: whole days first, then the open end.
+                    tail = int(newest) // _DAY * _DAY
+                    recompute(conn, [(start, tail), (tail, None)])
+                    continue
+            if end is not None and end - start > _DAY:
+                # A bulk import since the last refresh: a day at a time (bounded memory).
+                for lo in range(start, end, _DAY):
+                    recompute(conn, [(lo, min(end, lo + _DAY))])
+                continue
+            last = histograms.recompute_minutes(conn, dialect, start, end)
+            # Open-ended (a clock running ahead): up to the last minute written.
+            stop = end - 1 if end is not None else max(start, last or start)
+            histograms.recompute_hours(
+                conn, range(start // histograms.HOUR, stop // histograms.HOUR + 1)
+            )
+
+    def fill(conn: Connection, end: int) -> None:
+        # Histograms are filled before a horizon only where none exist yet (a store that
+        # was pruned before it had histograms): a minute's row is never replaced there.
+        exists_before = conn.execute(
+            select(histograms.HISTOGRAMS.c.minute)
+            .where(histograms.HISTOGRAMS.c.width == 1, histograms.HISTOGRAMS.c.minute < end)
+            .limit(1)
+        ).first()
+        if exists_before is not None:
+            return
+        first = conn.execute(select(func.min(minute_of(TURNS.c.started_at, dialect)))).scalar()
+        if first is None or int(first) >= end:
+            return
+        for lo in range(int(first) // _DAY * _DAY, end, _DAY):
+            hi = min(end, lo + _DAY)
+            histograms.recompute_minutes(conn, dialect, lo, hi)
+            histograms.recompute_hours(
+                conn, range(lo // histograms.HOUR, (hi - 1) // histograms.HOUR + 1)
+            )
+
+    return _Rollup(
+        HISTOGRAM_KEY, histograms.definition(),
+        lambda conn, after: _dirty_turn_minutes(conn, dialect, after), recompute, fill,
+    )  # fmt: skip
+
+
+def _rebuild_histograms(conn: Connection, dialect: str) -> None:
+    """Every histogram row from the raw turns, a day at a time (bounded memory)."""
+    conn.execute(delete(histograms.HISTOGRAMS))
+    first, last = conn.execute(
+        select(func.min(minute_of(TURNS.c.started_at, dialect)),
+               func.max(minute_of(TURNS.c.started_at, dialect)))
+    ).one()  # fmt: skip
+    if first is None:
+        return
+    for lo in range(int(first) // _DAY * _DAY, int(last) + 1, _DAY):
+        histograms.recompute_minutes(conn, dialect, lo, lo + _DAY)
+        histograms.recompute_hours(
+            conn, range(lo // histograms.HOUR, (lo + _DAY) // histograms.HOUR)
+        )
+
+
 def _definition(query: SliQuery) -> str:
     return json.dumps({k: v for k, v in asdict(query).items() if k != "key"}, sort_keys=True)
 
 
-def _refresh_once(store: Store, query: SliQuery, frozen: int | None) -> None:
+def _refresh_once(store: Store, rollup: _Rollup, frozen: int | None) -> None:
     dialect = store.engine.dialect.name
-    key = query.key
-    src = source_for(query)
+    key = rollup.key
     wall = utcnow()
     with store.engine.begin() as conn:
         if dialect == "sqlite":
@@ -162,42 +299,53 @@ def _refresh_once(store: Store, query: SliQuery, frozen: int | None) -> None:
             # reads and then writes fails at once ("database is locked") when another
             # evaluator committed in between, whatever the busy timeout.
             conn.execute(STATE.update().where(STATE.c.slo_key == key).values(refreshed_at=wall))
-        state_q = select(STATE.c.turn_watermark).where(STATE.c.slo_key == key)
+        state_q = select(STATE.c.turn_watermark, STATE.c.definition).where(STATE.c.slo_key == key)
         if dialect == "postgresql":
             state_q = state_q.with_for_update()
-        watermark = conn.execute(state_q).scalar()
+        state = conn.execute(state_q).first()
         head = int(conn.execute(select(func.coalesce(func.max(TURNS.c.id), 0))).scalar() or 0)
-        if watermark is None:
-            if frozen is None:
-                _recompute(conn, key, src, dialect, None, None)
+        changed = state is not None and state[1] != rollup.definition
+        if changed:
+            # What the rows mean changed (the histogram scale or its measures): start over,
+            # from whatever raw rows are left (older rows in the old scale mean nothing now).
+            conn.execute(delete(STATE).where(STATE.c.slo_key == key))
+            state = None
+        if state is None:
+            if frozen is None or changed:
+                rollup.recompute(conn, [(None, None)])
             else:
-                _fill(conn, key, src, dialect, frozen)
-                _recompute(conn, key, src, dialect, frozen, None)
+                rollup.fill(conn, frozen)
+                rollup.recompute(conn, [(frozen, None)])
             conn.execute(
                 insert(STATE).values(
-                    slo_key=key, definition=_definition(query),
-                    turn_watermark=head, refreshed_at=wall,
+                    slo_key=key,
+                    definition=rollup.definition,
+                    turn_watermark=head,
+                    refreshed_at=wall,
                 )
             )
             return
-        dirty = _dirty_minutes(conn, src, dialect, max(0, int(watermark) - ID_OVERLAP))
+        watermark = int(state[0])
+        dirty = rollup.dirty(conn, max(0, watermark - ID_OVERLAP))
         trailing_from = floor_minute(wall - TRAILING)
         if frozen is not None:
             # A late row before the horizon: its minute's other rows may be pruned.
             dirty = {m for m in dirty if m >= frozen}
-        for start, end in _ranges(m for m in dirty if m < trailing_from):
-            _recompute(conn, key, src, dialect, start, end)
+        spans: list[tuple[int | None, int | None]] = list(
+            _ranges(m for m in dirty if m < trailing_from)
+        )
         # Open-ended: a probe host whose clock runs ahead stores calls "in the future".
-        _recompute(conn, key, src, dialect, trailing_from, None)
+        spans.append((trailing_from, None))
+        rollup.recompute(conn, spans)
         conn.execute(
             STATE.update()
             .where(STATE.c.slo_key == key)
-            .values(turn_watermark=max(head, int(watermark)), refreshed_at=wall)
+            .values(turn_watermark=max(head, watermark), refreshed_at=wall)
         )
 
 
 def rebuild(store: Store, queries: Iterable[SliQuery], horizon: datetime | None = None) -> None:
-    """Drop and rebuild the rollups of ``queries`` from the stored rows.
+    """Drop and rebuild the rollups of ``queries`` and the histograms from the stored rows.
 
     Only from ``horizon`` on: older minutes keep their rows (their raw rows
     may be pruned), and get one only where they have none.
@@ -211,8 +359,18 @@ def rebuild(store: Store, queries: Iterable[SliQuery], horizon: datetime | None 
                 cond.append(ROLLUPS.c.minute >= frozen)
             conn.execute(delete(ROLLUPS).where(*cond))
             conn.execute(delete(STATE).where(STATE.c.slo_key == q.key))
-    for q in queries:
-        refresh(store, q, horizon)
+        conn.execute(delete(STATE).where(STATE.c.slo_key == HISTOGRAM_KEY))
+    refresh_all(store, queries, horizon)
+
+
+def backfill_histograms(conn: Connection) -> None:
+    """Build the histograms of every stored turn on ``conn`` and mark them fresh (migration 0006)."""
+    rollup = _histogram_rollup_for(conn.dialect.name)
+    head = int(conn.execute(select(func.coalesce(func.max(TURNS.c.id), 0))).scalar() or 0)
+    conn.execute(delete(STATE).where(STATE.c.slo_key == HISTOGRAM_KEY))
+    rollup.recompute(conn, [(None, None)])
+    conn.execute(insert(STATE).values(slo_key=HISTOGRAM_KEY, definition=rollup.definition,
+                                      turn_watermark=head, refreshed_at=utcnow()))  # fmt: skip
 
 
 def window_counts(
@@ -306,4 +464,14 @@ def _window_counts(
     return out
 
 
-__all__ = ["ID_OVERLAP", "TRAILING", "rebuild", "refresh", "window_counts"]
+__all__ = [
+    "HISTOGRAM_KEY",
+    "ID_OVERLAP",
+    "TRAILING",
+    "backfill_histograms",
+    "rebuild",
+    "refresh",
+    "refresh_all",
+    "refresh_histograms",
+    "window_counts",
+]
