@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -313,4 +315,55 @@ def test_bad_arguments_get_one_line_errors(sqlite_url: str) -> None:
         is_partitioned(store, "probe_runs")
     with pytest.raises(Exception, match="naive datetime"):
         drop_partitions_before(store, "turns", datetime(2026, 1, 1))
+    store.close()
+
+
+def test_making_a_day_while_writers_fill_it_in_the_default_partition_loses_nothing(
+    pg_url: str,
+) -> None:
+    store = Store.open(pg_url, create=True)
+    day = datetime(2032, 2, 2, tzinfo=UTC)
+    old_day = day - timedelta(days=40)
+    ensure_partitions(store, old_day, ahead=timedelta(0))
+    _store_calls(store, [old_day, old_day])
+    saved: list[str] = []
+    failed: list[str] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        writer = Store.open(pg_url)
+        try:
+            for i in range(100_000):
+                if stop.is_set():
+                    break
+                run = make_run(started_at=day + timedelta(seconds=i), turns=1)
+                assert writer.save_run(run)
+                saved.append(run.id)
+        except Exception as exc:
+            failed.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            writer.close()
+
+    def until(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(saved) < n and not failed and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        until(20)  # rows of the day are flowing into the default partition
+        made = ensure_partitions(store, day, ahead=timedelta(0))
+        until(len(saved) + 40)  # and go on, now into the day's own partition
+        dropped = drop_partitions_before(store, "turns", day - timedelta(days=30))
+        until(len(saved) + 20)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert failed == []
+    assert made == ["turns_p20320202", "spans_p20320202"]
+    assert dropped == 4  # the two old calls' turns, and nothing the writer wrote
+    turns = _rows(store.engine, "turns")
+    assert sorted(r["run_id"] for r in turns) == sorted(saved)
+    assert set(_homes(store.engine, "turns").values()) == {"turns_p20320202"}
     store.close()

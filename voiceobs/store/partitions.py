@@ -19,13 +19,16 @@ table in the transaction that attaches it. Several hosts may run it at
 once: a transaction-scoped advisory lock per table serialises them, and
 each re-reads the partitions under the lock before creating anything.
 
-Partitions are attached (``ATTACH PARTITION``, a SHARE UPDATE EXCLUSIVE
-lock) rather than made with ``CREATE TABLE ... PARTITION OF`` (ACCESS
-EXCLUSIVE on the parent), so readers and writers go on while a day is
-added. A drop does need ACCESS EXCLUSIVE on the parent; it is taken with a
-lock timeout, one partition per transaction, and held only to count and
-drop that partition. SQLite has no partitions: every function here is a
-no-op there.
+Adding a day (its rows moved, then ``ATTACH PARTITION``) and dropping one
+each hold an ACCESS EXCLUSIVE lock on the parent for their transaction, so
+no insert is routed to the default partition while its range changes
+(PostgreSQL would refuse that row); both wait at most ``LOCK_TIMEOUT`` for
+it, so a long reader delays writers at most that long, and a change that
+gets no lock is retried later. They take the tables their foreign keys
+point at first, in the order writers do, so they never deadlock with one.
+Days are made a week ahead, so this happens once a day per table, when
+the default partition is empty: milliseconds. SQLite has no partitions:
+every function here is a no-op there.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ DEFAULT_AHEAD = timedelta(days=7)
 #: How often the watch and collector loops call ``ensure_partitions``.
 ENSURE_EVERY_S = 3600.0
 #: Longest a partition change waits for a table lock before giving up until the next call.
-LOCK_TIMEOUT = "10s"
+LOCK_TIMEOUT = "2s"
 
 DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -188,6 +191,7 @@ def drop_partitions_before(
     for p in expired:
         with _begin(store) as conn:
             _lock(conn, table)
+            _lock_referenced(conn, table)
             conn.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
             # Re-read under the lock: another host may have dropped it meanwhile.
             if p.name not in {q.name for q in _expired(_partitions(conn, table), cutoff)}:
@@ -285,12 +289,32 @@ def _check_aware(value: datetime, what: str) -> None:
 
 
 def _lock(conn: Connection, table: str) -> None:
-    """Serialise partition changes of ``table`` across hosts, until this transaction ends."""
-    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    """Serialise partition changes of ``table`` across hosts, until this transaction ends.
+
+    Waiting for another host's change is unbounded (it is bounded by its own
+    table locks); the table locks taken after it wait at most ``LOCK_TIMEOUT``.
+    """
     conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.voiceobs.' || :t))"),
         {"t": table},
     )
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+
+
+def _lock_referenced(conn: Connection, table: str) -> None:
+    """Lock the tables ``table``'s foreign keys point at, as writers do: before ``table``.
+
+    Attaching or dropping a partition locks the referenced table (``probe_runs``
+    for ``turns``) in SHARE ROW EXCLUSIVE mode; a writer locks ``probe_runs``
+    first and the partition after, so taking them the other way round would
+    deadlock with it. Taken first, the writer just waits for this transaction.
+    """
+    q = (
+        "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint"
+        " WHERE conrelid = to_regclass(:t) AND contype = 'f'"
+    )
+    for name in conn.execute(text(q), {"t": table}).scalars():
+        conn.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def _is_partitioned(conn: Connection, table: str) -> bool:
@@ -402,6 +426,11 @@ def _create_day(store: StoreBase, table: str, day: date) -> str | None:
             return None  # another host made it while this one waited for the lock
         conn.exec_driver_sql(f'CREATE TABLE "{name}" (LIKE "{table}")')
         default = next((p for p in known if p.default), None)
+        # Writers wait at the parent until the day is attached: an insert routed to the default
+        # partition while its range shrinks would fail, and one that added a row of this day
+        # between the move and the attach would make the attach fail.
+        _lock_referenced(conn, table)
+        conn.exec_driver_sql(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
         if default is not None:
             cols = _columns(conn, table)
             params = (
