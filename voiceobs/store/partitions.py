@@ -184,9 +184,13 @@ def drop_partitions_before(
     that remain (in the default partition, or in the day the cutoff falls
     in) are the caller's to delete row by row. 0 on SQLite.
     """
-    expired = expired_partitions(store, table, cutoff)
     if dry_run:
-        return sum(p.rows or 0 for p in expired)
+        return sum(p.rows or 0 for p in expired_partitions(store, table, cutoff))
+    _check_aware(cutoff, "cutoff")
+    if not is_partitioned(store, table):
+        return 0
+    with _begin(store) as conn:  # counted under the lock below, not twice
+        expired = _expired(_partitions(conn, table), cutoff)
     removed = 0
     for p in expired:
         with _begin(store) as conn:
