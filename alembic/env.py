@@ -6,6 +6,7 @@ from alembic import context
 
 from voiceobs.config import Settings
 from voiceobs.store import make_engine, metadata
+from voiceobs.store.partitions import autogenerate_filter
 
 config = context.config
 target_metadata = metadata
@@ -44,6 +45,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=sqlite,
                 compare_type=True,
+                include_object=autogenerate_filter(connection.dialect.name),
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -497,3 +497,40 @@ def test_watch_reopens_its_sqlite_file_when_it_is_replaced(sqlite_url: str, tmp_
     keys = [r.headers["idempotency-key"] for r in rx.requests]
     assert len(keys) == 2 and keys[0] != keys[1]  # one notification per store's incident
     store.close()
+
+
+@pytest.mark.postgres
+def test_watch_makes_postgresql_partitions_ahead_when_it_starts(pg_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from voiceobs.store.partitions import list_partitions
+
+    store = Store.open(pg_url, create=True)
+    ahead = f"turns_p{utcnow() + timedelta(days=7):%Y%m%d}"
+    with store.engine.begin() as conn:
+        conn.execute(text(f'DROP TABLE "{ahead}"'))
+    slos, hooks = _files(
+        tmp_path,
+        f"""\
+hooks:
+  - name: pager
+    match: {{slo: agent-availability}}
+    action: webhook
+    url: http://127.0.0.1:{free_port()}/
+""",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voiceobs.cli.main", "watch", "--slos", slos, "--hooks", hooks,
+         "--db", pg_url, "--interval", "200ms"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while ahead not in {p.name for p in list_partitions(store, "turns")}:
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline, "watch made no partitions ahead"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        store.close()

@@ -221,3 +221,28 @@ def test_admission_refuses_a_full_queue_and_counts_it(store: Store, tmp_path: Pa
     assert _metric(c, "voiceobs_collect_spans_refused_total", reason="queue_full") == 3
     assert c.retry_after(Admission.QUEUE_FULL) == 1
     logging.getLogger(__name__).debug("queue depth %d", c.queue.depth)
+
+
+@pytest.mark.postgres
+def test_the_writer_makes_postgresql_partitions_ahead(pg_url: str, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from voiceobs.results import utcnow
+    from voiceobs.store.partitions import list_partitions
+
+    store = Store.open(pg_url, create=True)
+    ahead = f"spans_p{utcnow() + timedelta(days=7):%Y%m%d}"
+    with store.engine.begin() as conn:
+        conn.execute(text(f'DROP TABLE "{ahead}"'))
+    c = Collector(store, spool=Spool(tmp_path / "spool"), settings=_fast())
+    c.start()
+    try:
+        wait_until(
+            lambda: ahead in {p.name for p in list_partitions(store, "spans")},
+            what="the partition a week ahead made again",
+        )
+    finally:
+        assert c.stop()
+    store.close()

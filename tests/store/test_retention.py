@@ -489,3 +489,29 @@ def test_opening_a_store_never_waits_for_another_writer(tmp_path: Path) -> None:
     holder.close()
     thread.join(30)
     assert read_at and read_at[0] < released_at
+
+
+def test_on_postgresql_prune_drops_whole_day_partitions_and_deletes_the_rest(store: Store) -> None:
+    """The same rows go as by deletes alone, the expired days by a drop, the straddling day by rows."""
+    from voiceobs.store import partitions
+
+    if store.backend != "postgresql":
+        pytest.skip("day partitions are PostgreSQL's")
+    keep = _seed(store)
+    # The seed's old rows landed in the default partition; give them their days.
+    partitions.ensure_partitions(store, NOW)
+    days_before = {p.name for p in partitions.list_partitions(store, "turns") if not p.default}
+    before = _counts(store)
+    report = prune(store, RetentionPolicy(), NOW)
+    assert report.removed == EXPECTED
+    assert _counts(store) == {t: before[t] - EXPECTED[t] for t in TABLES}
+    with store.engine.connect() as conn:
+        assert set(conn.execute(select(ProbeRun.id)).scalars()) == keep["runs"]
+    days_after = {p.name for p in partitions.list_partitions(store, "turns") if not p.default}
+    dropped = days_before - days_after
+    # The calls 31 and 45 days old had whole days of their own: those days were dropped.
+    for age in (31, 45):
+        assert partitions.partition_name("turns", (NOW - age * DAY).date()) in dropped
+    assert report.batches >= 1
+    # The day the cutoff falls in stays (its later rows are kept), emptied of the rest row by row.
+    assert partitions.partition_name("turns", (NOW - 30 * DAY).date()) in days_after

@@ -44,6 +44,7 @@ from voiceobs.failover import (
 )
 from voiceobs.failover.payload import iso
 from voiceobs.store import HookClaim, Store
+from voiceobs.store.partitions import PartitionSchedule
 from voiceobs.store.retention import PruneSchedule, RetentionPolicy, prune_interval, summary
 from voiceobs.store.sqlite_file import SqliteFileGuard
 
@@ -239,10 +240,12 @@ def watch(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     click.echo(f"watching every {every:g}s; SIGTERM or Ctrl-C stops", err=True)
     passes = 0
+    partitions = PartitionSchedule()  # PostgreSQL's day partitions, made a week ahead, hourly
     try:
         while not stop.is_set():
             if guard is not None:
                 held[0] = _follow_store_file(guard, held[0], url)
+            partitions.tick(held[0])
             passes += 1
             _one_pass(held[0], run, hooks, dry_run, stop)
             if schedule is not None and not stop.is_set():

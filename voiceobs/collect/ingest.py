@@ -42,6 +42,7 @@ from voiceobs.redact import Redactor
 from voiceobs.results import RunResult, SpanRecord
 from voiceobs.store import Store
 from voiceobs.store.joins import join_calls
+from voiceobs.store.partitions import PartitionSchedule
 from voiceobs.store.spool import SpanSpool, Spool, save_or_spool
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class Collector:
         self._next_run_replay = 0.0
         self._spans_pending = bool(self.span_spool.pending())
         self._runs_pending = bool(self.spool.pending())
+        self._partitions = PartitionSchedule()
 
     # -- the handlers' side ------------------------------------------------------------
 
@@ -381,6 +383,9 @@ class Collector:
             self._update_store_gauge(self.link.up)
             if not self.link.up:
                 return
+        store = self.link.opened()
+        if store is not None:
+            self._partitions.tick(store)  # PostgreSQL's day partitions, made a week ahead, hourly
         if self._spans_pending:
             self._replay_spans()
         if self._runs_pending and now >= self._next_run_replay:

@@ -7,9 +7,12 @@ into ``spans`` (a multi-row VALUES statement spends most of its time in the
 driver building and parsing one huge SQL string; COPY streams rows in the
 binary-safe text format instead). SQLite, in-process, takes a multi-row
 ``INSERT ... ON CONFLICT DO NOTHING`` (SQLAlchemy's insertmanyvalues). Both are
-idempotent on the (trace id, span id) unique key, so a batch replayed from
-the spool, an exporter's retry, or two copies of a span in one batch are
-stored once, and both say how many rows were new.
+idempotent on the span's unique key, so a batch replayed from the spool, an
+exporter's retry, or two copies of a span in one batch are stored once, and
+both say how many rows were new. The key is (trace id, span id) on SQLite and
+(trace id, span id, start) on PostgreSQL, whose spans table is partitioned by
+start (``voiceobs.store.partitions``); a span's start never changes between
+copies of it.
 
 ``copy_rows`` is the same COPY for rows with no conflict to settle (the
 turns of calls being replaced, deleted first): straight into the table,
@@ -62,11 +65,14 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
 _COLS = ", ".join(COLUMNS)
 _COPY = f"COPY {_STAGE} ({_COLS}) FROM STDIN"
 # In key order: two collectors storing overlapping batches (an exporter's retry
-# reaching another replica) take the unique index's locks in the same order,
-# so one waits for the other instead of both deadlocking.
+# reaching another replica) take the unique index's locks in the same order, so one
+# waits for the other instead of both deadlocking. No conflict target: on PostgreSQL
+# spans is partitioned by start_ns, so its unique key is (trace_id, span_id, start_ns)
+# (a replayed span carries its start); DO NOTHING without a target skips a row that
+# breaks any unique key, whichever shape the table has.
 _MOVE = (
     f"INSERT INTO spans ({_COLS}) SELECT {_COLS} FROM {_STAGE} "
-    "ORDER BY trace_id, span_id ON CONFLICT (trace_id, span_id) DO NOTHING"
+    "ORDER BY trace_id, span_id ON CONFLICT DO NOTHING"
 )
 
 

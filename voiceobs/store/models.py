@@ -200,6 +200,8 @@ class Turn(Base):
 
     run: Mapped[ProbeRun] = relationship(back_populates="turns")
 
+    # On PostgreSQL the table is partitioned by day of started_at, and its keys hold it:
+    # primary key (id, started_at), unique (run_id, turn_index, started_at); see partitions.
     __table_args__ = (
         UniqueConstraint("run_id", "turn_index"),
         Index("ix_turns_started", "started_at"),
@@ -230,6 +232,8 @@ class Span(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     events: Mapped[list[Any]] = mapped_column(default=list)
 
+    # On PostgreSQL the table is partitioned by day of start_ns, and its keys hold it:
+    # primary key (id, start_ns), unique (trace_id, span_id, start_ns); see partitions.
     __table_args__ = (
         UniqueConstraint("trace_id", "span_id"),
         Index("ix_spans_run", "run_id"),

@@ -59,6 +59,7 @@ from voiceobs.config import resolve
 from voiceobs.durations import format_duration, parse_duration
 from voiceobs.errors import ConfigError, VoiceObsError
 from voiceobs.results import utcnow
+from voiceobs.store import partitions
 from voiceobs.store.engine import translate_db_error
 from voiceobs.store.filters import floor_minute, minute_start
 from voiceobs.store.hook_claims import FINAL_CLAIM_STATES
@@ -416,13 +417,29 @@ def _rows(conn: Connection, stmt: Any) -> int:
     return int(conn.execute(stmt).rowcount or 0)
 
 
+def _drop_partitions(b: _Batches, table: str, cut: datetime) -> None:
+    if b.stopped() or not partitions.is_partitioned(b.store, table):
+        return
+    started = time.perf_counter()
+    removed = partitions.drop_partitions_before(b.store, table, cut)
+    took = time.perf_counter() - started
+    if removed or took > 0.001:
+        b.report.batches += 1
+        b.report.longest_batch_s = max(b.report.longest_batch_s, took)
+    b.report.removed[table] += removed
+
+
 def _expire(b: _Batches, table: str, cut: datetime) -> None:
     """Remove the expired rows of one table (with what hangs off them).
 
-    The one place per table where rows go: partition drops (whole ranges
-    older than ``cut``) belong first here, the batched deletes then remove
-    what is left in the partition that straddles the cutoff.
+    The one place per table where rows go: on PostgreSQL, whole day
+    partitions older than ``cut`` are dropped first (``voiceobs.store.partitions``;
+    a turn's partition holds only turns of calls that started even earlier,
+    so of expired calls), then batched deletes remove what is left: the day
+    that straddles the cutoff and any old rows in the default partition.
     """
+    if table in ("spans", "probe_runs"):
+        _drop_partitions(b, "spans" if table == "spans" else "turns", cut)
     if table == "spans":
         last = [0]
         cut_ns = _ns(cut)
