@@ -273,3 +273,29 @@ def test_hours_cut_by_a_bucket_boundary_are_split_exactly(filled: Store, bucket_
     for a, e in zip(rolled, exact, strict=True):
         assert a.mean == pytest.approx(e.mean)
         assert _within(a.p50, e.p50) and _within(a.p95, e.p95) and _within(a.p99, e.p99)
+
+
+def test_a_stray_turn_years_ahead_does_not_make_a_rebuild_walk_every_day_between(
+    store: Store,
+) -> None:
+    from sqlalchemy import event
+
+    rng = random.Random(5)
+    store.replace_runs(
+        [_run(rng, T0, TARGETS[0], 3), _run(rng, datetime(2100, 1, 1, tzinfo=UTC), TARGETS[1], 3)]
+    )
+    statements = [0]
+
+    def count(*_args: object) -> None:
+        statements[0] += 1
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        rollups.rebuild(store, [])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    # Two days hold turns: a handful of statements each, not one per day of 74 years.
+    assert statements[0] < 60, statements[0]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(H.HISTOGRAMS)).scalar()
+    assert rows and rows > 0

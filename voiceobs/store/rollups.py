@@ -232,9 +232,14 @@ def _histogram_rollup_for(dialect: str) -> _Rollup:
                     recompute(conn, [(start, tail), (tail, None)])
                     continue
             if end is not None and end - start > _DAY:
-                # A bulk import since the last refresh: a day at a time (bounded memory).
-                for lo in range(start, end, _DAY):
-                    recompute(conn, [(lo, min(end, lo + _DAY))])
+                # A bulk import since the last refresh: a day at a time (bounded memory),
+                # only the days with turns or with rows to clear (a stray row years ahead
+                # must not make this walk every day in between).
+                days = set(_turn_days(conn, dialect, start, end)) | _histogram_days(
+                    conn, start, end
+                )
+                for lo in sorted(days):
+                    recompute(conn, [(max(start, lo), min(end, lo + _DAY))])
                 continue
             last = histograms.recompute_minutes(conn, dialect, start, end)
             # Open-ended (a clock running ahead): up to the last minute written.
@@ -253,10 +258,7 @@ def _histogram_rollup_for(dialect: str) -> _Rollup:
         ).first()
         if exists_before is not None:
             return
-        first = conn.execute(select(func.min(minute_of(TURNS.c.started_at, dialect)))).scalar()
-        if first is None or int(first) >= end:
-            return
-        for lo in range(int(first) // _DAY * _DAY, end, _DAY):
+        for lo in _turn_days(conn, dialect, None, end):
             hi = min(end, lo + _DAY)
             histograms.recompute_minutes(conn, dialect, lo, hi)
             histograms.recompute_hours(
@@ -269,16 +271,30 @@ def _histogram_rollup_for(dialect: str) -> _Rollup:
     )  # fmt: skip
 
 
+def _turn_days(
+    conn: Connection, dialect: str, lo: int | None = None, hi: int | None = None
+) -> list[int]:
+    """First minutes of the UTC days that hold turns in minutes ``[lo, hi)``, in order."""
+    minute = minute_of(TURNS.c.started_at, dialect)
+    q = select(minute).distinct()
+    if lo is not None:
+        q = q.where(TURNS.c.started_at >= minute_start(lo))
+    if hi is not None:
+        q = q.where(TURNS.c.started_at < minute_start(hi))
+    return sorted({int(m) // _DAY * _DAY for (m,) in conn.execute(q) if m is not None})
+
+
+def _histogram_days(conn: Connection, lo: int, hi: int) -> set[int]:
+    """First minutes of the days in ``[lo, hi)`` that have histogram rows now."""
+    col = histograms.HISTOGRAMS.c.minute
+    q = select(col).where(col >= lo, col < hi).distinct()
+    return {int(m) // _DAY * _DAY for (m,) in conn.execute(q)}
+
+
 def _rebuild_histograms(conn: Connection, dialect: str) -> None:
     """Every histogram row from the raw turns, a day at a time (bounded memory)."""
     conn.execute(delete(histograms.HISTOGRAMS))
-    first, last = conn.execute(
-        select(func.min(minute_of(TURNS.c.started_at, dialect)),
-               func.max(minute_of(TURNS.c.started_at, dialect)))
-    ).one()  # fmt: skip
-    if first is None:
-        return
-    for lo in range(int(first) // _DAY * _DAY, int(last) + 1, _DAY):
+    for lo in _turn_days(conn, dialect):
         histograms.recompute_minutes(conn, dialect, lo, lo + _DAY)
         histograms.recompute_hours(
             conn, range(lo // histograms.HOUR, (lo + _DAY) // histograms.HOUR)
