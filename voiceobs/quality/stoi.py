@@ -225,10 +225,6 @@ def _per_segment(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """STOI (summed over bands) and ESTOI of every 30-frame segment of [B, 15, F] envelopes."""
     dt = x_tob.dtype
-    # Per-segment, per-band mean and centred norm of the clean envelope come from
-    # float64 sliding sums over [B, 15, F]: far cheaper than reducing the
-    # 30x larger segment tensor, and exact enough to match the reference.
-    x_mean, x_dev = _sliding_stats(x_tob)
     xs = x_tob.unfold(-1, N_SEG, 1)  # [B, 15, S, 30] view, no copy
     ys = y_tob.unfold(-1, N_SEG, 1)
     stoi_seg = estoi_seg = None
@@ -240,11 +236,21 @@ def _per_segment(
         # Scale the degraded envelope to the clean one's energy, then bound its distortion.
         y_prime = torch.minimum(ys * scale, xs * clip)
         y_prime = y_prime - y_prime.mean(dim=-1, keepdim=True)
-        # Sum(y' - mean) * (x - mean) == Sum(y' - mean) * x, so x is never centred in full.
-        num = torch.linalg.vecdot(y_prime, xs)
-        den = (torch.linalg.vecdot(y_prime, y_prime).sqrt() + EPS) * (x_dev.to(dt) + EPS)
+        # Both centred in full: a band whose clean envelope is nearly constant (a steady
+        # tone) has a centred norm near zero, which the sliding sums' variance formula
+        # (sum of squares minus square of sum) loses to cancellation, and rounding noise
+        # divided by that lost norm gave a STOI of 1e13 for a signal against itself.
+        x_c = xs - xs.mean(dim=-1, keepdim=True)
+        num = torch.linalg.vecdot(y_prime, x_c)
+        den = (torch.linalg.vecdot(y_prime, y_prime).sqrt() + EPS) * (
+            torch.linalg.vecdot(x_c, x_c).sqrt() + EPS
+        )
         stoi_seg = (num / den).sum(dim=1)  # [B, S]
     if want_estoi:
+        # Per-segment, per-band means and centred norms come from float64 sliding sums over
+        # [B, 15, F]: far cheaper than reducing the 30x larger segment tensor; ESTOI's
+        # second (column) normalisation absorbs what their cancellation loses.
+        x_mean, x_dev = _sliding_stats(x_tob)
         y_mean, y_dev = _sliding_stats(y_tob)
         xn = _row_col_normalize(xs, x_mean, x_dev)
         yn = _row_col_normalize(ys, y_mean, y_dev)
