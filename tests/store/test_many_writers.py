@@ -106,15 +106,17 @@ def _writer(kind: str, n: int, url: str, out: str, barrier: object, spool: str) 
                     spans.extend([s.trace_id, s.span_id] for s in r.spans)
             elif kind == "collector":
                 # Spans: a batch of 300, a third of them also sent to the other collector
-                # (an exporter retrying against another replica).
+                # (an exporter retrying against another replica): the same span, so the same
+                # start (on PostgreSQL the start is part of a span's key, see partitions).
                 base = int((T0 + timedelta(seconds=i)).timestamp() * 1e9)
+                shared_base = int(T0.timestamp() * 1e9)
                 batch_spans = [
                     SpanRecord(
                         trace_id=f"{(i if k % 3 else 0):08x}{k % 50:08x}{(n if k % 3 else 9):016x}",
                         span_id=f"{k:016x}",
                         name="llm",
-                        start_ns=base + k,
-                        end_ns=base + k + 1_000_000,
+                        start_ns=(base if k % 3 else shared_base) + k,
+                        end_ns=(base if k % 3 else shared_base) + k + 1_000_000,
                         attributes={"gen_ai.usage.input_tokens": k},
                     )
                     for k in range(300)

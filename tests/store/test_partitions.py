@@ -242,7 +242,10 @@ def test_drop_partitions_before_removes_exactly_the_expired_days(pg_url: str) ->
 
 def test_a_replayed_span_batch_is_stored_once_on_the_partitioned_table(pg_url: str) -> None:
     store = Store.open(pg_url, create=True)
-    start = int(utcnow().timestamp() * 1e9)
+    # From an hour into today (UTC), whatever the time of day the test runs at: 200 spans
+    # 1,000 s apart then span exactly three days of partitions.
+    today = utcnow().replace(hour=1, minute=0, second=0, microsecond=0)
+    start = int(today.timestamp() * 1e9)
     batch = [
         SpanRecord("e" * 32, f"{i + 1:016x}", "tts", start + i * 10**12, start + i * 10**12 + 5)
         for i in range(200)  # spread over three days of partitions

@@ -75,6 +75,9 @@ def create_app(config: ServerConfig, pipeline: Pipeline | None = None) -> Starle
         finally:
             state.ready = False
             await pipeline.aclose()
+            # The last calls' spans (a reply's transport span ends as the caller hangs up)
+            # go out now, while the process can still wait for the collector's answer.
+            await asyncio.to_thread(_flush_traces)
 
     async def twilio(ws: WebSocket) -> None:
         await TwilioHandler(ws, state).run()
@@ -174,6 +177,21 @@ def create_app(config: ServerConfig, pipeline: Pipeline | None = None) -> Starle
     )
     app.state.voiceobs = state
     return app
+
+
+
+
+def _flush_traces(timeout_s: float = 10.0) -> None:
+    """Export the spans still batched by the global tracer provider, if it can be flushed."""
+    from opentelemetry import trace
+
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is None:
+        return
+    try:
+        flush(int(timeout_s * 1000))
+    except Exception as exc:  # telemetry never throws into the host
+        log.warning("flushing spans at shutdown failed: %s", type(exc).__name__)
 
 
 __all__ = ["DEFAULT_APOLOGY", "ServerConfig", "ServerState", "create_app"]
