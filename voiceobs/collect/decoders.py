@@ -85,8 +85,8 @@ _Packed = tuple[list[tuple[Any, ...]], list[Mapping[str, Any]], Counter[str]]
 
 
 def _pack(admitted: Admitted) -> _Packed:
-    # Plain tuples unpickle several times faster than dataclasses, and the receiving side is
-    # the server's one busy core.
+    # Plain tuples unpickle faster than dataclasses, and the receiving side is the server's
+    # one busy core.
     resources: dict[int, int] = {}
     shared: list[Mapping[str, Any]] = []
     rows = []

@@ -215,7 +215,7 @@ def recompute_minutes(
 
 def recompute_hours(conn: Connection, hours: Iterable[int]) -> None:
     """Replace the per-hour rows of ``hours`` (hour numbers) by merging their minute rows."""
-    for lo, hi in _spans(hours):
+    for lo, hi in _runs(sorted(set(hours))):
         conn.execute(
             delete(HISTOGRAMS).where(
                 *_key_prefix(HOUR),
@@ -240,16 +240,6 @@ def recompute_hours(conn: Connection, hours: Iterable[int]) -> None:
                 got = rows[key] = Merged()
             got.add_row(int(n), float(total), counts)
         _insert(conn, HOUR, rows)
-
-
-def _spans(hours: Iterable[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for h in sorted(set(hours)):
-        if out and h == out[-1][1]:
-            out[-1] = (out[-1][0], h + 1)
-        else:
-            out.append((h, h + 1))
-    return out
 
 
 def _insert(conn: Connection, width: int, rows: dict[tuple[Any, ...], Merged]) -> None:
