@@ -126,6 +126,7 @@ def _settle(driver: object, timeout: float = 45, pause: float = 1.0) -> None:
 
 
 def _sign_in(driver: object, name: str = "olivia", password: str = "olivia-op-secret-1") -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -134,11 +135,23 @@ def _sign_in(driver: object, name: str = "olivia", password: str = "olivia-op-se
     field.send_keys(name)  # type: ignore[attr-defined]
     secret = _element(driver, 'input[type="password"]')
     secret.send_keys(password, Keys.ENTER)  # type: ignore[attr-defined]
-    time.sleep(0.5)
-    for button in driver.find_elements(By.TAG_NAME, "button"):  # type: ignore[attr-defined]
-        if button.text.strip() == "Sign in":
-            button.click()
-            break
+    # Enter usually submits the form; the button is clicked only while it is still there.
+    # The page redraws as it signs in, so a button found a moment ago may be gone (stale):
+    # look again rather than fail.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            buttons = [
+                b
+                for b in driver.find_elements(By.TAG_NAME, "button")  # type: ignore[attr-defined]
+                if b.text.strip() == "Sign in"
+            ]
+            if not buttons:
+                return
+            buttons[0].click()
+        except StaleElementReferenceException:
+            continue
 
 
 def _session_cookie(driver: object, timeout: float = 30) -> dict[str, object]:
@@ -187,7 +200,9 @@ def test_sign_in_overview_and_calls(dashboard: str, browser: object) -> None:
     assert "production calls" in body and "synthetic calls" in body
     overview_png = ARTIFACTS / "overview.png"
     driver.save_screenshot(str(overview_png))  # type: ignore[attr-defined]
-    assert overview_png.stat().st_size > 10_000  # docs/dashboard.png comes from scripts/screenshot.py
+    assert (
+        overview_png.stat().st_size > 10_000
+    )  # docs/dashboard.png comes from scripts/screenshot.py
 
     # Page switches inside the app: timed and printed (the target is checked by the benchmark).
     switches = [("latency", "p50 / p95 / p99"), ("quality", "Turns below threshold"),
@@ -217,7 +232,9 @@ def test_sign_in_overview_and_calls(dashboard: str, browser: object) -> None:
     assert (ARTIFACTS / "calls.png").stat().st_size > 10_000
 
 
-def test_sign_in_survives_a_reload_with_an_http_only_cookie(dashboard: str, browser: object) -> None:
+def test_sign_in_survives_a_reload_with_an_http_only_cookie(
+    dashboard: str, browser: object
+) -> None:
     driver = browser
     driver.get(dashboard)  # type: ignore[attr-defined]
     _sign_in(driver)

@@ -34,7 +34,9 @@ def test_the_agent_s_traces_become_a_production_call_joined_with_the_probe(tmp_p
     Store.open(db, create=True).close()
     collect_port, agent_port = free_port(), free_port()
     env = {"VOICEOBS_DATA_DIR": str(tmp_path / "data")}
-    with command("collect", "--port", str(collect_port), "--db", db, "--idle-timeout", "2s", env=env) as collect:
+    with command(
+        "collect", "--port", str(collect_port), "--db", db, "--idle-timeout", "2s", env=env
+    ) as collect:
         wait_http(f"http://127.0.0.1:{collect_port}/readyz", collect, 60.0)
         with command("serve", "--pipeline", "agent", "--port", str(agent_port),
                      "--otlp-endpoint", f"http://127.0.0.1:{collect_port}", env=env) as agent:  # fmt: skip
@@ -51,26 +53,30 @@ def test_the_agent_s_traces_become_a_production_call_joined_with_the_probe(tmp_p
             )  # fmt: skip
             assert probe.returncode == 0, probe.stdout[-2000:] + probe.stderr[-2000:]
             [probed] = json.loads(probe.stdout)
-        store = Store.open(db)
-        try:
-            deadline = time.monotonic() + 60
+            # The agent stays up while the wait runs: its span exporter sends in batches,
+            # and a killed agent would take its last batch with it.
+            store = Store.open(db)
+            try:
+                deadline = time.monotonic() + 60
 
-            def joined_in_full(row: Any) -> bool:
-                # The bot's record may first be stored without its last turn's spans (idle
-                # close) and joined so; its late spans re-record it and join it again.
-                return bool(row and row.joined_run_id) and all(
-                    t.reported_latency_ms is not None for t in row.turns
-                )
+                def joined_in_full(row: Any) -> bool:
+                    # The bot's record may first be stored without its last turn's spans (idle
+                    # close) and joined so; its late spans re-record it and join it again.
+                    return bool(row and row.joined_run_id) and all(
+                        t.reported_latency_ms is not None for t in row.turns
+                    )
 
-            row = store.get_run(probed["id"])
-            while not joined_in_full(row) and time.monotonic() < deadline:
-                time.sleep(0.5)
                 row = store.get_run(probed["id"])
-            assert row is not None and row.joined_run_id, "the agent's record never joined the probe's"
-            bot = store.get_run(row.joined_run_id)
-            spans = store.spans_for_run(row.id)
-        finally:
-            store.close()
+                while not joined_in_full(row) and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    row = store.get_run(probed["id"])
+                assert row is not None and row.joined_run_id, (
+                    "the agent's record never joined the probe's"
+                )
+                bot = store.get_run(row.joined_run_id)
+                spans = store.spans_for_run(row.id)
+            finally:
+                store.close()
     assert bot is not None and bot.source == "production" and bot.trace_id == row.trace_id
     assert bot.service == "voiceobs-agent"
     # The stage spans with their cost drivers are in the store (Capacity page, waterfall).
@@ -80,4 +86,6 @@ def test_the_agent_s_traces_become_a_production_call_joined_with_the_probe(tmp_p
     # The agent's own figure beside the caller-heard one, and the time it does not see.
     for turn in row.turns:
         assert turn.reported_latency_ms is not None and turn.turn_latency_ms is not None
-        assert turn.unseen_latency_ms == pytest.approx(turn.turn_latency_ms - turn.reported_latency_ms)
+        assert turn.unseen_latency_ms == pytest.approx(
+            turn.turn_latency_ms - turn.reported_latency_ms
+        )
