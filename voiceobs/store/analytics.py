@@ -287,8 +287,31 @@ def dimensions(store: Store) -> Dimensions:
     return Dimensions(sorted(probes), sorted(targets), sorted(regions))
 
 
+def _counted(
+    store: Store, f: Filters, measures: Sequence[str], group_by: str
+) -> dict[str, dict[str, histograms.Merged]] | None:
+    """``measures`` over the whole range per group, from the histograms; None: ask the rows.
+
+    Counts and means read this way are exact, so only the range decides: a long
+    one reads hour rows instead of every turn and call of the range.
+    """
+    if f.until - f.since < ROLLUP_FROM:
+        return None
+    got = _from_histograms(store, f, measures, _whole_range_bucket(f), group_by, False)
+    if got is None:
+        return None
+    out: dict[str, dict[str, histograms.Merged]] = {}
+    for (measure, _b, grp), merged in got.items():
+        out.setdefault(grp, {})[measure] = merged
+    return out
+
+
 def counts(store: Store, f: Filters) -> dict[str, int]:
     """Runs, failed runs and turns in range: the headline figures of a page."""
+    held = _counted(store, f, ("runs", "failed_runs", "turns"), "all")
+    if held is not None:
+        got = held.get("all", {})
+        return {k: got[k].n if k in got else 0 for k in ("runs", "failed_runs", "turns")}
     runs_q = _where(
         select(
             func.count(),
@@ -346,8 +369,12 @@ def by_source(store: Store, f: Filters, *, exact: bool | None = None) -> list[di
     for row in out.values():
         for m in ("turn_latency_ms", "reported_latency_ms"):
             row[f"{m}_p50"] = row[f"{m}_p95"] = None
+    held = _counted(store, f, ("runs", "failed_runs", "turns"), "source")
+    for src, counted in (held or {}).items():
+        if src in out:
+            out[src].update({k: v.n for k, v in counted.items()})
     with store.session() as s:
-        for src, runs, failed in s.execute(runs_q).all():
+        for src, runs, failed in s.execute(runs_q).all() if held is None else ():
             if src in out:
                 out[src].update(runs=int(runs), failed_runs=int(failed or 0))
         heard = ("turn_latency_ms", "reported_latency_ms")
@@ -370,8 +397,10 @@ def by_source(store: Store, f: Filters, *, exact: bool | None = None) -> list[di
                     out[src].update({f"{measure}_p50": _f(p50), f"{measure}_p95": _f(p95)})
         # One count per source, each a range of the (source, started_at) index alone:
         # grouping by source over the started_at index reads every turn row of the range.
-        for src in out:
-            n = s.scalar(_where(select(func.count()).select_from(Turn), Turn, replace(f, source=src)))
+        for src in out if held is None else ():
+            n = s.scalar(
+                _where(select(func.count()).select_from(Turn), Turn, replace(f, source=src))
+            )
             out[src]["turns"] = int(n or 0)
     return list(out.values())
 
@@ -600,6 +629,23 @@ def quality_over_time(
     for m in metrics:
         if m not in QUALITY_METRICS:
             raise ValueError(f"unknown quality metric {m!r}")
+    merged = None
+    if f.until - f.since >= ROLLUP_FROM:
+        # Means and counts from the histograms are exact: only the range decides.
+        merged = _from_histograms(store, f, ("turns", *metrics), bucket_s, group_by, False)
+    if merged is not None:
+        by_key: dict[tuple[int, str], dict[str, Any]] = {}
+        for (measure, b, grp), got in merged.items():
+            kept = by_key.setdefault(
+                (b, grp),
+                {"bucket_start": _bucket_start(f.since, bucket_s, b), "group": grp, "turns": 0}
+                | dict.fromkeys(metrics),
+            )
+            if measure == "turns":
+                kept["turns"] = got.n
+            else:
+                kept[measure] = got.mean
+        return sorted(by_key.values(), key=lambda d: (d["bucket_start"], d["group"]))
     q = _where(
         select(
             _bucket(store, Turn.started_at, f.since, bucket_s).label("bucket"),
@@ -624,7 +670,9 @@ def quality_over_time(
     return sorted(out, key=lambda d: (d["bucket_start"], d["group"]))
 
 
-def quality_by_snr(store: Store, f: Filters, metrics: Sequence[str] = ("wer",)) -> list[dict[str, Any]]:
+def quality_by_snr(
+    store: Store, f: Filters, metrics: Sequence[str] = ("wer",)
+) -> list[dict[str, Any]]:
     """Mean of each quality metric per caller SNR (turns sent with noise; what WER-against-SNR plots).
 
     One row per SNR the turns were sent at, lowest first, with the turn count
@@ -658,6 +706,9 @@ def distribution(store: Store, f: Filters, metric: str, *, bins: int = 30) -> li
     """A histogram of one measure over the range: ``bins`` equal-width bins from min to max."""
     if metric not in QUALITY_METRICS and metric not in LATENCY_MEASURES:
         raise ValueError(f"unknown measure {metric!r}")
+    held = _counted(store, f, (metric,), "all")
+    if held is not None:
+        return _binned(held.get("all", {}).get(metric), bins)
     value = getattr(Turn, metric)
     with store.session() as s:
         lo, hi = s.execute(
@@ -680,6 +731,28 @@ def distribution(store: Store, f: Filters, metric: str, *, bins: int = 30) -> li
     ]
 
 
+def _binned(merged: histograms.Merged | None, bins: int) -> list[dict[str, Any]]:
+    """``distribution`` from a histogram: each value counted where its bucket reads back.
+
+    A value then sits within ``histograms.RELATIVE_ERROR`` of where it is drawn,
+    so a value close to a bin edge may be counted in the next bin; the total is exact.
+    """
+    if merged is None or merged.n == 0:
+        return []
+    held = {code: n for code, n in merged.buckets.items() if n > 0}
+    values = {code: histograms.value_of(code) for code in held}
+    lo, hi = min(values.values()), max(values.values())
+    width = (hi - lo) / bins if hi > lo else 1.0
+    per_bin: dict[int, int] = {}
+    for code, n in held.items():
+        b = min(int((values[code] - lo) / width), bins - 1)
+        per_bin[b] = per_bin.get(b, 0) + n
+    return [
+        {"lo": lo + b * width, "hi": lo + (b + 1) * width, "count": n}
+        for b, n in sorted(per_bin.items())
+    ]
+
+
 def _flag_condition(thresholds: Mapping[str, float]) -> ColumnElement[bool] | None:
     conds = []
     for metric, limit in thresholds.items():
@@ -698,8 +771,18 @@ def flagged_turns(
     if cond is None:
         return 0, []
     metric_cols = [getattr(Turn, m) for m in QUALITY_METRICS]
+    # At the default thresholds the count is kept in the histograms (exact).
+    held = None
+    if dict(thresholds) == histograms.FLAG_THRESHOLDS:
+        held = _counted(store, f, ("flagged",), "all")
     with store.session() as s:
-        total = s.scalar(_where(select(func.count()).select_from(Turn).where(cond), Turn, f)) or 0
+        if held is not None:
+            got = held.get("all", {}).get("flagged")
+            total = got.n if got is not None else 0
+        else:
+            total = (
+                s.scalar(_where(select(func.count()).select_from(Turn).where(cond), Turn, f)) or 0
+            )
         q = _where(
             select(
                 Turn.run_id, Turn.turn_index, Turn.started_at, Turn.probe_name,
@@ -903,7 +986,9 @@ def budget_history(
         span_q = select(func.min(SloEvaluation.evaluated_at), func.max(SloEvaluation.evaluated_at))
         with store.session() as s:
             first, last = s.execute(
-                span_q.where(SloEvaluation.slo_name == slo_name, SloEvaluation.evaluated_at >= since)
+                span_q.where(
+                    SloEvaluation.slo_name == slo_name, SloEvaluation.evaluated_at >= since
+                )
             ).one()
         bucket_s = (
             fit_bucket_seconds(first, last, 60)

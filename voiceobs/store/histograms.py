@@ -16,6 +16,14 @@ nearest-rank one: the exact value lies in the bucket the rank falls in.
 Values with ``|v| < MIN_MS`` (0.01 ms) read back as 0; negative values
 (``unseen_latency_ms`` can be) are mirrored. Count and mean are exact.
 
+Besides the latency measures the rows keep the quality scores (their means
+and distributions over long ranges) and four counts whose values carry no
+meaning, only their number: every turn (``turns``), every call (``runs``),
+every failed call (``failed_runs``, by the call's own start) and every turn
+flagged at the default quality thresholds (``flagged``). With them a page's
+headline figures over 30 days are a merge of hour rows, not a count of
+every stored turn and call.
+
 ``rollups.py`` maintains these rows on the same refresh as the SLO rollups;
 this module says what a row holds and how it is computed and merged.
 """
@@ -37,13 +45,18 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    false,
     func,
     insert,
     literal,
+    or_,
     select,
+    true,
     union_all,
 )
 
+from voiceobs.measures import MEASURES as _VOCABULARY
+from voiceobs.measures import QUALITY_METRICS
 from voiceobs.store.filters import (
     ceil_minute,
     epoch_seconds,
@@ -51,10 +64,11 @@ from voiceobs.store.filters import (
     minute_of,
     minute_start,
 )
-from voiceobs.store.models import LatencyHistogram, Turn
+from voiceobs.store.models import LatencyHistogram, ProbeRun, Turn
 
 HISTOGRAMS: Table = LatencyHistogram.__table__  # type: ignore[assignment]
 TURNS: Table = Turn.__table__  # type: ignore[assignment]
+RUNS: Table = ProbeRun.__table__  # type: ignore[assignment]
 
 #: Each bucket is this much wider than the one below it.
 GROWTH = 1.02
@@ -66,11 +80,19 @@ _LN_GROWTH = math.log(GROWTH)
 #: Bucket index of MIN_MS; codes count up from it so every stored code is small.
 _I_MIN = math.floor(math.log(MIN_MS) / _LN_GROWTH)
 
-#: The measures kept: what the Latency page charts (its measures and dynamics panels).
-MEASURES: tuple[str, ...] = (
+#: The latency measures kept: what the Latency page charts (its measures and dynamics panels).
+LATENCY: tuple[str, ...] = (
     "turn_latency_ms", "reported_latency_ms", "unseen_latency_ms", "ttfb_ms", "connect_ms",
     "path_delay_ms", "barge_in_stop_ms", "clear_ms", "greeting_ms", "endpoint_wait_ms",
 )  # fmt: skip
+#: Quality thresholds the ``flagged`` count is kept at: the vocabulary's defaults.
+FLAG_THRESHOLDS: dict[str, float] = {
+    m: flag for m in QUALITY_METRICS if (flag := _VOCABULARY[m].flag_at) is not None
+}
+#: Counts kept as measures whose values are all 0: only ``n`` means something.
+COUNTS: tuple[str, ...] = ("turns", "runs", "failed_runs", "flagged")
+#: Every measure a row may hold.
+MEASURES: tuple[str, ...] = (*LATENCY, *QUALITY_METRICS, *COUNTS)
 
 #: Row widths in minutes: per minute (edges), per hour (the bulk of a long range).
 MINUTE, HOUR = 1, 60
@@ -80,7 +102,31 @@ DIMS: tuple[str, ...] = ("source", "probe_name", "target_url", "region")
 
 def definition() -> str:
     """What the stored rows mean; a change (new scale or measures) makes the refresh rebuild."""
-    return json.dumps({"growth": GROWTH, "min_ms": MIN_MS, "measures": list(MEASURES)})
+    return json.dumps({"growth": GROWTH, "min_ms": MIN_MS, "measures": list(MEASURES),
+                       "flagged": FLAG_THRESHOLDS})  # fmt: skip
+
+
+def flag_condition(table: Table, thresholds: Mapping[str, float]) -> Any:
+    """Below a threshold (above, for WER): ``thresholds`` maps quality metrics to limits."""
+    conds = []
+    for metric, limit in thresholds.items():
+        col = table.c[metric]
+        conds.append(col < limit if _VOCABULARY[metric].higher_is_better else col > limit)
+    return or_(*conds) if conds else false()
+
+
+def _source(measure: str) -> tuple[Table, Any, Any]:
+    """Where a measure's values come from: its table, the value, and which rows hold one."""
+    if measure == "runs":
+        return RUNS, literal(0.0), true()
+    if measure == "failed_runs":
+        return RUNS, literal(0.0), RUNS.c.status != "ok"
+    if measure == "turns":
+        return TURNS, literal(0.0), true()
+    if measure == "flagged":
+        return TURNS, literal(0.0), flag_condition(TURNS, FLAG_THRESHOLDS)
+    col = TURNS.c[measure]
+    return TURNS, col, col.is_not(None)
 
 
 def code_of(value: float) -> int:
@@ -185,20 +231,30 @@ def recompute_minutes(
     if end is not None:
         cond.append(HISTOGRAMS.c.minute < end)
     conn.execute(delete(HISTOGRAMS).where(*cond))
-    minute = minute_of(TURNS.c.started_at, dialect)
-    dims = [TURNS.c[d] for d in DIMS]
     branches = []
     for m in MEASURES:
-        col = TURNS.c[m]
-        q = select(
-            literal(m).label("measure"), minute.label("minute"), *dims,
-            _code_sql(col).label("code"), func.count().label("n"), func.sum(col).label("s"),
-        ).where(col.is_not(None))  # fmt: skip
+        table, col, held = _source(m)
+        minute = minute_of(table.c.started_at, dialect)
+        dims = [table.c[d] for d in DIMS]
+        if m in COUNTS:
+            # A count's values are all 0: no bucket code to compute per row.
+            code: Any = literal(0)
+            q = select(
+                literal(m).label("measure"), minute.label("minute"), *dims, code.label("code"),
+                func.count().label("n"), literal(0.0).label("s"),
+            ).where(held)  # fmt: skip
+            group: list[Any] = [minute, *dims]
+        else:
+            q = select(
+                literal(m).label("measure"), minute.label("minute"), *dims,
+                _code_sql(col).label("code"), func.count().label("n"), func.sum(col).label("s"),
+            ).where(held)  # fmt: skip
+            group = [minute, *dims, "code"]
         if start is not None:
-            q = q.where(TURNS.c.started_at >= minute_start(start))
+            q = q.where(table.c.started_at >= minute_start(start))
         if end is not None:
-            q = q.where(TURNS.c.started_at < minute_start(end))
-        branches.append(q.group_by(minute, *dims, "code"))
+            q = q.where(table.c.started_at < minute_start(end))
+        branches.append(q.group_by(*group))
     rows: dict[tuple[Any, ...], Merged] = {}
     for measure, m, *rest in conn.execute(union_all(*branches)):
         *dim_values, code, n, s = rest
@@ -398,26 +454,33 @@ def merge_range(
         raw += [(minute_start(lo), minute_start(hi)) for lo, hi in _runs(cut)]
         if minute_start(last) < until:
             raw.append((minute_start(last), until))
-    for epoch, *rest in _raw(conn, dialect, measures, raw, filters):
-        dims = rest[: len(DIMS)]
-        b = bucket(int(epoch))
-        for measure, v in zip(measures, rest[len(DIMS) :], strict=True):
-            if v is not None:
-                into(measure, b, dims).add_value(float(v))
+    for table in (TURNS, RUNS):
+        of_table = [m for m in measures if _source(m)[0] is table]
+        if not of_table:
+            continue
+        for epoch, *rest in _raw(conn, dialect, table, of_table, raw, filters):
+            dims = rest[: len(DIMS)]
+            b = bucket(int(epoch))
+            for measure, v in zip(of_table, rest[len(DIMS) :], strict=True):
+                if v is not None:
+                    into(measure, b, dims).add_value(float(v))
     return out
 
 
 def _raw(
     conn: Connection,
     dialect: str,
+    t: Table,
     measures: Sequence[str],
     ranges: Sequence[tuple[datetime, datetime]],
     filters: Mapping[str, str | None],
 ) -> Iterator[Any]:
-    """Raw turns in ``ranges``: epoch second, dimensions, then each measure."""
-    t = TURNS
-    cols = [epoch_seconds(t.c.started_at, dialect), *[t.c[d] for d in DIMS],
-            *[t.c[m] for m in measures]]  # fmt: skip
+    """Raw rows of ``t`` in ``ranges``: epoch second, dimensions, then each measure (None: not held)."""
+    values = []
+    for m in measures:
+        _table, col, held = _source(m)
+        values.append(col if m not in COUNTS else case((held, col), else_=None))
+    cols = [epoch_seconds(t.c.started_at, dialect), *[t.c[d] for d in DIMS], *values]
     cond = [t.c[d] == v for d, v in filters.items() if v]
     for i in range(0, len(ranges), 200):
         branches = [
@@ -429,9 +492,12 @@ def _raw(
 
 
 __all__ = [
+    "COUNTS",
     "DIMS",
+    "FLAG_THRESHOLDS",
     "GROWTH",
     "HOUR",
+    "LATENCY",
     "MEASURES",
     "MINUTE",
     "MIN_MS",
@@ -440,6 +506,7 @@ __all__ = [
     "code_of",
     "count_hours",
     "definition",
+    "flag_condition",
     "merge_range",
     "recompute_hours",
     "recompute_minutes",

@@ -117,11 +117,15 @@ def _recompute(
 def _dirty_minutes(conn: Connection, src: Source, dialect: str, after_id: int) -> set[int]:
     """Minutes touched by turns with ``id > after_id`` (for calls: the call's own minute)."""
     if src.table is RUNS:
-        # IN (subquery), not a join: a planner that starts from probe_runs would scan them all.
-        new_runs = select(TURNS.c.run_id).where(TURNS.c.id > after_id)
-        q = select(minute_of(RUNS.c.started_at, dialect)).where(RUNS.c.id.in_(new_runs)).distinct()
-    else:
-        return _dirty_turn_minutes(conn, dialect, after_id)
+        return _dirty_run_minutes(conn, dialect, after_id)
+    return _dirty_turn_minutes(conn, dialect, after_id)
+
+
+def _dirty_run_minutes(conn: Connection, dialect: str, after_id: int) -> set[int]:
+    """Minutes the calls of the turns with ``id > after_id`` started in."""
+    # IN (subquery), not a join: a planner that starts from probe_runs would scan them all.
+    new_runs = select(TURNS.c.run_id).where(TURNS.c.id > after_id)
+    q = select(minute_of(RUNS.c.started_at, dialect)).where(RUNS.c.id.in_(new_runs)).distinct()
     return {int(m) for (m,) in conn.execute(q) if m is not None}
 
 
@@ -265,23 +269,31 @@ def _histogram_rollup_for(dialect: str) -> _Rollup:
                 conn, range(lo // histograms.HOUR, (hi - 1) // histograms.HOUR + 1)
             )
 
-    return _Rollup(
-        HISTOGRAM_KEY, histograms.definition(),
-        lambda conn, after: _dirty_turn_minutes(conn, dialect, after), recompute, fill,
-    )  # fmt: skip
+    def dirty(conn: Connection, after: int) -> set[int]:
+        # The histograms count calls too, by the call's own start: the minutes of the
+        # calls the new turns belong to are dirty as well as the turns' own.
+        return _dirty_turn_minutes(conn, dialect, after) | _dirty_run_minutes(conn, dialect, after)
+
+    return _Rollup(HISTOGRAM_KEY, histograms.definition(), dirty, recompute, fill)
 
 
 def _turn_days(
     conn: Connection, dialect: str, lo: int | None = None, hi: int | None = None
 ) -> list[int]:
-    """First minutes of the UTC days that hold turns in minutes ``[lo, hi)``, in order."""
-    minute = minute_of(TURNS.c.started_at, dialect)
-    q = select(minute).distinct()
-    if lo is not None:
-        q = q.where(TURNS.c.started_at >= minute_start(lo))
-    if hi is not None:
-        q = q.where(TURNS.c.started_at < minute_start(hi))
-    return sorted({int(m) // _DAY * _DAY for (m,) in conn.execute(q) if m is not None})
+    """First minutes of the UTC days that hold turns or calls in minutes ``[lo, hi)``, in order.
+
+    Calls count too: a day of nothing but failed connects has calls and no turns.
+    """
+    days: set[int] = set()
+    for table in (TURNS, RUNS):
+        minute = minute_of(table.c.started_at, dialect)
+        q = select(minute).distinct()
+        if lo is not None:
+            q = q.where(table.c.started_at >= minute_start(lo))
+        if hi is not None:
+            q = q.where(table.c.started_at < minute_start(hi))
+        days |= {int(m) // _DAY * _DAY for (m,) in conn.execute(q) if m is not None}
+    return sorted(days)
 
 
 def _histogram_days(conn: Connection, lo: int, hi: int) -> set[int]:
