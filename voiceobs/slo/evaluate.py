@@ -188,10 +188,11 @@ def evaluate(
     """
     now = (now or utcnow()).astimezone(UTC)
     policy = policy or load_policy()
-    horizon = (retention or RetentionPolicy.load()).rollup_horizon(now)
+    kept = retention or RetentionPolicy.load()
+    horizon = kept.rollup_horizon(now)
     queries = {slo.key: slo.sli_query() for slo in slos}
-    # One refresh for every SLO's rollup and the latency histograms the dashboard reads.
-    rollups.refresh_all(store, queries.values(), horizon)
+    # One refresh for every SLO's rollup and the histograms the dashboard reads.
+    rollups.refresh_all(store, queries.values(), horizon, kept.span_horizon(now))
     results = [
         _evaluate_one(store, slo, queries[slo.key], now, window, policy, horizon) for slo in slos
     ]

@@ -35,7 +35,7 @@ from voiceobs.store.models import ProbeRun, SloEvaluation, SloRollupState, Span,
 from voiceobs.store.repository import Store
 
 #: Stages a pipeline reports, in the order a turn passes through them.
-STAGES: tuple[str, ...] = ("vad", "asr", "respond", "tts", "transport")
+STAGES: tuple[str, ...] = histograms.STAGES
 
 #: The attribute that drives each stage's cost (docs/architecture.md, Spans).
 STAGE_DRIVERS: dict[str, str] = {
@@ -448,26 +448,47 @@ def _from_histograms(
         )  # fmt: skip
 
 
-def _fresh_histograms(store: Store) -> bool:
+def _fresh_histograms(store: Store, *, spans: bool = False) -> bool:
     """Refresh the histograms unless nothing arrived since moments ago; False when it cannot.
 
-    A read-only store user cannot refresh; its pages then stay on the exact path.
+    ``spans``: the stage span histograms (they follow span ids) instead of
+    the turn ones. A read-only store user cannot refresh; its pages then
+    stay on the exact path.
     """
     state = SloRollupState.__table__
+    key = rollups.SPAN_HISTOGRAM_KEY if spans else rollups.HISTOGRAM_KEY
+    newest = Span.id if spans else Turn.id
     try:
         with store.engine.connect() as conn:
             got = conn.execute(
-                select(state.c.refreshed_at, state.c.turn_watermark).where(
-                    state.c.slo_key == rollups.HISTOGRAM_KEY
-                )
+                select(state.c.refreshed_at, state.c.turn_watermark).where(state.c.slo_key == key)
             ).first()
-            head = conn.execute(select(func.max(Turn.id))).scalar() or 0
+            head = conn.execute(select(func.max(newest))).scalar() or 0
         if got is not None and got[1] >= head and _aware(got[0]) > utcnow() - REFRESH_EVERY:
             return True
-        rollups.refresh_histograms(store)
+        (rollups.refresh_span_histograms if spans else rollups.refresh_histograms)(store)
     except VoiceObsError:
         return False
     return True
+
+
+def _stage_histograms(
+    store: Store, f: Filters, bucket_s: int
+) -> dict[tuple[str, int, str], histograms.Merged] | None:
+    """Stage span durations per time bucket from the stage histograms; None: read the spans.
+
+    They are kept in one series, so only an unfiltered view over a long range
+    reads them (a filter goes through the calls' trace ids, on the spans).
+    """
+    if f.probe or f.target or f.region or f.source or bucket_s % 60:
+        return None
+    if f.until - f.since < ROLLUP_FROM or not _fresh_histograms(store, spans=True):
+        return None
+    with store.engine.connect() as conn:
+        return histograms.merge_range(
+            conn, store.backend, histograms.STAGE_MEASURES, f.since, f.until, bucket_s, {},
+            lambda _dims: "all",
+        )  # fmt: skip
 
 
 def _aware(at: Any) -> datetime:
@@ -550,7 +571,20 @@ def percentiles_over_time(
 
 
 def stage_breakdown(store: Store, f: Filters) -> list[dict[str, Any]]:
-    """Per stage: span count, mean, p50 and p95 duration in ms, over the spans in range."""
+    """Per stage: span count, mean, p50 and p95 duration in ms, over the spans in range.
+
+    Long unfiltered ranges read the stage histograms (count and mean exact,
+    p50 and p95 within 1 %).
+    """
+    order = {name: i for i, name in enumerate(STAGES)}
+    merged = _stage_histograms(store, f, _whole_range_bucket(f))
+    if merged is not None:
+        read = []
+        for (measure, _b, _g), got in merged.items():
+            p50, p95 = got.quantiles((0.5, 0.95))
+            read.append({"stage": measure.removeprefix("stage:"), "count": got.n,
+                         "mean_ms": got.mean, "p50_ms": p50, "p95_ms": p95})  # fmt: skip
+        return sorted(read, key=lambda d: order.get(d["stage"], 99))
     duration = (Span.end_ns - Span.start_ns) / 1e6
     base = _span_where(
         select(Span.name.label("stage"), duration.label("v")).where(Span.name.in_(STAGES)), f
@@ -558,7 +592,6 @@ def stage_breakdown(store: Store, f: Filters) -> list[dict[str, Any]]:
     q = _ranked_percentiles(base, ["stage"], (0.5, 0.95))
     with store.session() as s:
         rows = s.execute(q).all()
-    order = {name: i for i, name in enumerate(STAGES)}
     out = [
         {
             "stage": str(r[0]),
@@ -577,6 +610,14 @@ def stage_breakdown_over_time(
 ) -> list[dict[str, Any]]:
     """Mean duration of each stage per time bucket: the stacked bars of the Latency page."""
     bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until, 30)
+    merged = _stage_histograms(store, f, bucket_s)
+    if merged is not None:
+        read = [
+            {"bucket_start": _bucket_start(f.since, bucket_s, b),
+             "stage": measure.removeprefix("stage:"), "count": got.n, "mean_ms": got.mean}
+            for (measure, b, _g), got in merged.items()
+        ]  # fmt: skip
+        return sorted(read, key=lambda d: (d["bucket_start"], d["stage"]))
     duration = (Span.end_ns - Span.start_ns) / 1e6
     bucket = ((Span.start_ns - _ns(f.since)) // (bucket_s * 1_000_000_000)).label("bucket")
     q = _span_where(

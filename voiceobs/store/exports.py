@@ -113,14 +113,7 @@ def turn_histograms(
     scale (stored / exported). Only successful turns that took a measure are
     in its histogram; every turn counts in ``total``.
     """
-    dims = (
-        Turn.probe_name,
-        Turn.target_url,
-        Turn.region,
-        Turn.source,
-        Turn.framework,
-        Turn.service,
-    )
+    dims = (Turn.probe_name, Turn.target_url, Turn.region, Turn.source, Turn.framework, Turn.service)
     cols: list[Any] = [func.count(), func.sum(case((Turn.ok.is_(True), 1), else_=0))]
     for name, (bounds, scale) in measures.items():
         col = getattr(Turn, name)

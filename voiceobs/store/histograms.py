@@ -24,6 +24,12 @@ flagged at the default quality thresholds (``flagged``). With them a page's
 headline figures over 30 days are a merge of hour rows, not a count of
 every stored turn and call.
 
+Pipeline stage spans (``vad``, ``asr``, ``respond``, ``tts``, ``transport``)
+have their durations kept the same way, as measures ``stage:NAME``, by the
+minute of their start and in one series (spans carry no probe, target or
+region: the pages read these only for an unfiltered view). They follow
+span ids, not turn ids, under their own state row.
+
 ``rollups.py`` maintains these rows on the same refresh as the SLO rollups;
 this module says what a row holds and how it is computed and merged.
 """
@@ -35,7 +41,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -64,11 +70,12 @@ from voiceobs.store.filters import (
     minute_of,
     minute_start,
 )
-from voiceobs.store.models import LatencyHistogram, ProbeRun, Turn
+from voiceobs.store.models import LatencyHistogram, ProbeRun, Span, Turn
 
 HISTOGRAMS: Table = LatencyHistogram.__table__  # type: ignore[assignment]
 TURNS: Table = Turn.__table__  # type: ignore[assignment]
 RUNS: Table = ProbeRun.__table__  # type: ignore[assignment]
+SPANS: Table = Span.__table__  # type: ignore[assignment]
 
 #: Each bucket is this much wider than the one below it.
 GROWTH = 1.02
@@ -91,8 +98,14 @@ FLAG_THRESHOLDS: dict[str, float] = {
 }
 #: Counts kept as measures whose values are all 0: only ``n`` means something.
 COUNTS: tuple[str, ...] = ("turns", "runs", "failed_runs", "flagged")
-#: Every measure a row may hold.
+#: Every measure kept from turns and calls.
 MEASURES: tuple[str, ...] = (*LATENCY, *QUALITY_METRICS, *COUNTS)
+#: Stages a pipeline reports, in the order a turn passes through them.
+STAGES: tuple[str, ...] = ("vad", "asr", "respond", "tts", "transport")
+#: The span measures: each stage's span duration in ms.
+STAGE_MEASURES: tuple[str, ...] = tuple(f"stage:{name}" for name in STAGES)
+_NS_PER_MINUTE = 60_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Row widths in minutes: per minute (edges), per hour (the bulk of a long range).
 MINUTE, HOUR = 1, 60
@@ -104,6 +117,19 @@ def definition() -> str:
     """What the stored rows mean; a change (new scale or measures) makes the refresh rebuild."""
     return json.dumps({"growth": GROWTH, "min_ms": MIN_MS, "measures": list(MEASURES),
                        "flagged": FLAG_THRESHOLDS})  # fmt: skip
+
+
+def span_definition() -> str:
+    """What the stage span rows mean (their own state row, rebuilt when this changes)."""
+    return json.dumps({"growth": GROWTH, "min_ms": MIN_MS, "measures": list(STAGE_MEASURES)})
+
+
+def _duration_ms() -> Any:
+    return (SPANS.c.end_ns - SPANS.c.start_ns) / 1e6
+
+
+def _span_minute() -> Any:
+    return SPANS.c.start_ns // _NS_PER_MINUTE
 
 
 def flag_condition(table: Table, thresholds: Mapping[str, float]) -> Any:
@@ -213,9 +239,42 @@ def _encode(buckets: Counter[int]) -> str:
     return json.dumps(flat, separators=(",", ":"))
 
 
-def _key_prefix(width: int) -> list[Any]:
+def _key_prefix(width: int, measures: Sequence[str] = MEASURES) -> list[Any]:
     # Both columns that lead the primary key, so a minute range is an index range.
-    return [HISTOGRAMS.c.width == width, HISTOGRAMS.c.measure.in_(MEASURES)]
+    return [HISTOGRAMS.c.width == width, HISTOGRAMS.c.measure.in_(measures)]
+
+
+def recompute_span_minutes(conn: Connection, start: int | None, end: int | None) -> int | None:
+    """Replace the stage span rows of minutes ``[start, end)`` (None: unbounded) from raw spans.
+
+    Returns the last minute written (None when the range held no stage spans).
+    """
+    cond = _key_prefix(MINUTE, STAGE_MEASURES)
+    if start is not None:
+        cond.append(HISTOGRAMS.c.minute >= start)
+    if end is not None:
+        cond.append(HISTOGRAMS.c.minute < end)
+    conn.execute(delete(HISTOGRAMS).where(*cond))
+    minute, duration = _span_minute(), _duration_ms()
+    q = select(
+        SPANS.c.name, minute.label("minute"), _code_sql(duration).label("code"),
+        func.count(), func.sum(duration),
+    ).where(SPANS.c.name.in_(STAGES))  # fmt: skip
+    if start is not None:
+        q = q.where(SPANS.c.start_ns >= start * _NS_PER_MINUTE)
+    if end is not None:
+        q = q.where(SPANS.c.start_ns < end * _NS_PER_MINUTE)
+    rows: dict[tuple[Any, ...], Merged] = {}
+    for name, m, code, n, total in conn.execute(q.group_by(SPANS.c.name, minute, "code")):
+        key = (f"stage:{name}", int(m), "", "", "", "")
+        got = rows.get(key)
+        if got is None:
+            got = rows[key] = Merged()
+        got.n += int(n)
+        got.total += float(total or 0.0)
+        got.buckets[int(code)] += int(n)
+    _insert(conn, MINUTE, rows)
+    return max((key[1] for key in rows), default=None)
 
 
 def recompute_minutes(
@@ -269,12 +328,14 @@ def recompute_minutes(
     return max((key[1] for key in rows), default=None)
 
 
-def recompute_hours(conn: Connection, hours: Iterable[int]) -> None:
+def recompute_hours(
+    conn: Connection, hours: Iterable[int], measures: Sequence[str] = MEASURES
+) -> None:
     """Replace the per-hour rows of ``hours`` (hour numbers) by merging their minute rows."""
     for lo, hi in _runs(sorted(set(hours))):
         conn.execute(
             delete(HISTOGRAMS).where(
-                *_key_prefix(HOUR),
+                *_key_prefix(HOUR, measures),
                 HISTOGRAMS.c.minute >= lo * HOUR,
                 HISTOGRAMS.c.minute < hi * HOUR,
             )
@@ -283,7 +344,7 @@ def recompute_hours(conn: Connection, hours: Iterable[int]) -> None:
             HISTOGRAMS.c.measure, HISTOGRAMS.c.minute, *[HISTOGRAMS.c[d] for d in DIMS],
             HISTOGRAMS.c.n, HISTOGRAMS.c.total, HISTOGRAMS.c.counts,
         ).where(
-            *_key_prefix(MINUTE),
+            *_key_prefix(MINUTE, measures),
             HISTOGRAMS.c.minute >= lo * HOUR,
             HISTOGRAMS.c.minute < hi * HOUR,
         )  # fmt: skip
@@ -454,8 +515,11 @@ def merge_range(
         raw += [(minute_start(lo), minute_start(hi)) for lo, hi in _runs(cut)]
         if minute_start(last) < until:
             raw.append((minute_start(last), until))
+    stages = [m for m in measures if m in STAGE_MEASURES]
+    for epoch, name, v in _raw_spans(conn, stages, raw) if stages else ():
+        into(f"stage:{name}", bucket(int(epoch)), ("", "", "", "")).add_value(float(v))
     for table in (TURNS, RUNS):
-        of_table = [m for m in measures if _source(m)[0] is table]
+        of_table = [m for m in measures if m not in STAGE_MEASURES and _source(m)[0] is table]
         if not of_table:
             continue
         for epoch, *rest in _raw(conn, dialect, table, of_table, raw, filters):
@@ -465,6 +529,30 @@ def merge_range(
                 if v is not None:
                     into(measure, b, dims).add_value(float(v))
     return out
+
+
+def _ns(at: datetime) -> int:
+    """Nanoseconds since 1970, exactly (a float timestamp times 1e9 is off by hundreds)."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _raw_spans(
+    conn: Connection, measures: Sequence[str], ranges: Sequence[tuple[datetime, datetime]]
+) -> Iterator[Any]:
+    """Raw stage spans in ``ranges``: epoch second of their start, stage, duration in ms."""
+    names = [m.removeprefix("stage:") for m in measures]
+    cols = [SPANS.c.start_ns // 1_000_000_000, SPANS.c.name, _duration_ms()]
+    for i in range(0, len(ranges), 200):
+        branches = [
+            select(*cols).where(
+                SPANS.c.name.in_(names),
+                SPANS.c.start_ns >= _ns(lo),
+                SPANS.c.start_ns < _ns(hi),
+            )
+            for lo, hi in ranges[i : i + 200]
+        ]
+        if branches:
+            yield from conn.execute(branches[0] if len(branches) == 1 else union_all(*branches))
 
 
 def _raw(
@@ -502,6 +590,8 @@ __all__ = [
     "MINUTE",
     "MIN_MS",
     "RELATIVE_ERROR",
+    "STAGES",
+    "STAGE_MEASURES",
     "Merged",
     "code_of",
     "count_hours",
@@ -510,5 +600,7 @@ __all__ = [
     "merge_range",
     "recompute_hours",
     "recompute_minutes",
+    "recompute_span_minutes",
+    "span_definition",
     "value_of",
 ]

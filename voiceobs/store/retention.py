@@ -187,10 +187,18 @@ class RetentionPolicy:
         ``RAW_MARGIN``, or half of ``turns`` when that is shorter, so the
         horizon stays well behind ``now``.
         """
-        cut = self.cutoff("turns", now)
-        if cut is None or self.turns is None:
+        return self._horizon("turns", now)
+
+    def span_horizon(self, now: datetime) -> datetime | None:
+        """``rollup_horizon`` for spans (the stage histograms), which are kept for less time."""
+        return self._horizon("spans", now)
+
+    def _horizon(self, kind: str, now: datetime) -> datetime | None:
+        cut = self.cutoff(kind, now)
+        keep: timedelta | None = getattr(self, kind)
+        if cut is None or keep is None:
             return None
-        return cut + min(RAW_MARGIN, self.turns / 2)
+        return cut + min(RAW_MARGIN, keep / 2)
 
     def describe(self) -> dict[str, str]:
         """Each setting as a person writes it (``14d``, ``keep``)."""

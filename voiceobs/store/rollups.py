@@ -43,8 +43,8 @@ histograms up to date in one call (``voiceobs watch``); the dashboard calls
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -79,6 +79,8 @@ TRAILING = timedelta(minutes=15)
 MERGE_GAP = 30
 #: The state row of the latency histograms (no SLO key is this: those are hashes).
 HISTOGRAM_KEY = "latency_histograms"
+#: The state row of the stage span histograms; its ``turn_watermark`` holds a span id.
+SPAN_HISTOGRAM_KEY = "stage_histograms"
 #: Minutes in a day: histograms are rebuilt a day at a time.
 _DAY = 24 * 60
 
@@ -164,11 +166,26 @@ def refresh_histograms(store: Store, horizon: datetime | None = None) -> None:
     _retrying(store, lambda: _refresh_once(store, _histogram_rollup(store), frozen))
 
 
-def refresh_all(store: Store, queries: Iterable[SliQuery], horizon: datetime | None = None) -> None:
-    """Refresh the rollup of every SLI in ``queries`` and the latency histograms."""
+def refresh_span_histograms(store: Store, horizon: datetime | None = None) -> None:
+    """Bring the stage span histograms up to date with the raw spans.
+
+    ``horizon`` is the spans' own (they are kept for less time than turns).
+    """
+    frozen = _horizon_minute(horizon)
+    _retrying(store, lambda: _refresh_once(store, _span_histogram_rollup(store), frozen))
+
+
+def refresh_all(
+    store: Store,
+    queries: Iterable[SliQuery],
+    horizon: datetime | None = None,
+    span_horizon: datetime | None = None,
+) -> None:
+    """Refresh the rollup of every SLI in ``queries``, the latency and the stage histograms."""
     for query in queries:
         refresh(store, query, horizon)
     refresh_histograms(store, horizon)
+    refresh_span_histograms(store, span_horizon)
 
 
 def _retrying(store: Store, once: Callable[[], None]) -> None:
@@ -195,10 +212,13 @@ class _Rollup:
         dirty: Callable[[Connection, int], set[int]],
         recompute: Callable[[Connection, list[tuple[int | None, int | None]]], None],
         fill: Callable[[Connection, int], None],
+        head: Callable[[Connection], int] | None = None,
     ) -> None:
         self.key, self.definition, self.dirty, self.recompute = key, definition, dirty, recompute
         #: Adds rows for minutes before a horizon that have none, never replacing one.
         self.fill = fill
+        #: The newest id of the rows it follows (turns, unless said otherwise).
+        self.head = head or _head_turn
 
 
 def _sli_rollup(store: Store, query: SliQuery) -> _Rollup:
@@ -216,65 +236,135 @@ def _sli_rollup(store: Store, query: SliQuery) -> _Rollup:
     )  # fmt: skip
 
 
-def _histogram_rollup(store: Store) -> _Rollup:
-    return _histogram_rollup_for(store.engine.dialect.name)
+@dataclass(frozen=True)
+class _Family:
+    """One set of histogram rows and the raw rows it is computed from."""
+
+    key: str
+    definition: str
+    measures: tuple[str, ...]
+    #: Replace the minute rows of ``[start, end)``; the last minute written.
+    minutes: Callable[[Connection, int | None, int | None], int | None]
+    #: First minutes of the days holding raw rows in ``[lo, hi)`` (None: unbounded).
+    days: Callable[[Connection, int | None, int | None], list[int]]
+    #: The newest raw minute (None: no rows).
+    newest: Callable[[Connection], int | None]
+    dirty: Callable[[Connection, int], set[int]]
+    head: Callable[[Connection], int]
 
 
-def _histogram_rollup_for(dialect: str) -> _Rollup:
-    def recompute(conn: Connection, spans: list[tuple[int | None, int | None]]) -> None:
-        for start, end in spans:
-            if start is None:
-                _rebuild_histograms(conn, dialect)
-                continue
-            if end is None:
-                newest = conn.execute(
-                    select(func.max(minute_of(TURNS.c.started_at, dialect)))
-                ).scalar()
-                if newest is not None and int(newest) - start > _DAY:
-                    # From a horizon days back: whole days first, then the open end.
-                    tail = int(newest) // _DAY * _DAY
-                    recompute(conn, [(start, tail), (tail, None)])
-                    continue
-            if end is not None and end - start > _DAY:
-                # A bulk import since the last refresh: a day at a time (bounded memory),
-                # only the days with turns or with rows to clear (a stray row years ahead
-                # must not make this walk every day in between).
-                days = set(_turn_days(conn, dialect, start, end)) | _histogram_days(
-                    conn, start, end
-                )
-                for lo in sorted(days):
-                    recompute(conn, [(max(start, lo), min(end, lo + _DAY))])
-                continue
-            last = histograms.recompute_minutes(conn, dialect, start, end)
-            # Open-ended (a clock running ahead): up to the last minute written.
-            stop = end - 1 if end is not None else max(start, last or start)
-            histograms.recompute_hours(
-                conn, range(start // histograms.HOUR, stop // histograms.HOUR + 1)
-            )
+def _turn_family(dialect: str) -> _Family:
+    def minutes(conn: Connection, start: int | None, end: int | None) -> int | None:
+        return histograms.recompute_minutes(conn, dialect, start, end)
 
-    def fill(conn: Connection, end: int) -> None:
-        # Histograms are filled before a horizon only where none exist yet (a store that
-        # was pruned before it had histograms): a minute's row is never replaced there.
-        exists_before = conn.execute(
-            select(histograms.HISTOGRAMS.c.minute)
-            .where(histograms.HISTOGRAMS.c.width == 1, histograms.HISTOGRAMS.c.minute < end)
-            .limit(1)
-        ).first()
-        if exists_before is not None:
-            return
-        for lo in _turn_days(conn, dialect, None, end):
-            hi = min(end, lo + _DAY)
-            histograms.recompute_minutes(conn, dialect, lo, hi)
-            histograms.recompute_hours(
-                conn, range(lo // histograms.HOUR, (hi - 1) // histograms.HOUR + 1)
-            )
+    def newest(conn: Connection) -> int | None:
+        got = conn.execute(select(func.max(minute_of(TURNS.c.started_at, dialect)))).scalar()
+        return None if got is None else int(got)
 
     def dirty(conn: Connection, after: int) -> set[int]:
         # The histograms count calls too, by the call's own start: the minutes of the
         # calls the new turns belong to are dirty as well as the turns' own.
         return _dirty_turn_minutes(conn, dialect, after) | _dirty_run_minutes(conn, dialect, after)
 
-    return _Rollup(HISTOGRAM_KEY, histograms.definition(), dirty, recompute, fill)
+    return _Family(
+        HISTOGRAM_KEY, histograms.definition(), histograms.MEASURES, minutes,
+        lambda conn, lo, hi: _turn_days(conn, dialect, lo, hi), newest, dirty, _head_turn,
+    )  # fmt: skip
+
+
+def _span_family() -> _Family:
+    minute = histograms.SPANS.c.start_ns // 60_000_000_000
+    stage = histograms.SPANS.c.name.in_(histograms.STAGES)
+
+    def days(conn: Connection, lo: int | None, hi: int | None) -> list[int]:
+        q = select((minute // _DAY).label("d")).where(stage).distinct()
+        if lo is not None:
+            q = q.where(histograms.SPANS.c.start_ns >= lo * 60_000_000_000)
+        if hi is not None:
+            q = q.where(histograms.SPANS.c.start_ns < hi * 60_000_000_000)
+        return sorted(int(d) * _DAY for (d,) in conn.execute(q))
+
+    def newest(conn: Connection) -> int | None:
+        got = conn.execute(select(func.max(histograms.SPANS.c.start_ns)).where(stage)).scalar()
+        return None if got is None else int(got) // 60_000_000_000
+
+    def dirty(conn: Connection, after: int) -> set[int]:
+        q = select(minute).where(histograms.SPANS.c.id > after, stage).distinct()
+        return {int(m) for (m,) in conn.execute(q)}
+
+    def head(conn: Connection) -> int:
+        got = conn.execute(select(func.coalesce(func.max(histograms.SPANS.c.id), 0))).scalar()
+        return int(got or 0)
+
+    return _Family(
+        SPAN_HISTOGRAM_KEY, histograms.span_definition(), histograms.STAGE_MEASURES,
+        histograms.recompute_span_minutes, days, newest, dirty, head,
+    )  # fmt: skip
+
+
+def _head_turn(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(TURNS.c.id), 0))).scalar() or 0)
+
+
+def _histogram_rollup(store: Store) -> _Rollup:
+    return _histogram_rollup_for(_turn_family(store.engine.dialect.name))
+
+
+def _span_histogram_rollup(store: Store) -> _Rollup:
+    return _histogram_rollup_for(_span_family())
+
+
+def _histogram_rollup_for(family: _Family) -> _Rollup:
+    measures = family.measures
+
+    def hours(conn: Connection, lo: int, stop: int) -> None:
+        histograms.recompute_hours(
+            conn, range(lo // histograms.HOUR, stop // histograms.HOUR + 1), measures
+        )
+
+    def recompute(conn: Connection, spans: list[tuple[int | None, int | None]]) -> None:
+        for start, end in spans:
+            if start is None:
+                _rebuild_histograms(conn, family)
+                continue
+            if end is None:
+                newest = family.newest(conn)
+                if newest is not None and newest - start > _DAY:
+                    # From a horizon days back: whole days first, then the open end.
+                    tail = newest // _DAY * _DAY
+                    recompute(conn, [(start, tail), (tail, None)])
+                    continue
+            if end is not None and end - start > _DAY:
+                # A bulk import since the last refresh: a day at a time (bounded memory),
+                # only the days with raw rows or with rows to clear (a stray row years ahead
+                # must not make this walk every day in between).
+                days = set(family.days(conn, start, end)) | _histogram_days(
+                    conn, start, end, measures
+                )
+                for lo in sorted(days):
+                    recompute(conn, [(max(start, lo), min(end, lo + _DAY))])
+                continue
+            last = family.minutes(conn, start, end)
+            # Open-ended (a clock running ahead): up to the last minute written.
+            hours(conn, start, end - 1 if end is not None else max(start, last or start))
+
+    def fill(conn: Connection, end: int) -> None:
+        # Histograms are filled before a horizon only where none exist yet (a store that
+        # was pruned before it had histograms): a minute's row is never replaced there.
+        h = histograms.HISTOGRAMS
+        exists_before = conn.execute(
+            select(h.c.minute)
+            .where(h.c.width == 1, h.c.measure.in_(measures), h.c.minute < end)
+            .limit(1)
+        ).first()
+        if exists_before is not None:
+            return
+        for lo in family.days(conn, None, end):
+            hi = min(end, lo + _DAY)
+            family.minutes(conn, lo, hi)
+            hours(conn, lo, hi - 1)
+
+    return _Rollup(family.key, family.definition, family.dirty, recompute, fill, head=family.head)
 
 
 def _turn_days(
@@ -296,20 +386,22 @@ def _turn_days(
     return sorted(days)
 
 
-def _histogram_days(conn: Connection, lo: int, hi: int) -> set[int]:
-    """First minutes of the days in ``[lo, hi)`` that have histogram rows now."""
-    col = histograms.HISTOGRAMS.c.minute
-    q = select(col).where(col >= lo, col < hi).distinct()
-    return {int(m) // _DAY * _DAY for (m,) in conn.execute(q)}
+def _histogram_days(conn: Connection, lo: int, hi: int, measures: Sequence[str]) -> set[int]:
+    """First minutes of the days in ``[lo, hi)`` that have rows of ``measures`` now."""
+    h = histograms.HISTOGRAMS
+    q = select(h.c.minute).where(h.c.measure.in_(measures), h.c.minute >= lo, h.c.minute < hi)
+    return {int(m) // _DAY * _DAY for (m,) in conn.execute(q.distinct())}
 
 
-def _rebuild_histograms(conn: Connection, dialect: str) -> None:
-    """Every histogram row from the raw turns, a day at a time (bounded memory)."""
-    conn.execute(delete(histograms.HISTOGRAMS))
-    for lo in _turn_days(conn, dialect):
-        histograms.recompute_minutes(conn, dialect, lo, lo + _DAY)
+def _rebuild_histograms(conn: Connection, family: _Family) -> None:
+    """Every row of ``family`` from the raw rows, a day at a time (bounded memory)."""
+    conn.execute(
+        delete(histograms.HISTOGRAMS).where(histograms.HISTOGRAMS.c.measure.in_(family.measures))
+    )
+    for lo in family.days(conn, None, None):
+        family.minutes(conn, lo, lo + _DAY)
         histograms.recompute_hours(
-            conn, range(lo // histograms.HOUR, (lo + _DAY) // histograms.HOUR)
+            conn, range(lo // histograms.HOUR, (lo + _DAY) // histograms.HOUR), family.measures
         )
 
 
@@ -331,7 +423,7 @@ def _refresh_once(store: Store, rollup: _Rollup, frozen: int | None) -> None:
         if dialect == "postgresql":
             state_q = state_q.with_for_update()
         state = conn.execute(state_q).first()
-        head = int(conn.execute(select(func.coalesce(func.max(TURNS.c.id), 0))).scalar() or 0)
+        head = rollup.head(conn)
         changed = state is not None and state[1] != rollup.definition
         if changed:
             # What the rows mean changed (the histogram scale or its measures): start over,
@@ -372,7 +464,12 @@ def _refresh_once(store: Store, rollup: _Rollup, frozen: int | None) -> None:
         )
 
 
-def rebuild(store: Store, queries: Iterable[SliQuery], horizon: datetime | None = None) -> None:
+def rebuild(
+    store: Store,
+    queries: Iterable[SliQuery],
+    horizon: datetime | None = None,
+    span_horizon: datetime | None = None,
+) -> None:
     """Drop and rebuild the rollups of ``queries`` and the histograms from the stored rows.
 
     Only from ``horizon`` on: older minutes keep their rows (their raw rows
@@ -387,14 +484,14 @@ def rebuild(store: Store, queries: Iterable[SliQuery], horizon: datetime | None 
                 cond.append(ROLLUPS.c.minute >= frozen)
             conn.execute(delete(ROLLUPS).where(*cond))
             conn.execute(delete(STATE).where(STATE.c.slo_key == q.key))
-        conn.execute(delete(STATE).where(STATE.c.slo_key == HISTOGRAM_KEY))
-    refresh_all(store, queries, horizon)
+        conn.execute(delete(STATE).where(STATE.c.slo_key.in_([HISTOGRAM_KEY, SPAN_HISTOGRAM_KEY])))
+    refresh_all(store, queries, horizon, span_horizon)
 
 
 def backfill_histograms(conn: Connection) -> None:
     """Build the histograms of every stored turn on ``conn`` and mark them fresh (migration 0006)."""
-    rollup = _histogram_rollup_for(conn.dialect.name)
-    head = int(conn.execute(select(func.coalesce(func.max(TURNS.c.id), 0))).scalar() or 0)
+    rollup = _histogram_rollup_for(_turn_family(conn.dialect.name))
+    head = rollup.head(conn)
     conn.execute(delete(STATE).where(STATE.c.slo_key == HISTOGRAM_KEY))
     rollup.recompute(conn, [(None, None)])
     conn.execute(insert(STATE).values(slo_key=HISTOGRAM_KEY, definition=rollup.definition,
@@ -495,11 +592,13 @@ def _window_counts(
 __all__ = [
     "HISTOGRAM_KEY",
     "ID_OVERLAP",
+    "SPAN_HISTOGRAM_KEY",
     "TRAILING",
     "backfill_histograms",
     "rebuild",
     "refresh",
     "refresh_all",
     "refresh_histograms",
+    "refresh_span_histograms",
     "window_counts",
 ]

@@ -115,9 +115,7 @@ class RunsMixin(StoreBase):
         if not latest:
             return 0
         now = utcnow()
-        order = sorted(
-            latest
-        )  # every writer locks and inserts in id order: no deadlock between them
+        order = sorted(latest)  # every writer locks and inserts in id order: no deadlock between them
         with self.session() as s:
             locked = (
                 select(ProbeRun)
@@ -145,9 +143,7 @@ class RunsMixin(StoreBase):
             # INSERT per row (what executemany sends) costs the database more than the rest.
             copy_rows(conn, _RUNS, fresh)
             copy_rows(
-                conn,
-                _TURNS,
-                [self._turn_values(latest[i], t) for i in order for t in latest[i].turns],
+                conn, _TURNS, [self._turn_values(latest[i], t) for i in order for t in latest[i].turns]
             )
             insert_spans(conn, _SPANS, _spans_of([latest[i] for i in order]))
         return len(stored)

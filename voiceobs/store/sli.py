@@ -125,28 +125,21 @@ def source_for(query: SliQuery) -> Source:
 def counts(src: Source, start: datetime, end: datetime) -> Select[Any]:
     """``SELECT good, total`` over ``[start, end)`` straight from the raw rows."""
     good = func.coalesce(func.sum(case((src.good, 1), else_=0)), 0)
-    return (
-        select(good, func.count())
-        .select_from(src.table)
-        .where(src.where, src.started_at >= start, src.started_at < end)
+    return select(good, func.count()).select_from(src.table).where(
+        src.where, src.started_at >= start, src.started_at < end
     )
 
 
-def per_minute(
-    src: Source, key: str, dialect: str, start: datetime | None, end: datetime | None
-) -> Select[Any]:
+def per_minute(src: Source, key: str, dialect: str, start: datetime | None,
+               end: datetime | None) -> Select[Any]:
     """Good and total per minute over ``[start, end)``: what the rollup stores."""
     minute = minute_of(src.started_at, dialect).label("minute")
-    q = (
-        select(
-            literal(key).label("slo_key"),
-            minute,
-            func.coalesce(func.sum(case((src.good, 1), else_=0)), 0).label("good"),
-            func.count().label("total"),
-        )
-        .select_from(src.table)
-        .where(src.where)
-    )
+    q = select(
+        literal(key).label("slo_key"),
+        minute,
+        func.coalesce(func.sum(case((src.good, 1), else_=0)), 0).label("good"),
+        func.count().label("total"),
+    ).select_from(src.table).where(src.where)
     if start is not None:
         q = q.where(src.started_at >= start)
     if end is not None:
