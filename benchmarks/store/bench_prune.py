@@ -21,6 +21,16 @@ p99 of its frame send errors is reported: what a prune costs a probe sharing
 the host.
 
     .venv/bin/python benchmarks/store/bench_prune.py --turns 1000000 [--pacing-calls 100]
+
+With ``--url postgresql+psycopg://...`` the same is done on PostgreSQL, on a
+store with day partitions (migration 0007): each contender gets its own
+database copied from a template (``CREATE DATABASE ... TEMPLATE``). There
+``prune`` drops the expired days whole before its batched deletes, and the
+baseline is again one DELETE of the turns and one of the calls. PostgreSQL
+writers wait on no lock a delete of other rows holds, so what the writer's
+waits show there is the load the removal puts on the server; the size
+column is the database's size after the removal (a DELETE frees nothing
+until VACUUM; a dropped partition frees its files at once).
 """
 
 from __future__ import annotations
@@ -85,6 +95,85 @@ def generate(url: str, n_turns: int) -> float:
     return time.perf_counter() - t0
 
 
+def generate_pg(url: str, n_turns: int) -> float:
+    """The same calls and turns on PostgreSQL, in day partitions made ahead, written in SQL."""
+    from sqlalchemy import text
+
+    from voiceobs.store.partitions import ensure_partitions
+
+    store = Store.open(url, create=True)
+    ensure_partitions(store, NOW - SPAN - timedelta(days=1), ahead=SPAN + timedelta(days=3))
+    runs = n_turns // 4
+    params = {"start": NOW - SPAN, "runs": runs, "step": SPAN.total_seconds() / runs}
+    t0 = time.perf_counter()
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO probe_runs (id, probe_name, target_url, region, pipeline, protocol,"
+                " labels, started_at, status, probe_host, voiceobs_version, source, framework,"
+                " service, deployment) SELECT lpad(r::text, 32, '0'), 'echo-loopback',"
+                " 'ws://127.0.0.1:8765/twilio', CASE WHEN r % 2 = 1 THEN 'eu' ELSE 'us' END,"
+                " '', '', '{}', :start + floor(r * :step) * interval '1 second',"
+                " CASE WHEN r % 211 = 0 THEN 'failed' ELSE 'ok' END, '', '', 'synthetic', '', '',"
+                " '' FROM generate_series(0, :runs - 1) r"
+            ),
+            params,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO turns (run_id, turn_index, prompt_id, started_at, probe_name,"
+                " target_url, region, ok, ttfb_ms, turn_latency_ms, pesq_wb, quality_errors,"
+                " transcript, source, framework, service, flags, kind, caller)"
+                " SELECT r.id, t.k, '', r.started_at, r.probe_name, r.target_url, r.region,"
+                " r.status = 'ok', floor(random() * 1000), 200 + floor(random() * 1100),"
+                " 1.5 + floor(random() * 300) / 100.0, '{}', 'check my order [PHONE]',"
+                " 'synthetic', '', '', '{}', 'prompt', '{}'"
+                " FROM probe_runs r, generate_series(0, 3) AS t(k) ORDER BY r.started_at, t.k"
+            )
+        )
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    store.close()
+    return time.perf_counter() - t0
+
+
+def _pg_admin(url: str) -> Any:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    return create_engine(
+        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+
+
+def _pg_copy(url: str, name: str) -> str:
+    """A fresh database ``name`` copied from the one at ``url``; its URL."""
+    from sqlalchemy.engine import make_url
+
+    source = make_url(url)
+    admin = _pg_admin(url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}"')
+    admin.dispose()
+    return source.set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_drop(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    admin = _pg_admin(url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}"')
+    admin.dispose()
+
+
+def _pg_size_mb(store: Store) -> float:
+    with store.engine.connect() as conn:
+        got = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar()
+    return int(got or 0) / 1e6
+
+
 def writer(url: str, stop: Any, out: Any) -> None:
     """Save a call every 20 ms; report (wait seconds of each save, saves that failed)."""
     store = Store.open(url)
@@ -144,16 +233,20 @@ def pacer(calls: int, ready: Any, stop: Any, out: Any) -> None:
 
 def one_delete(store: Store) -> dict[str, float]:
     """The baseline: the same calls and turns in one unbatched transaction."""
+    from sqlalchemy import text
+
     cutoff = POLICY.cutoff("turns", NOW)
     assert cutoff is not None
-    bound = cutoff.replace(tzinfo=None).isoformat(sep=" ")
+    bound: Any = cutoff if store.backend == "postgresql" else cutoff.replace(tzinfo=None)
+    if store.backend != "postgresql":
+        bound = bound.isoformat(sep=" ")
     t0 = time.perf_counter()
     with store.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "DELETE FROM turns WHERE run_id IN (SELECT id FROM probe_runs WHERE started_at < ?)",
-            (bound,),
+        conn.execute(
+            text("DELETE FROM turns WHERE run_id IN (SELECT id FROM probe_runs WHERE started_at < :b)"),
+            {"b": bound},
         )
-        conn.exec_driver_sql("DELETE FROM probe_runs WHERE started_at < ?", (bound,))
+        conn.execute(text("DELETE FROM probe_runs WHERE started_at < :b"), {"b": bound})
     took = time.perf_counter() - t0
     return {"seconds": took, "longest_batch_s": took, "batches": 1}
 
@@ -169,16 +262,25 @@ def run_prune(store: Store) -> dict[str, float]:
     }
 
 
-def contend(template: Path, work: Path, name: str, fn: Any, pacing_calls: int) -> dict[str, Any]:
-    """Copy the store, start the writer (and the probe), run ``fn`` (None: 8 s of nothing), stop."""
+def contend(
+    template: Path | str, work: Path, name: str, fn: Any, pacing_calls: int
+) -> dict[str, Any]:
+    """Copy the store, start the writer (and the probe), run ``fn`` (None: 8 s of nothing), stop.
+
+    ``template``: a SQLite file, or a PostgreSQL URL (its database is copied).
+    """
+    pg = isinstance(template, str)
     path = work / f"{name}.db"
-    shutil.copy(template, path)
-    url = f"sqlite:///{path}"
+    if isinstance(template, str):
+        url = _pg_copy(template, f"bench_prune_{name.replace(' ', '_')}")
+    else:
+        shutil.copy(template, path)
+        url = f"sqlite:///{path}"
     ctx = mp.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=writer, args=(url, stop, out))
     store = Store.open(url)
-    pages_before, _ = page_counts(store)
+    pages_before = int(_pg_size_mb(store)) if pg else page_counts(store)[0]
     probe = None
     if pacing_calls:
         ready, probe_stop, probe_out = ctx.Event(), ctx.Event(), ctx.Queue()
@@ -203,12 +305,18 @@ def contend(template: Path, work: Path, name: str, fn: Any, pacing_calls: int) -
         result["pacing_max_ms"] = frame_errors[-1] if frame_errors else float("nan")
         result["pacing_runs"] = probe_runs
         result["pacing_failed"] = failed_calls
-    pages_after, free = page_counts(store)
-    store.close()
-    size = path.stat().st_size
-    path.unlink()
-    for suffix in ("-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+    if pg:
+        pages_after, free = int(_pg_size_mb(store)), 0
+        size = pages_after * 1e6
+        store.close()
+        _pg_drop(url)
+    else:
+        pages_after, free = page_counts(store)
+        store.close()
+        size = path.stat().st_size
+        path.unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
     waits_ms = sorted(w * 1000 for w in waits)
     return {
         **result,
@@ -236,13 +344,30 @@ def main() -> None:
         default=0,
         help="also run probe calls (this many at once, back to back) and report their pacing error",
     )
+    parser.add_argument(
+        "--url", default=None, help="a PostgreSQL URL: bench there (its database is replaced)"
+    )
     args = parser.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="bench-prune-"))
     work.mkdir(parents=True, exist_ok=True)
-    template = work / "template.db"
+    template: Path | str = work / "template.db"
     try:
-        took = generate(f"sqlite:///{template}", args.turns)
-        print(f"store: {args.turns:,d} turns over 60 days, {template.stat().st_size / 1e6:.0f} MB, "
+        if args.url:
+            _pg_drop(args.url)
+            admin = _pg_admin(args.url)
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{args.url.rsplit("/", 1)[1].split("?")[0]}"')
+            admin.dispose()
+            template = args.url
+            took = generate_pg(args.url, args.turns)
+            sized = Store.open(args.url)
+            size = f"{_pg_size_mb(sized):.0f} MB (PostgreSQL, day partitions)"
+            sized.close()
+        else:
+            assert isinstance(template, Path)
+            took = generate(f"sqlite:///{template}", args.turns)
+            size = f"{template.stat().st_size / 1e6:.0f} MB"
+        print(f"store: {args.turns:,d} turns over 60 days, {size}, "
               f"written in {took:.1f} s; cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
         rows = {
             "writer alone": contend(template, work, "alone", None, args.pacing_calls),
@@ -251,7 +376,7 @@ def main() -> None:
         }
         print(f"{'contender':<14}{'seconds':>9}{'batches':>9}{'longest batch ms':>18}"
               f"{'saves':>7}{'lost':>6}{'wait max ms':>13}{'wait p99 ms':>13}{'median':>8}"
-              f"  pages before -> after (free)")  # fmt: skip
+              f"  {'MB' if args.url else 'pages'} before -> after (free)")  # fmt: skip
         for name, r in rows.items():
             pages = r["pages"]
             print(f"{name:<14}{r.get('seconds', float('nan')):>9.1f}{r.get('batches', 0):>9.0f}"

@@ -23,6 +23,7 @@ from voiceobs.store.partitions import (
     is_partitioned,
     list_partitions,
 )
+from voiceobs.store.retention import RetentionPolicy, prune
 
 TABLES = ("probe_runs", "turns", "spans")
 
@@ -76,7 +77,7 @@ def test_upgrade_from_0005_keeps_every_row_and_new_ids_grow_past_the_old(pg_url:
     now = utcnow()
     old = Store(engine, pg_url)
     times = [now - timedelta(days=40), now - timedelta(days=3), now]
-    ids = _store_calls(old, times)
+    _store_calls(old, times)
     assert old.save_spans_bulk([SpanRecord("c" * 32, "d" * 16, "late", 1_000, 2_000)]) == 1
     old.replace_run(make_run(started_at=now - timedelta(days=3, hours=1)))
     before = _snapshot(engine)
@@ -96,11 +97,10 @@ def test_upgrade_from_0005_keeps_every_row_and_new_ids_grow_past_the_old(pg_url:
     names = {p.name for p in list_partitions(store, "turns")}
     assert {f"turns_p{_day(now + timedelta(days=d))}" for d in range(8)} <= names
     assert "turns_default" in names
-    # Keys hold the partition key; the foreign key still cascades.
-    assert _keys(engine, "turns") >= {
+    # Keys hold the partition key; no foreign key makes each deleted call scan every day.
+    assert _keys(engine, "turns") == {
         "PRIMARY KEY (id, started_at)",
         "UNIQUE (run_id, turn_index, started_at)",
-        "FOREIGN KEY (run_id) REFERENCES probe_runs(id) ON DELETE CASCADE",
     }
     assert _keys(engine, "spans") == {
         "PRIMARY KEY (id, start_ns)",
@@ -113,10 +113,33 @@ def test_upgrade_from_0005_keeps_every_row_and_new_ids_grow_past_the_old(pg_url:
     got = store.get_run(fresh.id)
     assert got is not None and min(t.id for t in got.turns) > highest["turns"]
     assert min(s.id for s in store.spans_for_run(fresh.id)) > highest["spans"]
-    with engine.begin() as c:
-        c.execute(text("DELETE FROM probe_runs WHERE id = :i"), {"i": ids[0]})
-    assert not [r for r in _rows(engine, "turns") if r["run_id"] == ids[0]]
-    assert len(_rows(engine, "turns")) == len(before["turns"])  # the fresh two replaced the two
+    assert len(_rows(engine, "turns")) == len(before["turns"]) + len(fresh.turns)
+    store.close()
+    engine.dispose()
+
+
+def test_0008_drops_the_partitioned_turns_key_to_calls_and_its_downgrade_restores_it(
+    pg_url: str,
+) -> None:
+    """Without the key a deleted call scans no partition; prune deletes the turns itself."""
+    engine = make_engine(pg_url)
+    fk = "FOREIGN KEY (run_id) REFERENCES probe_runs(id) ON DELETE CASCADE"
+    command.upgrade(migrations.alembic_config(engine), "0007")
+    assert fk in _keys(engine, "turns")
+    store = Store(engine, pg_url)
+    now = utcnow()
+    _store_calls(store, [now - timedelta(days=50), now - timedelta(days=49), now])
+    command.upgrade(migrations.alembic_config(engine), "0008")
+    assert fk not in _keys(engine, "turns")
+    # The prune still removes each expired call with its turns, and nothing else.
+    report = prune(store, RetentionPolicy(), now)
+    assert report.removed["probe_runs"] == 2 and report.removed["turns"] == 4
+    left = _rows(engine, "turns")
+    assert len(left) == 2 and {r["run_id"] for r in left} == {
+        r["id"] for r in _rows(engine, "probe_runs")
+    }
+    command.downgrade(migrations.alembic_config(engine), "0007")
+    assert fk in _keys(engine, "turns")
     store.close()
     engine.dispose()
 

@@ -247,8 +247,9 @@ def autogenerate_filter(dialect: str) -> Callable[..., bool]:
 
     On PostgreSQL the day partitions come and go with time, and the keys of
     the partitioned tables hold the partition key where the models (shared
-    with SQLite) do not; comparing the models with such a store skips both,
-    so autogenerate neither drops partitions nor "restores" the keys.
+    with SQLite) do not, and partitioned ``turns`` have no foreign key to
+    ``probe_runs`` (migration 0008); comparing the models with such a store
+    skips these, so autogenerate neither drops partitions nor "restores" the keys.
     Everything is compared on SQLite.
     """
 
@@ -261,7 +262,9 @@ def autogenerate_filter(dialect: str) -> Callable[..., bool]:
             return False
         table = getattr(getattr(obj, "table", None), "name", None)
         keyed = type_ == "unique_constraint" and table in PARTITION_KEYS
-        return not (keyed and compare_to is None)
+        # Migration 0008 drops the partitioned turns' key to probe_runs (see there).
+        unkeyed = type_ == "foreign_key_constraint" and table == "turns"
+        return not ((keyed or unkeyed) and compare_to is None)
 
     return include
 
