@@ -28,7 +28,12 @@ def render() -> None:
         return
     crossing = fit.crossing_load(target)
     c1, c2, c3 = st.columns(3)
-    c1.metric("Spans", f"{fit.n:,}")
+    c1.metric(
+        "Spans",
+        f"{fit.n:,}",
+        None if fit.n >= fit.spans_in_range else f"newest of {fit.spans_in_range:,} in range",
+        delta_color="off",
+    )
     c2.metric(
         "Fit (all spans)",
         "–" if fit.slope is None else f"{fit.slope:,.2f} ms per {unit.rstrip('s')}",

@@ -147,3 +147,29 @@ def test_new_and_late_spans_are_folded_in_and_pruned_spans_stay_counted(store: S
     assert _stage_minutes(store) == before != _raw_minutes(store)
     f = A.Filters(since=now - timedelta(days=25), until=now)
     assert sum(r["count"] for r in A.stage_breakdown(store, f)) == sum(before.values())
+
+
+def test_capacity_fits_the_newest_spans_and_counts_them_all(store: Store) -> None:
+    """Older tts spans cost 1 ms a character, the newest 2: a fit of the newest sees only 2."""
+    runs = []
+    for i in range(120):
+        at = T0 + timedelta(minutes=i)
+        chars = 20 + (i * 7) % 200
+        ms = (1.0 if i < 80 else 2.0) * chars + 10
+        trace = f"{i + 1:032x}"
+        run = RunResult(probe_name="p", target_url="ws://a", started_at=at, trace_id=trace)
+        t = _ns(at)
+        run.spans.append(
+            SpanRecord(trace_id=trace, span_id=f"{i + 1:016x}", name="tts", start_ns=t,
+                       end_ns=t + int(ms * 1e6), attributes={"voice.output_chars": chars})
+        )  # fmt: skip
+        runs.append(run)
+    store.replace_runs(runs)
+    f = A.Filters(since=T0, until=T0 + timedelta(hours=3))
+    newest = A.capacity(store, f, "tts", bins=4, sample=40)
+    assert (newest.n, newest.spans_in_range) == (40, 120)
+    assert newest.slope == pytest.approx(2.0) and newest.intercept == pytest.approx(10.0)
+    assert sum(b.count for b in newest.bins) == 40
+    every = A.capacity(store, f, "tts", bins=4, sample=0)
+    assert every.n == every.spans_in_range == 120
+    assert 1.0 < every.slope < 2.0  # type: ignore[operator]

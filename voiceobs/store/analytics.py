@@ -60,6 +60,8 @@ ROLLUP_FROM = timedelta(hours=6)
 #: Fewer values than this in a range are sorted exactly, whatever its length: sorting
 #: 50,000 values costs about what merging a day of minute histograms does (benchmarks/dashboard).
 EXACT_UNDER = 50_000
+#: The Capacity page fits the newest this many spans of a stage (bounded cost at any range).
+CAPACITY_SAMPLE = 50_000
 #: A page asks several percentile questions in a row; one refresh serves them all.
 REFRESH_EVERY = timedelta(seconds=10)
 
@@ -149,6 +151,8 @@ class CapacityFit:
     p95_slope: float | None
     p95_intercept: float | None
     bins: list[CapacityBin] = field(default_factory=list)
+    #: Spans of the stage in range (``n`` of them, the newest, were fitted).
+    spans_in_range: int = 0
 
     def crossing_load(self, p95_target_ms: float) -> float | None:
         """The driver value at which the fitted p95 reaches ``p95_target_ms``.
@@ -933,18 +937,33 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def capacity(store: Store, f: Filters, stage: str, *, bins: int = 12) -> CapacityFit:
-    """Fit one stage's latency against its cost driver over the spans of the runs in range."""
+def capacity(
+    store: Store, f: Filters, stage: str, *, bins: int = 12, sample: int | None = None
+) -> CapacityFit:
+    """Fit one stage's latency against its cost driver over the spans of the runs in range.
+
+    The fit and the bins use the newest ``sample`` spans of the stage in range
+    (``CAPACITY_SAMPLE``; None: that default, 0: every span), read backwards on
+    the ``(name, start_ns)`` index: a fit over 50,000 spans says what one over a
+    million does, and what the stage does now weighs most. ``spans_in_range``
+    counts them all.
+    """
     if stage not in STAGE_DRIVERS:
         raise ValueError(
             f"no cost driver for stage {stage!r}; use one of {', '.join(STAGE_DRIVERS)}"
         )
+    sample = CAPACITY_SAMPLE if sample is None else sample
     driver = STAGE_DRIVERS[stage]
     x = Span.attributes[driver].as_float()
     y = (Span.end_ns - Span.start_ns) / 1e6
-    base = _span_where(
-        select(x.label("x"), y.label("y")).where(Span.name == stage, x.is_not(None)), f
-    ).subquery()
+    picked = _span_where(
+        select(Span.start_ns, x.label("x"), y.label("y")).where(Span.name == stage), f
+    )
+    if sample:
+        picked = picked.order_by(Span.start_ns.desc()).limit(sample)
+    taken = picked.subquery()
+    base = select(taken.c.x, taken.c.y).where(taken.c.x.is_not(None)).subquery()
+    in_range = _span_where(select(func.count()).where(Span.name == stage), f)
     bx, by = base.c.x, base.c.y
     sums = select(
         func.count(),
@@ -961,6 +980,7 @@ def capacity(store: Store, f: Filters, stage: str, *, bins: int = 12) -> Capacit
         n = int(n or 0)
         if n == 0:
             return CapacityFit(stage, driver, 0, None, None, None, None, None, [])
+        total = int(s.scalar(in_range) or 0)
         lo, hi = float(lo), float(hi)
         width = (hi - lo) / bins if hi > lo else 1.0
         if store.backend == "postgresql":
@@ -983,7 +1003,9 @@ def capacity(store: Store, f: Filters, stage: str, *, bins: int = 12) -> Capacit
     p95_slope, p95_intercept = _weighted_line(
         [((b.driver_lo + b.driver_hi) / 2, b.p95_ms, b.count) for b in cbins]
     )
-    return CapacityFit(stage, driver, n, slope, intercept, r2, p95_slope, p95_intercept, cbins)
+    return CapacityFit(
+        stage, driver, n, slope, intercept, r2, p95_slope, p95_intercept, cbins, total
+    )
 
 
 def _ols(
