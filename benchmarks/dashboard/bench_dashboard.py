@@ -26,7 +26,7 @@ turn of the range, the baseline) and the latency histograms (whole hours and
 minutes from the rollup), for every page cold at 24 h, 7 and 30 days.
 
 Usage: .venv/bin/python benchmarks/dashboard/bench_dashboard.py [--turns N] [--db PATH]
-       [--url URL] [--repeats N] [--no-naive]
+       [--url URL] [--repeats N] [--no-naive] [--seed python|sql]
 (``--url`` benches that store, e.g. a PostgreSQL database, seeded when it holds
 fewer turns than asked.)
 """
@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from seed import seed  # noqa: E402
+from seed_sql import seed_sql  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from streamlit import logger as st_logger  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -87,10 +88,19 @@ def _evaluations(store: Store, now: datetime) -> None:
                               outcome="delivered", incident_id=inc.id, response_code=200)  # fmt: skip
 
 
-def build(path: Path, turns: int) -> str:
+def _seed(store: Store, turns: int, now: datetime, how: str) -> None:
+    """``seed.py`` (rows built in Python) or ``seed_sql.py`` (the same shape, in SQL, ~20x faster)."""
+    if how == "sql":
+        seed_sql(store, turns, now=now)
+    else:
+        seed(store, turns, now=now)
+
+
+def build(path: Path, turns: int, how: str = "python") -> str:
     url = f"sqlite:///{path}"
     fresh = path.exists() and time.time() - path.stat().st_mtime < 6 * 3600
-    marker = path.with_suffix(f".{turns}.v2.ok")  # v2: the seed has production calls
+    # v2: the seed has production calls
+    marker = path.with_suffix(f".{turns}.v2.ok" if how == "python" else f".{turns}.sql.ok")
     if fresh and marker.exists():
         return url
     for p in (path, marker):
@@ -98,7 +108,7 @@ def build(path: Path, turns: int) -> str:
     store = Store.open(url, create=True)
     t = time.perf_counter()
     now = datetime.now(UTC)
-    seed(store, turns, now=now)
+    _seed(store, turns, now, how)
     _evaluations(store, now)
     store.close()
     marker.touch()
@@ -106,7 +116,7 @@ def build(path: Path, turns: int) -> str:
     return url
 
 
-def build_url(url: str, turns: int) -> str:
+def build_url(url: str, turns: int, how: str = "python") -> str:
     """Seed the store at ``url`` unless it already holds ``turns`` turns."""
     store = Store.open(url, create=True)
     with store.session() as s:
@@ -118,7 +128,7 @@ def build_url(url: str, turns: int) -> str:
                     conn.execute(table.delete())
         t = time.perf_counter()
         now = datetime.now(UTC)
-        seed(store, turns, now=now)
+        _seed(store, turns, now, how)
         _evaluations(store, now)
         print(f"seeded {turns:,} turns in {time.perf_counter() - t:.0f} s -> {url}")
         if store.backend == "postgresql":
@@ -243,8 +253,11 @@ def main() -> int:
     ap.add_argument("--url", default=None, help="bench this store instead of the SQLite file")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-naive", action="store_true", help="skip the load-into-pandas baseline")
+    ap.add_argument("--seed", choices=["python", "sql"], default="python",
+                    help="how a missing store is filled: seed.py, or seed_sql.py (10 M in minutes)")
     args = ap.parse_args()
-    big = build_url(args.url, args.turns) if args.url else build(args.db, args.turns)
+    big = (build_url(args.url, args.turns, args.seed) if args.url
+           else build(args.db, args.turns, args.seed))  # fmt: skip
     histograms_ready(big)
     empty_path = args.db.with_name("voiceobs-bench-dashboard-empty.db")
     empty_path.unlink(missing_ok=True)
