@@ -41,7 +41,7 @@ class _Sql:
     def series(self, lo: int, hi: int) -> str:
         """``FROM`` clause of the integers ``i`` in ``[lo, hi)``."""
         if self.pg:
-            return f"generate_series({lo}, {hi - 1}) AS c(i)"
+            return f"generate_series({lo}::bigint, {hi - 1}::bigint) AS c(i)"
         return (
             f"(WITH RECURSIVE c(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM c WHERE i < {hi - 1})"
             " SELECT i FROM c) AS c"

@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     Connection,
@@ -258,8 +258,13 @@ def _turn_family(dialect: str) -> _Family:
         return histograms.recompute_minutes(conn, dialect, start, end)
 
     def newest(conn: Connection) -> int | None:
-        got = conn.execute(select(func.max(minute_of(TURNS.c.started_at, dialect)))).scalar()
-        return None if got is None else int(got)
+        # MAX of the bare column is one index seek; MAX of an expression of it reads every turn.
+        got = conn.execute(select(func.max(TURNS.c.started_at))).scalar()
+        if isinstance(got, str):  # SQLite hands an aggregate back as its stored text
+            got = datetime.fromisoformat(got)
+        if got is None:
+            return None
+        return floor_minute(got if got.tzinfo else got.replace(tzinfo=UTC))
 
     def dirty(conn: Connection, after: int) -> set[int]:
         # The histograms count calls too, by the call's own start: the minutes of the
