@@ -203,6 +203,55 @@ def test_quality_by_snr_groups_wer_by_the_callers_noise(store: Store) -> None:
         assert math.isclose(r["wer"], sum(values) / len(values))
 
 
+def test_quality_by_snr_reads_only_the_turns_sent_with_noise(store: Store) -> None:
+    """The partial index of noisy turns serves it, with or without a source filter."""
+    from sqlalchemy import event
+
+    # Many clean turns and a few noisy ones, with the planner's statistics up to date.
+    runs = []
+    for i in range(300):
+        run = RunResult(probe_name="p", target_url="ws://a", region="r1",
+                        started_at=T0 + timedelta(seconds=i))  # fmt: skip
+        snr = 10.0 if i % 100 == 0 else None
+        run.turns = [TurnResult(turn_index=k, wer=0.1, snr_db=snr, started_at=run.started_at)
+                     for k in range(8)]  # fmt: skip
+        runs.append(run)
+    store.replace_runs(runs)
+    with store.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, params, context, many):  # type: ignore[no-untyped-def]
+        if "snr_db" in statement:
+            seen.append((statement, params))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    span = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    A.quality_by_snr(store, A.Filters(*span))
+    A.quality_by_snr(store, A.Filters(*span, source="synthetic", target="ws://a"))
+    event.remove(store.engine, "before_cursor_execute", keep)
+    assert len(seen) == 2
+    for statement, params in seen:
+        with store.engine.connect() as conn:
+            if store.backend == "sqlite":
+                plan = " ".join(
+                    str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                )
+            else:
+                plan = " ".join(
+                    str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {statement}", params)
+                )
+                # Each day partition has its own copy of the index, under its own name.
+                partial = [
+                    str(n)
+                    for (n,) in conn.exec_driver_sql(
+                        "SELECT indexname FROM pg_indexes WHERE position('snr_db IS NOT NULL' in indexdef) > 0"
+                    )
+                ]
+                plan = plan if not any(n in plan for n in partial) else "ix_turns_snr_started"
+        assert "ix_turns_snr_started" in plan, plan
+
+
 def test_measured_counts_the_turns_that_carry_each_measure(store: Store) -> None:
     run = RunResult(probe_name="p", target_url="ws://a", started_at=T0)
     run.turns = [

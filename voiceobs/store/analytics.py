@@ -57,8 +57,10 @@ _NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 
 #: Ranges at least this long read percentiles from the latency histograms.
 ROLLUP_FROM = timedelta(hours=6)
-#: Fewer values than this in a range are sorted exactly, whatever its length: sorting
-#: 50,000 values costs about what merging a day of minute histograms does (benchmarks/dashboard).
+#: A range holding fewer turns than this is sorted exactly, whatever its length: reading
+#: and sorting 50,000 turns costs about what merging a day of minute histograms does
+#: (benchmarks/dashboard). It is the turns that count, not the values of the measure: the
+#: exact path reads every turn of the range to find a sparse measure's few values.
 EXACT_UNDER = 50_000
 #: The Capacity page fits the newest this many spans of a stage (bounded cost at any range).
 CAPACITY_SAMPLE = 50_000
@@ -431,8 +433,8 @@ def _from_histograms(
     """``measures`` merged from the histograms, or None where the exact path should answer.
 
     ``exact`` None decides by the range: under ``ROLLUP_FROM``, or holding fewer
-    than ``EXACT_UNDER`` values (sorting those is cheap), stays exact. True is
-    always exact; False reads the histograms whenever they keep the measures.
+    than ``EXACT_UNDER`` turns (reading and sorting those is cheap), stays exact.
+    True is always exact; False reads the histograms whenever they keep the measures.
     """
     if exact or bucket_s % 60 or any(m not in histograms.MEASURES for m in measures):
         return None
@@ -442,8 +444,8 @@ def _from_histograms(
         return None
     with store.engine.connect() as conn:
         if exact is None:
-            # The hour rows' counts (no bucket lists read) say how many values there are.
-            held = histograms.count_hours(conn, measures, f.since, f.until, _dims_filter(f))
+            # The hour rows' counts (no bucket lists read) say how many turns there are.
+            held = histograms.count_hours(conn, ("turns",), f.since, f.until, _dims_filter(f))
             if held < EXACT_UNDER:
                 return None
         return histograms.merge_range(
@@ -727,16 +729,23 @@ def quality_by_snr(
     for m in metrics:
         if m not in QUALITY_METRICS:
             raise ValueError(f"unknown quality metric {m!r}")
-    q = _where(
+    q = (
         select(
             Turn.snr_db,
             func.count(),
             func.sum(case((Turn.ok.is_(True), 1), else_=0)),
             *[func.avg(getattr(Turn, m)) for m in metrics],
-        ).where(Turn.snr_db.is_not(None)),
-        Turn,
-        f,
-    ).group_by(Turn.snr_db)
+        )
+        .where(Turn.snr_db.is_not(None), Turn.started_at >= f.since, Turn.started_at < f.until)
+        .group_by(Turn.snr_db)
+    )
+    # The partial index of the turns sent with noise serves this, filters or not: they
+    # are compared as expressions (``col || ''``), which no index serves, so SQLite cannot
+    # take a (source, started_at) index instead and read every turn of that source.
+    for col, value in ((Turn.probe_name, f.probe), (Turn.target_url, f.target),
+                       (Turn.region, f.region), (Turn.source, f.source)):  # fmt: skip
+        if value:
+            q = q.where(col.op("||")("") == value)
     with store.session() as s:
         rows = s.execute(q).all()
     out = []

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -209,6 +210,14 @@ class Turn(Base):
         Index("ix_turns_target_started", "target_url", "started_at"),
         Index("ix_turns_region_started", "region", "started_at"),
         Index("ix_turns_source_started", "source", "started_at"),
+        # Turns sent with noise (a sweep) are few: the Quality page's WER-by-SNR reads them
+        # alone instead of every turn of the range (migration 0009).
+        Index(
+            "ix_turns_snr_started",
+            "started_at",
+            sqlite_where=text("snr_db IS NOT NULL"),
+            postgresql_where=text("snr_db IS NOT NULL"),
+        ),
     )
 
 
