@@ -138,7 +138,9 @@ def test_chart_buckets_come_from_the_data_not_the_range(
     assert A.chart_bucket_seconds(store, f) == 300
     empty = A.Filters(since=T0 - timedelta(days=60), until=T0 - timedelta(days=30))
     assert A.data_extent(store, empty) is None
-    assert A.chart_bucket_seconds(store, empty) == A.pick_bucket_seconds(empty.since, empty.until, 30)
+    assert A.chart_bucket_seconds(store, empty) == A.pick_bucket_seconds(
+        empty.since, empty.until, 30
+    )
 
 
 def test_by_source_puts_production_beside_synthetic(store: Store) -> None:
@@ -152,7 +154,9 @@ def test_by_source_puts_production_beside_synthetic(store: Store) -> None:
     for i, ms in enumerate(reported):
         run = RunResult(probe_name="bot", target_url="pipecat://bot", source="production",
                         started_at=T0 + timedelta(minutes=i))  # fmt: skip
-        run.turns.append(TurnResult(turn_index=0, reported_latency_ms=ms, started_at=run.started_at))
+        run.turns.append(
+            TurnResult(turn_index=0, reported_latency_ms=ms, started_at=run.started_at)
+        )
         store.save_run(run)
     f = A.Filters(since=T0, until=T0 + timedelta(hours=1))
     rows = {r["source"]: r for r in A.by_source(store, f)}
@@ -165,8 +169,12 @@ def test_by_source_puts_production_beside_synthetic(store: Store) -> None:
     assert rows["production"]["turn_latency_ms_p95"] is None
     only = A.by_source(store, A.Filters(since=f.since, until=f.until, source="production"))
     assert [r["source"] for r in only] == ["production"]
-    assert A.counts(store, A.Filters(since=f.since, until=f.until, source="synthetic"))["runs"] == 20
-    empty = A.by_source(store, A.Filters(since=T0 - timedelta(days=2), until=T0 - timedelta(days=1)))
+    assert (
+        A.counts(store, A.Filters(since=f.since, until=f.until, source="synthetic"))["runs"] == 20
+    )
+    empty = A.by_source(
+        store, A.Filters(since=T0 - timedelta(days=2), until=T0 - timedelta(days=1))
+    )
     assert [(r["source"], r["runs"]) for r in empty] == [("production", 0), ("synthetic", 0)]
 
 
@@ -188,14 +196,21 @@ def test_quality_by_snr_groups_wer_by_the_callers_noise(store: Store) -> None:
     wers = {20.0: [0.0, 0.1], 10.0: [0.2, 0.4, 0.3], 5.0: [0.9]}
     for snr, values in wers.items():
         for i, w in enumerate(values):
-            run = RunResult(probe_name="p", target_url="ws://a", region="r1", started_at=T0 + timedelta(minutes=i))
+            run = RunResult(
+                probe_name="p",
+                target_url="ws://a",
+                region="r1",
+                started_at=T0 + timedelta(minutes=i),
+            )
             run.turns.append(TurnResult(turn_index=0, wer=w, snr_db=snr, caller={"snr_db": snr}, ok=i != 1,
                                         started_at=T0 + timedelta(minutes=i)))  # fmt: skip
             store.save_run(run)
     clean = RunResult(probe_name="p", target_url="ws://a", region="r1", started_at=T0)
     clean.turns.append(TurnResult(turn_index=0, wer=0.0, started_at=T0))
     store.save_run(clean)
-    rows = A.quality_by_snr(store, A.Filters(since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1)))
+    rows = A.quality_by_snr(
+        store, A.Filters(since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1))
+    )
     assert [r["snr_db"] for r in rows] == [5.0, 10.0, 20.0]
     for r in rows:
         values = wers[r["snr_db"]]
@@ -235,7 +250,8 @@ def test_quality_by_snr_reads_only_the_turns_sent_with_noise(store: Store) -> No
         with store.engine.connect() as conn:
             if store.backend == "sqlite":
                 plan = " ".join(
-                    str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                    str(r[-1])
+                    for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
                 )
             else:
                 plan = " ".join(
@@ -267,3 +283,16 @@ def test_measured_counts_the_turns_that_carry_each_measure(store: Store) -> None
     assert A.measured(store, later, ("barge_in_stop_ms",)) == {"barge_in_stop_ms": 0}
     with pytest.raises(ValueError, match="nope"):
         A.measured(store, f, ("nope",))
+
+
+def test_dimensions_walk_the_index_and_find_every_distinct_value(store: Store) -> None:
+    """One seek per value must still find them all: the empty region, odd characters, repeats."""
+    names = ["b", "a", "a", "z-9", "é", "b"]
+    store.replace_runs(
+        [RunResult(probe_name=n, target_url=f"ws://{n}", region=("", "eu", "us")[i % 3],
+                   started_at=T0 + timedelta(minutes=i)) for i, n in enumerate(names)]
+    )  # fmt: skip
+    dims = A.dimensions(store)
+    assert dims.probes == sorted(set(names))
+    assert dims.targets == sorted({f"ws://{n}" for n in names})
+    assert dims.regions == ["", "eu", "us"]

