@@ -317,13 +317,14 @@ def _counted(
     Counts and means read this way are exact, so only the range decides: a long
     one reads hour rows instead of every turn and call of the range.
     """
-    if f.until - f.since < ROLLUP_FROM:
+    if f.until - f.since < ROLLUP_FROM or not _fresh_histograms(store):
         return None
-    got = _from_histograms(store, f, measures, _whole_range_bucket(f), group_by, False)
-    if got is None:
-        return None
+    with store.engine.connect() as conn:
+        got = histograms.sum_range(
+            conn, store.backend, measures, f.since, f.until, _dims_filter(f), _group_of(group_by)
+        )
     out: dict[str, dict[str, histograms.Merged]] = {}
-    for (measure, _b, grp), merged in got.items():
+    for (measure, grp), merged in got.items():
         out.setdefault(grp, {})[measure] = merged
     return out
 
@@ -356,11 +357,10 @@ def measured(store: Store, f: Filters, measures: Sequence[str]) -> dict[str, int
         raise ValueError(f"unknown measure(s) {', '.join(unknown)}")
     # Counts from the histograms are exact, so no range is too small for them; a long
     # range holding none of the measures (most hold no barge-in) must not scan the turns.
-    got = None
-    if f.until - f.since >= ROLLUP_FROM:
-        got = _from_histograms(store, f, measures, _whole_range_bucket(f), "all", False)
-    if measures and got is not None:
-        return {m: sum(v.n for (mm, _b, _g), v in got.items() if mm == m) for m in measures}
+    held = _counted(store, f, measures, "all") if measures else None
+    if held is not None:
+        got = held.get("all", {})
+        return {m: got[m].n if m in got else 0 for m in measures}
     q = _where(select(*[func.count(getattr(Turn, m)) for m in measures]), Turn, f)
     with store.session() as s:
         row = s.execute(q).one()
@@ -445,6 +445,8 @@ def _from_histograms(
     bucket_s: int,
     group_by: str,
     exact: bool | None,
+    *,
+    buckets: bool = True,
 ) -> dict[tuple[str, int, str], histograms.Merged] | None:
     """``measures`` merged from the histograms, or None where the exact path should answer.
 
@@ -466,7 +468,7 @@ def _from_histograms(
                 return None
         return histograms.merge_range(
             conn, store.backend, measures, f.since, f.until, bucket_s, _dims_filter(f),
-            _group_of(group_by),
+            _group_of(group_by), buckets=buckets,
         )  # fmt: skip
 
 
@@ -495,7 +497,7 @@ def _fresh_histograms(store: Store, *, spans: bool = False) -> bool:
 
 
 def _stage_histograms(
-    store: Store, f: Filters, bucket_s: int
+    store: Store, f: Filters, bucket_s: int, *, buckets: bool = True
 ) -> dict[tuple[str, int, str], histograms.Merged] | None:
     """Stage span durations per time bucket from the stage histograms; None: read the spans.
 
@@ -509,7 +511,7 @@ def _stage_histograms(
     with store.engine.connect() as conn:
         return histograms.merge_range(
             conn, store.backend, histograms.STAGE_MEASURES, f.since, f.until, bucket_s, {},
-            lambda _dims: "all",
+            lambda _dims: "all", buckets=buckets,
         )  # fmt: skip
 
 
@@ -632,7 +634,7 @@ def stage_breakdown_over_time(
 ) -> list[dict[str, Any]]:
     """Mean duration of each stage per time bucket: the stacked bars of the Latency page."""
     bucket_s = bucket_s or pick_bucket_seconds(f.since, f.until, 30)
-    merged = _stage_histograms(store, f, bucket_s)
+    merged = _stage_histograms(store, f, bucket_s, buckets=False)
     if merged is not None:
         read = [
             {"bucket_start": _bucket_start(f.since, bucket_s, b),
@@ -695,7 +697,9 @@ def quality_over_time(
     merged = None
     if f.until - f.since >= ROLLUP_FROM:
         # Means and counts from the histograms are exact: only the range decides.
-        merged = _from_histograms(store, f, ("turns", *metrics), bucket_s, group_by, False)
+        merged = _from_histograms(
+            store, f, ("turns", *metrics), bucket_s, group_by, False, buckets=False
+        )
     if merged is not None:
         by_key: dict[tuple[int, str], dict[str, Any]] = {}
         for (measure, b, grp), got in merged.items():
@@ -776,9 +780,11 @@ def distribution(store: Store, f: Filters, metric: str, *, bins: int = 30) -> li
     """A histogram of one measure over the range: ``bins`` equal-width bins from min to max."""
     if metric not in QUALITY_METRICS and metric not in LATENCY_MEASURES:
         raise ValueError(f"unknown measure {metric!r}")
-    held = _counted(store, f, (metric,), "all")
-    if held is not None:
-        return _binned(held.get("all", {}).get(metric), bins)
+    if f.until - f.since >= ROLLUP_FROM:
+        # Exact counts either way: only the range decides (the buckets are read here).
+        merged = _from_histograms(store, f, (metric,), _whole_range_bucket(f), "all", False)
+        if merged is not None:
+            return _binned(next(iter(merged.values()), None), bins)
     value = getattr(Turn, metric)
     with store.session() as s:
         lo, hi = s.execute(
