@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 
 from voiceobs.slo import evaluate, parse_slos
 from voiceobs.store import Store
+from voiceobs.store.retention import RetentionPolicy
 from voiceobs.store.sli import counts, source_for
 
 # Evaluate at the wall clock, as cron does: the newest data is minutes old.
@@ -142,9 +143,15 @@ def _alerts(slo):  # type: ignore[no-untyped-def]
     return load_policy().scaled(slo.period)
 
 
+#: Raw rows kept forever: with the default 30 days of turns a 30-day window reaches past the
+#: retention horizon and is read from whole rollup minutes (its partial first minute left out,
+#: so it reads the same before and after a prune), and could not equal the full scan exactly.
+KEEP = RetentionPolicy(spans=None, turns=None, rollups=None)
+
+
 def timed_eval(store: Store) -> float:
     t0 = time.perf_counter()
-    evaluate(store, SLOS, now=NOW, record=False)
+    evaluate(store, SLOS, now=NOW, record=False, retention=KEEP)
     return time.perf_counter() - t0
 
 
@@ -183,7 +190,7 @@ def bench(url: str, millions: float) -> dict[str, float]:
         steady_runs.append(timed_eval(store))
     steady = statistics.median(steady_runs)
     # Sanity: rollup-based evaluation counts exactly what the full scan counts.
-    [r] = evaluate(store, SLOS[:1], now=NOW, record=False)
+    [r] = evaluate(store, SLOS[:1], now=NOW, record=False, retention=KEEP)
     with store.engine.connect() as conn:
         g, t = conn.execute(counts(source_for(SLOS[0].sli_query()), NOW - SLOS[0].period, NOW)).one()
     assert (r.good, r.total) == (g, t), ((r.good, r.total), (g, t))
