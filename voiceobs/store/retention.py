@@ -39,7 +39,10 @@ How it stays out of the way of writers:
 
 Each table is expired by one step, :func:`_expire`: on PostgreSQL, dropping
 whole time partitions older than the cutoff can go in front of its batched
-deletes without touching anything else.
+deletes without touching anything else. There the batched delete of an
+expired call's turns looks only up to ``cutoff + RAW_MARGIN`` (a call's
+turns start within that of it), so it reads a partition or two rather than
+every day's; a turn later than that goes with its own day partition.
 """
 
 from __future__ import annotations
