@@ -49,9 +49,7 @@ STAGE_DRIVERS: dict[str, str] = {
 QUALITY_METRICS: dict[str, bool] = {m: MEASURES[m].higher_is_better for m in _QUALITY}
 
 #: Thresholds below which (above, for WER) a turn is flagged, until a user changes them.
-DEFAULT_QUALITY_THRESHOLDS: dict[str, float] = {
-    m: flag for m in _QUALITY if (flag := MEASURES[m].flag_at) is not None
-}
+DEFAULT_QUALITY_THRESHOLDS: dict[str, float] = histograms.FLAG_THRESHOLDS
 
 _NICE_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 
@@ -296,8 +294,8 @@ def dimensions(store: Store) -> Dimensions:
 def _distinct(s: Any, col: Any) -> list[str]:
     """The distinct values of an indexed column, one index seek each (a "loose index scan").
 
-    ``SELECT DISTINCT`` reads every row: 5.6 s for three columns of 5 million calls
-    on PostgreSQL. Walking up the ``(column, started_at)`` index with ``min(col)
+    ``SELECT DISTINCT`` reads every row: 5.7 s for three columns of 5 million calls
+    on PostgreSQL (benchmarks/dashboard/bench_queries.py). Walking up the ``(column, started_at)`` index with ``min(col)
     WHERE col > previous`` costs one seek per value, and there are a handful.
     """
     walk = select(func.min(col).label("v")).cte("walk", recursive=True)
@@ -329,12 +327,20 @@ def _counted(
     return out
 
 
+def _counts_of(store: Store, f: Filters, measures: Sequence[str]) -> dict[str, int] | None:
+    """How many values of each measure the range holds, from the histograms; None: ask the rows."""
+    held = _counted(store, f, measures, "all") if measures else None
+    if held is None:
+        return None
+    got = held.get("all", {})
+    return {m: got[m].n if m in got else 0 for m in measures}
+
+
 def counts(store: Store, f: Filters) -> dict[str, int]:
     """Runs, failed runs and turns in range: the headline figures of a page."""
-    held = _counted(store, f, ("runs", "failed_runs", "turns"), "all")
+    held = _counts_of(store, f, ("runs", "failed_runs", "turns"))
     if held is not None:
-        got = held.get("all", {})
-        return {k: got[k].n if k in got else 0 for k in ("runs", "failed_runs", "turns")}
+        return held
     runs_q = _where(
         select(
             func.count(),
@@ -357,10 +363,9 @@ def measured(store: Store, f: Filters, measures: Sequence[str]) -> dict[str, int
         raise ValueError(f"unknown measure(s) {', '.join(unknown)}")
     # Counts from the histograms are exact, so no range is too small for them; a long
     # range holding none of the measures (most hold no barge-in) must not scan the turns.
-    held = _counted(store, f, measures, "all") if measures else None
+    held = _counts_of(store, f, measures)
     if held is not None:
-        got = held.get("all", {})
-        return {m: got[m].n if m in got else 0 for m in measures}
+        return held
     q = _where(select(*[func.count(getattr(Turn, m)) for m in measures]), Turn, f)
     with store.session() as s:
         row = s.execute(q).one()
@@ -830,13 +835,10 @@ def _binned(merged: histograms.Merged | None, bins: int) -> list[dict[str, Any]]
 
 
 def _flag_condition(thresholds: Mapping[str, float]) -> ColumnElement[bool] | None:
-    conds = []
-    for metric, limit in thresholds.items():
+    for metric in thresholds:
         if metric not in QUALITY_METRICS:
             raise ValueError(f"unknown quality metric {metric!r}")
-        col = getattr(Turn, metric)
-        conds.append(col < limit if QUALITY_METRICS[metric] else col > limit)
-    return or_(*conds) if conds else None
+    return histograms.flag_condition(Turn.__table__, thresholds) if thresholds else None  # type: ignore[arg-type]
 
 
 def flagged_turns(
@@ -850,11 +852,10 @@ def flagged_turns(
     # At the default thresholds the count is kept in the histograms (exact).
     held = None
     if dict(thresholds) == histograms.FLAG_THRESHOLDS:
-        held = _counted(store, f, ("flagged",), "all")
+        held = _counts_of(store, f, ("flagged",))
     with store.session() as s:
         if held is not None:
-            got = held.get("all", {}).get("flagged")
-            total = got.n if got is not None else 0
+            total = held["flagged"]
         else:
             total = (
                 s.scalar(_where(select(func.count()).select_from(Turn).where(cond), Turn, f)) or 0

@@ -104,7 +104,8 @@ MEASURES: tuple[str, ...] = (*LATENCY, *QUALITY_METRICS, *COUNTS)
 STAGES: tuple[str, ...] = ("vad", "asr", "respond", "tts", "transport")
 #: The span measures: each stage's span duration in ms.
 STAGE_MEASURES: tuple[str, ...] = tuple(f"stage:{name}" for name in STAGES)
-_NS_PER_MINUTE = 60_000_000_000
+#: Span starts are nanoseconds; a stage row's minute is ``start_ns // NS_PER_MINUTE``.
+NS_PER_MINUTE = 60_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Row widths in minutes: per minute (edges), per hour (the bulk of a long range).
@@ -128,8 +129,9 @@ def _duration_ms() -> Any:
     return (SPANS.c.end_ns - SPANS.c.start_ns) / 1e6
 
 
-def _span_minute() -> Any:
-    return SPANS.c.start_ns // _NS_PER_MINUTE
+def span_minute() -> Any:
+    """The minute number of a span's start, in SQL."""
+    return SPANS.c.start_ns // NS_PER_MINUTE
 
 
 def flag_condition(table: Table, thresholds: Mapping[str, float]) -> Any:
@@ -255,24 +257,18 @@ def recompute_span_minutes(conn: Connection, start: int | None, end: int | None)
     if end is not None:
         cond.append(HISTOGRAMS.c.minute < end)
     conn.execute(delete(HISTOGRAMS).where(*cond))
-    minute, duration = _span_minute(), _duration_ms()
+    minute, duration = span_minute(), _duration_ms()
     q = select(
         SPANS.c.name, minute.label("minute"), _code_sql(duration).label("code"),
         func.count(), func.sum(duration),
     ).where(SPANS.c.name.in_(STAGES))  # fmt: skip
     if start is not None:
-        q = q.where(SPANS.c.start_ns >= start * _NS_PER_MINUTE)
+        q = q.where(SPANS.c.start_ns >= start * NS_PER_MINUTE)
     if end is not None:
-        q = q.where(SPANS.c.start_ns < end * _NS_PER_MINUTE)
+        q = q.where(SPANS.c.start_ns < end * NS_PER_MINUTE)
     rows: dict[tuple[Any, ...], Merged] = {}
     for name, m, code, n, total in conn.execute(q.group_by(SPANS.c.name, minute, "code")):
-        key = (f"stage:{name}", int(m), "", "", "", "")
-        got = rows.get(key)
-        if got is None:
-            got = rows[key] = Merged()
-        got.n += int(n)
-        got.total += float(total or 0.0)
-        got.buckets[int(code)] += int(n)
+        _tally(rows, (f"stage:{name}", int(m), "", "", "", ""), code, n, total)
     _insert(conn, MINUTE, rows)
     return max((key[1] for key in rows), default=None)
 
@@ -316,16 +312,21 @@ def recompute_minutes(
         branches.append(q.group_by(*group))
     rows: dict[tuple[Any, ...], Merged] = {}
     for measure, m, *rest in conn.execute(union_all(*branches)):
-        *dim_values, code, n, s = rest
-        key = (measure, int(m), *dim_values)
-        got = rows.get(key)
-        if got is None:
-            got = rows[key] = Merged()
-        got.n += int(n)
-        got.total += float(s or 0.0)
-        got.buckets[int(code)] += int(n)
+        *dim_values, code, n, total = rest
+        _tally(rows, (measure, int(m), *dim_values), code, n, total)
     _insert(conn, MINUTE, rows)
     return max((key[1] for key in rows), default=None)
+
+
+def _tally(rows: dict[tuple[Any, ...], Merged], key: tuple[Any, ...], code: Any, n: Any,
+           total: Any) -> None:  # fmt: skip
+    """Add one grouped row (``n`` values of bucket ``code`` summing to ``total``) to ``key``'s."""
+    got = rows.get(key)
+    if got is None:
+        got = rows[key] = Merged()
+    got.n += int(n)
+    got.total += float(total or 0.0)
+    got.buckets[int(code)] += int(n)
 
 
 def recompute_hours(
@@ -474,20 +475,10 @@ def sum_range(
         (since, minute_start(first)), (minute_start(last), until)
     ]  # fmt: skip
     raw = [(lo, hi) for lo, hi in raw if lo < hi]
-    stages = [m for m in measures if m in STAGE_MEASURES]
-    for _epoch, name, v in _raw_spans(conn, stages, raw) if stages and raw else ():
-        got = into(f"stage:{name}", ("", "", "", ""))
+    for _epoch, measure, edge_dims, v in _raw_values(conn, dialect, measures, raw, filters):
+        got = into(measure, edge_dims)
         got.n += 1
-        got.total += float(v)
-    for table in (TURNS, RUNS) if raw else ():
-        of_table = [m for m in measures if m not in STAGE_MEASURES and _source(m)[0] is table]
-        for _epoch, *rest in _raw(conn, dialect, table, of_table, raw, filters) if of_table else ():
-            dims = rest[: len(DIMS)]
-            for measure, v in zip(of_table, rest[len(DIMS) :], strict=True):
-                if v is not None:
-                    got = into(measure, dims)
-                    got.n += 1
-                    got.total += float(v)
+        got.total += v
     return out
 
 
@@ -591,20 +582,34 @@ def merge_range(
         raw += [(minute_start(lo), minute_start(hi)) for lo, hi in _runs(cut)]
         if minute_start(last) < until:
             raw.append((minute_start(last), until))
+    for epoch, measure, dims, v in _raw_values(conn, dialect, measures, raw, filters):
+        into(measure, bucket(epoch), dims).add_value(v)
+    return out
+
+
+def _raw_values(
+    conn: Connection,
+    dialect: str,
+    measures: Sequence[str],
+    ranges: Sequence[tuple[datetime, datetime]],
+    filters: Mapping[str, str | None],
+) -> Iterator[tuple[int, str, Sequence[str], float]]:
+    """Every value of ``measures`` in ``ranges`` from the raw rows: (epoch second, measure, dims, value).
+
+    Stage spans (one series: empty dimensions), turns and calls, each from its table.
+    """
+    if not ranges:
+        return
     stages = [m for m in measures if m in STAGE_MEASURES]
-    for epoch, name, v in _raw_spans(conn, stages, raw) if stages else ():
-        into(f"stage:{name}", bucket(int(epoch)), ("", "", "", "")).add_value(float(v))
+    for epoch, name, v in _raw_spans(conn, stages, ranges) if stages else ():
+        yield int(epoch), f"stage:{name}", ("", "", "", ""), float(v)
     for table in (TURNS, RUNS):
         of_table = [m for m in measures if m not in STAGE_MEASURES and _source(m)[0] is table]
-        if not of_table:
-            continue
-        for epoch, *rest in _raw(conn, dialect, table, of_table, raw, filters):
+        for epoch, *rest in _raw(conn, dialect, table, of_table, ranges, filters) if of_table else ():
             dims = rest[: len(DIMS)]
-            b = bucket(int(epoch))
             for measure, v in zip(of_table, rest[len(DIMS) :], strict=True):
                 if v is not None:
-                    into(measure, b, dims).add_value(float(v))
-    return out
+                    yield int(epoch), measure, dims, float(v)
 
 
 def _ns(at: datetime) -> int:
@@ -665,6 +670,7 @@ __all__ = [
     "MEASURES",
     "MINUTE",
     "MIN_MS",
+    "NS_PER_MINUTE",
     "RELATIVE_ERROR",
     "STAGES",
     "STAGE_MEASURES",
@@ -678,6 +684,7 @@ __all__ = [
     "recompute_minutes",
     "recompute_span_minutes",
     "span_definition",
+    "span_minute",
     "sum_range",
     "value_of",
 ]

@@ -278,20 +278,20 @@ def _turn_family(dialect: str) -> _Family:
 
 
 def _span_family() -> _Family:
-    minute = histograms.SPANS.c.start_ns // 60_000_000_000
+    minute, per_minute = histograms.span_minute(), histograms.NS_PER_MINUTE
     stage = histograms.SPANS.c.name.in_(histograms.STAGES)
 
     def days(conn: Connection, lo: int | None, hi: int | None) -> list[int]:
         q = select((minute // _DAY).label("d")).where(stage).distinct()
         if lo is not None:
-            q = q.where(histograms.SPANS.c.start_ns >= lo * 60_000_000_000)
+            q = q.where(histograms.SPANS.c.start_ns >= lo * per_minute)
         if hi is not None:
-            q = q.where(histograms.SPANS.c.start_ns < hi * 60_000_000_000)
+            q = q.where(histograms.SPANS.c.start_ns < hi * per_minute)
         return sorted(int(d) * _DAY for (d,) in conn.execute(q))
 
     def newest(conn: Connection) -> int | None:
         got = conn.execute(select(func.max(histograms.SPANS.c.start_ns)).where(stage)).scalar()
-        return None if got is None else int(got) // 60_000_000_000
+        return None if got is None else int(got) // per_minute
 
     def dirty(conn: Connection, after: int) -> set[int]:
         q = select(minute).where(histograms.SPANS.c.id > after, stage).distinct()
