@@ -493,3 +493,28 @@ def redacting_provider(
         RedactingSpanProcessor(*processors, redactor=redactor or Redactor(use_env=False))
     )
     return provider
+
+
+# -- which SQL a call ran (to tell a rollup read from a raw one) ------------------------------
+
+
+@contextmanager
+def statements(store: Any) -> Iterator[list[str]]:
+    """The SQL statements ``store`` runs inside the block, in order."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", keep)
+
+
+def read_histograms(seen: list[str]) -> bool:
+    """Whether any of ``seen`` read the histogram rows."""
+    return any("FROM latency_histograms" in s for s in seen)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import read_histograms, statements
 from voiceobs.results import RunResult, TurnResult
 from voiceobs.store import ProbeRun, Store, Turn, rollups
 from voiceobs.store import analytics as A
@@ -96,10 +97,12 @@ def _rows(store: Store, f: A.Filters) -> dict[str, int]:
 @pytest.mark.parametrize("k", range(3))
 def test_counts_from_the_histograms_equal_a_count_of_the_rows(calls: Store, k: int) -> None:
     f = _ranges()[k]
-    got = A.counts(calls, f)
+    with statements(calls) as seen:
+        got = A.counts(calls, f)
+    assert read_histograms(seen), "the counts were not read from the histograms"
     assert got == _rows(calls, f)
     assert got["runs"] > 50 and got["failed_runs"] > 5
-    # It was the histograms that answered: their state row exists once a page has read them.
+    # Every call is in the minute rows once.
     with calls.engine.connect() as conn:
         held = conn.execute(
             select(func.sum(H.HISTOGRAMS.c.n)).where(H.HISTOGRAMS.c.measure == "runs",
@@ -110,7 +113,9 @@ def test_counts_from_the_histograms_equal_a_count_of_the_rows(calls: Store, k: i
 
 def test_by_source_counts_and_latency_agree_with_the_exact_path(calls: Store, exact) -> None:  # type: ignore[no-untyped-def]
     f = _ranges()[0]
-    rolled = {r["source"]: r for r in A.by_source(calls, f)}
+    with statements(calls) as seen:
+        rolled = {r["source"]: r for r in A.by_source(calls, f)}
+    assert read_histograms(seen)
     exact()
     rows = {r["source"]: r for r in A.by_source(calls, f)}
     for src in ("production", "synthetic"):
@@ -127,7 +132,9 @@ def test_quality_means_from_the_histograms_equal_the_exact_ones(
     group_by: str,  # type: ignore[no-untyped-def]
 ) -> None:
     f = _ranges()[0]
-    rolled = A.quality_over_time(calls, f, METRICS, bucket_s=1800, group_by=group_by)
+    with statements(calls) as seen:
+        rolled = A.quality_over_time(calls, f, METRICS, bucket_s=1800, group_by=group_by)
+    assert read_histograms(seen)
     exact()
     rows = A.quality_over_time(calls, f, METRICS, bucket_s=1800, group_by=group_by)
     assert [(r["bucket_start"], r["group"], r["turns"]) for r in rolled] == [
@@ -141,7 +148,9 @@ def test_quality_means_from_the_histograms_equal_the_exact_ones(
 def test_flagged_count_at_the_default_thresholds_comes_from_the_histograms(calls: Store) -> None:
     f = _ranges()[0]
     defaults = dict(H.FLAG_THRESHOLDS)
-    total, newest = A.flagged_turns(calls, f, defaults)
+    with statements(calls) as seen:
+        total, newest = A.flagged_turns(calls, f, defaults)
+    assert read_histograms(seen)
     with calls.session() as s:
         turns = [t for t in s.scalars(select(Turn)) if f.since <= t.started_at < f.until]
 
@@ -163,7 +172,9 @@ def test_distribution_from_the_histograms_places_each_value_within_the_stated_er
     exact,  # type: ignore[no-untyped-def]
 ) -> None:
     f = _ranges()[0]
-    rolled = A.distribution(calls, f, "pesq_wb")
+    with statements(calls) as seen:
+        rolled = A.distribution(calls, f, "pesq_wb")
+    assert read_histograms(seen)
     exact()
     rows = A.distribution(calls, f, "pesq_wb")
     assert sum(b["count"] for b in rolled) == sum(b["count"] for b in rows) > 1000

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import read_histograms, statements
 from voiceobs.results import RunResult, SpanRecord, TurnResult
 from voiceobs.store import Span, Store, rollups
 from voiceobs.store import analytics as A
@@ -67,7 +68,9 @@ RANGE = A.Filters(since=T0 + timedelta(seconds=11), until=T0 + timedelta(hours=7
 def test_stage_breakdown_from_the_histograms_is_within_the_stated_error(
     spans: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rolled = A.stage_breakdown(spans, RANGE)
+    with statements(spans) as seen:
+        rolled = A.stage_breakdown(spans, RANGE)
+    assert read_histograms(seen), "the stage rows were not read"
     with spans.engine.connect() as conn:
         held = conn.execute(
             select(func.sum(H.HISTOGRAMS.c.n)).where(H.HISTOGRAMS.c.measure == "stage:asr",
@@ -87,7 +90,9 @@ def test_stage_breakdown_from_the_histograms_is_within_the_stated_error(
 def test_stages_over_time_from_the_histograms_equal_the_exact_means(
     spans: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rolled = A.stage_breakdown_over_time(spans, RANGE, bucket_s=1800)
+    with statements(spans) as seen:
+        rolled = A.stage_breakdown_over_time(spans, RANGE, bucket_s=1800)
+    assert read_histograms(seen)
     _exact(monkeypatch)
     exact = sorted(
         A.stage_breakdown_over_time(spans, RANGE, bucket_s=1800),
@@ -103,7 +108,9 @@ def test_stages_over_time_from_the_histograms_equal_the_exact_means(
 def test_a_filtered_view_reads_the_spans(spans: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The stage rows have no probe, target or region: a filter must not read them."""
     f = A.Filters(since=RANGE.since, until=RANGE.until, target="ws://b")
-    got = A.stage_breakdown(spans, f)
+    with statements(spans) as seen:
+        got = A.stage_breakdown(spans, f)
+    assert not read_histograms(seen)
     _exact(monkeypatch)
     assert got == A.stage_breakdown(spans, f)
     assert got[0]["count"] < A.stage_breakdown(spans, RANGE)[0]["count"]
