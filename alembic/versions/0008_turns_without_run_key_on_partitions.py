@@ -2,9 +2,10 @@
 
 A foreign key on a partitioned table makes every delete of a call check
 (here: cascade into) every day partition of ``turns``, one partition scan
-per partition per deleted call, since the call id is not the partition key:
-with 70 days of partitions, deleting 2,500 calls took 9.8 s of a 20,000-turn
-prune, and 1.5 s without it (benchmarks/store/RESULTS.md). Nothing in
+per partition per deleted call, since the call id is not the partition key.
+With this key and an unbounded delete of each call's turns, a prune of 30 days
+out of 1 M turns (73 partitions) took 69.7 s; without either, 5.0 s
+(``bench_prune.py --url``, benchmarks/store/RESULTS.md). Nothing in
 voiceobs deletes a call without its turns: the one place calls are removed,
 retention's prune, deletes the turns of each batch of calls first, and the
 turns of calls older than the cutoff go with their whole day partitions.

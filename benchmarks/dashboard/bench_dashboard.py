@@ -26,7 +26,7 @@ turn of the range, the baseline) and the latency histograms (whole hours and
 minutes from the rollup), for every page cold at 24 h, 7 and 30 days.
 
 Usage: .venv/bin/python benchmarks/dashboard/bench_dashboard.py [--turns N] [--db PATH]
-       [--url URL] [--repeats N] [--no-naive] [--seed python|sql]
+       [--url URL] [--repeats N] [--no-naive] [--no-before] [--seed python|sql]
 (``--url`` benches that store, e.g. a PostgreSQL database, seeded when it holds
 fewer turns than asked.)
 """
@@ -226,15 +226,20 @@ def exact_vs_rollup(url: str, days: float) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def wide_ranges(url: str, repeats: int) -> None:
-    """Every page cold at 24 h, 7 d and 30 d on the histograms; the percentile pages exact too."""
+def wide_ranges(url: str, repeats: int, before_too: bool = True) -> None:
+    """Every page cold at 24 h, 7 d and 30 d on the histograms; the percentile pages exact too.
+
+    ``before_too`` False skips the exact baseline (minutes per page at 10 M turns).
+    """
     print(f"\npage switch, cold, histograms vs exact (median of {repeats})")
     real = analytics.ROLLUP_FROM
     for code in ("24h", "7d", "30d"):
         after = render_times(url, repeats, PAGES, code)
+        before: dict[str, float] = {}
         analytics.ROLLUP_FROM = timedelta(days=100_000)  # the baseline: every range exact
         try:
-            before = render_times(url, repeats, ["overview", "latency", "quality"], code)
+            if before_too:
+                before = render_times(url, repeats, ["overview", "latency", "quality"], code)
         finally:
             analytics.ROLLUP_FROM = real
         print(f"last {code}: " + ", ".join(
@@ -253,6 +258,8 @@ def main() -> int:
     ap.add_argument("--url", default=None, help="bench this store instead of the SQLite file")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-naive", action="store_true", help="skip the load-into-pandas baseline")
+    ap.add_argument("--no-before", action="store_true",
+                    help="skip the exact-path baseline of the wide ranges (the after figures only)")
     ap.add_argument("--seed", choices=["python", "sql"], default="python",
                     help="how a missing store is filled: seed.py, or seed_sql.py (10 M in minutes)")
     args = ap.parse_args()
@@ -278,7 +285,7 @@ def main() -> int:
     print(f"slowest page switch: cold {slow_cold:.2f} s, cached {slow_warm:.2f} s "
           f"(target < {TARGET_S:.0f} s: {'met' if met else 'MISSED'})")  # fmt: skip
 
-    wide_ranges(big, args.repeats)
+    wide_ranges(big, args.repeats, before_too=not args.no_before)
     print("\nLatency page's main query: exact (window functions) vs histograms")
     for days in (1, 7, 30):
         exact, hist = exact_vs_rollup(big, days)

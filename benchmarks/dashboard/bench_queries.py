@@ -5,7 +5,8 @@ Capacity pages once over the last ``--days`` days of the store at ``--url``
 (with the histograms first brought up to date, as `voiceobs watch` keeps
 them), and prints the seconds of each, slowest first. Baseline in the same
 run: the same query forced onto the exact path (``analytics.ROLLUP_FROM``
-raised past the range), so each line reads "histograms vs exact".
+raised past the range), so each line reads "histograms vs exact"; for the
+filter drop-downs, ``SELECT DISTINCT`` (what they ran before the index walk).
 
     .venv/bin/python benchmarks/dashboard/bench_queries.py --url sqlite:////tmp/big.db --days 30
 """
@@ -22,7 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from voiceobs.store import Store, analytics, rollups
+from sqlalchemy import select
+
+from voiceobs.store import ProbeRun, Store, analytics, rollups
 from voiceobs.store.analytics import DEFAULT_QUALITY_THRESHOLDS, QUALITY_METRICS
 
 
@@ -54,6 +57,7 @@ def queries(store: Store, f: analytics.Filters) -> dict[str, Callable[[], Any]]:
         "quality: distribution": lambda: analytics.distribution(store, f, "pesq_wb"),
         "quality: by SNR": lambda: analytics.quality_by_snr(store, f, ("wer",)),
         "calls: newest 200": lambda: analytics.search_runs(store, f),
+        "filters: probes, targets, regions": lambda: analytics.dimensions(store),
         "capacity: asr": lambda: analytics.capacity(store, f, "asr"),
     }
 
@@ -77,6 +81,13 @@ def main() -> None:
         fast = time.perf_counter() - t
         got[name] = (fast, None)
         print(f"  {name:<36} {fast:7.2f} s", flush=True)
+    # The filter drop-downs' baseline: SELECT DISTINCT, which reads every call.
+    t = time.perf_counter()
+    with store.session() as s:
+        for col in (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region):
+            list(s.scalars(select(col).distinct()))
+    distinct_s = time.perf_counter() - t
+    print(f"  {'filters by SELECT DISTINCT (baseline)':<36} {distinct_s:7.2f} s", flush=True)
     if not args.no_exact:
         real = analytics.ROLLUP_FROM
         analytics.ROLLUP_FROM = timedelta(days=100_000)
@@ -89,6 +100,9 @@ def main() -> None:
         finally:
             analytics.ROLLUP_FROM = real
     print(f"\nlast {args.days:g} days, {args.url.split('/')[-1]}: query, histograms, exact")
+    got["filters: probes, targets, regions"] = (
+        got["filters: probes, targets, regions"][0], distinct_s
+    )
     for name, (fast, exact) in sorted(got.items(), key=lambda kv: -kv[1][0]):
         ratio = "" if exact is None else f"{exact:8.2f} s  {exact / max(fast, 1e-9):6.1f}x"
         print(f"  {name:<36} {fast:7.2f} s {ratio}")

@@ -354,9 +354,11 @@ def main() -> None:
     try:
         if args.url:
             _pg_drop(args.url)
+            from sqlalchemy.engine import make_url
+
             admin = _pg_admin(args.url)
             with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{args.url.rsplit("/", 1)[1].split("?")[0]}"')
+                conn.exec_driver_sql(f'CREATE DATABASE "{make_url(args.url).database}"')
             admin.dispose()
             template = args.url
             took = generate_pg(args.url, args.turns)

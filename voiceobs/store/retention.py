@@ -485,7 +485,7 @@ def _expire(b: _Batches, table: str, cut: datetime) -> None:
         if partitions.is_partitioned(b.store, "turns"):
             # A call's turns start within RAW_MARGIN of it (what the rollup horizon assumes):
             # bounding them lets PostgreSQL look in the partitions up to cut + RAW_MARGIN
-            # instead of every day partition, per call (69.7 s -> see benchmarks/store).
+            # instead of every day partition, per call (benchmarks/store/RESULTS.md).
             # A turn later than that is left to go with its own day partition.
             of_runs.append(Turn.started_at < cut + RAW_MARGIN)
 
