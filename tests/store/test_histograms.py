@@ -182,7 +182,8 @@ def test_refresh_folds_in_new_and_late_turns_in_the_minute_they_happened(store: 
     rollups.refresh_histograms(store)
     assert _minute_counts(store) == _raw_counts(store)
     # New calls, and a spool replayed late: a call from two days ago stored now (a higher id).
-    late_at = now - timedelta(days=2, seconds=13)
+    # Its four turns, one a second, start 13 s into a minute so all fall in that one minute.
+    late_at = (now - timedelta(days=2)).replace(second=13, microsecond=0)
     store.replace_runs([_run(rng, now - timedelta(minutes=40), "ws://b", 2),
                         _run(rng, late_at, "ws://b", 4)])  # fmt: skip
     rollups.refresh_histograms(store)
