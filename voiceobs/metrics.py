@@ -40,7 +40,8 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import (
@@ -52,8 +53,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from voiceobs.measures import EXPORTED_MEASURES, QUALITY_METRICS, TIME_MEASURES, Measure, measure
-from voiceobs.results import RunResult
-from voiceobs.store import Store, exports
+from voiceobs.results import RunResult, utcnow
+from voiceobs.store import Store, exports, rollups
+from voiceobs.store.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,15 @@ TURNS_METRIC = "voiceobs_turns_total"
 #: Every series' labels: which probe or bot, where, and whether real callers or probes.
 _LABELS = ("probe", "target", "region", "source", "framework", "service")
 _Key = tuple[str, str, str, str, str, str]
+#: Counters start from the rows of this long before the exporter started.
+LOOKBACK = timedelta(days=1)
+#: Hours older than this are no longer re-read (a call stored later than that is not counted).
+SETTLED = timedelta(days=7)
+
+
+def _hour(at: datetime) -> int:
+    """The first minute number of the hour holding ``at``."""
+    return int(at.timestamp() // 3600) * 60
 
 
 def _labels(run: RunResult) -> _Key:
@@ -177,62 +188,113 @@ def push_results(
     return True
 
 
-class _Cumulative:
-    """Histogram state per label set: bucket counts, count and sum, only ever growing."""
+class _Series:
+    """One histogram or counter of one series: count, sum, cumulative bound counts."""
 
-    def __init__(self, n_buckets: int) -> None:
-        self.buckets = [0] * n_buckets
-        self.count = 0
-        self.sum = 0.0
+    __slots__ = ("le", "n", "total")
+
+    def __init__(self, n: int = 0, total: float = 0.0, le: Sequence[int] = ()) -> None:
+        self.n, self.total, self.le = n, total, list(le)
+
+    def add(self, row: exports.HourRow, sign: int) -> None:
+        self.n += sign * row.n
+        self.total += sign * row.total
+        if len(self.le) < len(row.le):
+            self.le += [0] * (len(row.le) - len(self.le))
+        for i, c in enumerate(row.le):
+            self.le[i] += sign * c
+
+    def grow_to(self, truth: _Series) -> None:
+        """Follow ``truth`` up, never down: a counter that fell would read as a reset."""
+        if truth.n >= self.n:
+            self.total = truth.total
+        self.n = max(self.n, truth.n)
+        if len(self.le) < len(truth.le):
+            self.le += [0] * (len(truth.le) - len(self.le))
+        self.le = [max(a, b) for a, b in zip(self.le, truth.le, strict=False)] + self.le[len(truth.le) :]
 
 
 class StoreCollector(Collector):
     """The store's results as cumulative Prometheus series, for ``voiceobs metrics serve``.
 
-    Turns are read incrementally (``turns.id`` above the last one seen), so a
-    scrape of a large store costs what arrived since the previous scrape;
-    rows that land late (a spool replay) get new ids and are counted then.
-    Calls are counted by one grouped query per scrape, at most every
-    ``min_interval_s`` seconds. A store that cannot be read yields
-    ``voiceobs_store_read_errors`` and the last good figures, never an error.
+    Every figure comes from the hourly ``metric_rollups`` rows that the
+    shared rollup refresh keeps (the exporter runs that refresh first, so it
+    works without ``voiceobs watch``; a store it may only read is read as it
+    is). Counters start from the rows of the hours since ``LOOKBACK`` before
+    the exporter started and then grow by what each hour gains: a scrape
+    reads one sum per hour of the last ``SETTLED`` (or since the raw-retention
+    horizon, when that is nearer) and the rows of the hours that changed, so
+    its cost does not grow with the store. A late call (a spool replayed)
+    counts when it is stored, if its hour is that recent. No counter ever
+    goes down, whatever is pruned or rebuilt. A store that cannot be read
+    yields ``voiceobs_store_read_errors`` and the last good figures, never
+    an error.
     """
 
-    def __init__(self, store: Store, *, min_interval_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        min_interval_s: float = 10.0,
+        retention: RetentionPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.store = store
         self.min_interval_s = min_interval_s
         #: Scrapes that failed to read the store (exposed so the failure is visible).
         self.errors = 0
+        self._retention = retention or RetentionPolicy.load()
+        self._clock = clock
         self._lock = threading.Lock()
-        self._watermark = 0
-        self._turns: dict[tuple[str, ...], int] = defaultdict(int)
-        self._hist: dict[str, dict[_Key, _Cumulative]] = {m: {} for m in MEASURES}
-        self._runs: list[exports.CallTotals] = []
+        self._since = _hour(clock() - LOOKBACK)
+        #: Hours still watched: their count sum when read, and their rows.
+        self._hours: dict[int, tuple[int, dict[tuple[str, exports.Key], exports.HourRow]]] = {}
+        #: The sums of every hour read (settled hours included), and what is shown of them.
+        self._truth: dict[tuple[str, exports.Key], _Series] = {}
+        self._shown: dict[tuple[str, exports.Key], _Series] = {}
+        #: Per series: latest hour with a call, with a successful call; and their exact times.
+        self._latest: dict[exports.Key, tuple[int | None, int | None]] | None = None
+        self._last: dict[exports.Key, tuple[datetime | None, datetime | None]] = {}
         self._read_at = 0.0
 
     def refresh(self) -> None:
-        """Read what is new in the store (called by ``collect``; public for tests)."""
-        head = exports.last_turn_id(self.store)
-        if head > self._watermark:
-            self._read_turns(self._watermark, head)
-            self._watermark = head
-        self._runs = exports.call_totals(self.store)
-
-    def _read_turns(self, after: int, head: int) -> None:
-        """Fold turns ``after < id <= head`` into the counters, in one pass over them."""
-        bounds = {name: (m.buckets, m.scale) for name, m in MEASURES.items()}
-        for row in exports.turn_histograms(self.store, after, head, bounds):
-            key = row.key
-            self._turns[(*key, "ok")] += row.ok
-            self._turns[(*key, "failed")] += row.total - row.ok
-            for name, (count, total_value, per_bucket) in row.measures.items():
-                if not count:
-                    continue
-                m = MEASURES[name]
-                h = self._hist[name].setdefault(key, _Cumulative(len(m.buckets)))
-                h.count += count
-                h.sum += total_value / m.scale
-                for i, n in enumerate(per_bucket):
-                    h.buckets[i] += n
+        """Refresh the rollups, then read what changed (called by ``collect``; public for tests)."""
+        now = self._clock()
+        horizon = self._retention.rollup_horizon(now)
+        try:
+            rollups.refresh_metric_rollups(self.store, horizon)
+        except Exception as exc:  # e.g. read-only credentials: `voiceobs watch` refreshes them
+            log.warning("metrics: cannot refresh the rollups, reading them as they are: %s", exc)
+        watch_from = max(self._since, _hour(now - SETTLED), _hour(horizon) if horizon else 0)
+        # Every read first, then every change: a store that fails halfway changes nothing.
+        totals = exports.hour_totals(self.store, watch_from)
+        changed = sorted({h for h, n in totals.items() if self._hours.get(h, (None,))[0] != n}
+                         | {h for h in self._hours if h >= watch_from and h not in totals})  # fmt: skip
+        fresh = exports.hour_rows(self.store, changed)
+        latest = self._latest if self._latest is not None else exports.latest_hours(self.store)
+        for h in [h for h in self._hours if h < watch_from]:
+            del self._hours[h]  # settled: its rows no longer change, its counts stay in the sums
+        touched: set[exports.Key] = set()
+        for h in changed:
+            old = self._hours.pop(h, (0, {}))[1]
+            new = fresh.get(h, {})
+            for k, row in old.items():
+                self._truth.setdefault(k, _Series()).add(row, -1)
+            for k, row in new.items():
+                self._truth.setdefault(k, _Series()).add(row, 1)
+                if k[0] in ("calls_ok", "calls_failed"):
+                    any_hour, ok_hour = latest.get(k[1], (None, None))
+                    latest[k[1]] = (max(any_hour or h, h),
+                                    max(ok_hour or h, h) if k[0] == "calls_ok" else ok_hour)  # fmt: skip
+                    touched.add(k[1])
+            for k in old.keys() | new.keys():
+                self._shown.setdefault(k, _Series()).grow_to(self._truth[k])
+            if h in totals:
+                self._hours[h] = (totals[h], new)
+        for key, (any_hour, ok_hour) in latest.items():
+            if key not in self._last or key in touched:
+                self._last[key] = exports.last_call_times(self.store, key, any_hour, ok_hour)
+        self._latest = latest
 
     def collect(self) -> Iterator[Metric]:
         """Counters, histograms and freshness gauges, from the store."""
@@ -256,25 +318,32 @@ class StoreCollector(Collector):
         success = GaugeMetricFamily("voiceobs_probe_success", "1 when the probe's latest call succeeded.", labels=list(_LABELS))  # fmt: skip
         last_run = GaugeMetricFamily("voiceobs_probe_last_run_timestamp_seconds", "When the probe last placed a call.", labels=list(_LABELS))  # fmt: skip
         last_ok = GaugeMetricFamily("voiceobs_probe_last_success_timestamp_seconds", "When a call of the probe last succeeded.", labels=list(_LABELS))  # fmt: skip
-        for c in self._runs:
-            key = list(c.key)
-            calls.add_metric([*key, "ok"], float(c.ok))
-            calls.add_metric([*key, "failed"], float(c.total - c.ok))
-            ok_is_latest = c.last_ok_at is not None and c.last_ok_at >= c.last_at
-            success.add_metric(key, 1.0 if ok_is_latest else 0.0)
-            last_run.add_metric(key, c.last_at.timestamp())
-            if c.last_ok_at is not None:
-                last_ok.add_metric(key, c.last_ok_at.timestamp())
         turns = CounterMetricFamily(TURNS_METRIC.removesuffix("_total"), "Turns measured by probes, by their call's outcome.", labels=[*_LABELS, "status"])  # fmt: skip
-        for labels, n in sorted(self._turns.items()):
-            turns.add_metric(list(labels), float(n))
+        zero = _Series()
+        for counter, prefix in ((calls, "calls"), (turns, "turns")):
+            keys = sorted({k for m, k in self._shown if m.startswith(prefix + "_")})
+            for key in keys:
+                for status in ("ok", "failed"):
+                    n = self._shown.get((f"{prefix}_{status}", key), zero).n
+                    counter.add_metric([*key, status], float(n))
+        for key, (last_at, last_ok_at) in sorted(self._last.items()):
+            if last_at is None:
+                continue
+            ok_is_latest = last_ok_at is not None and last_ok_at >= last_at
+            success.add_metric(list(key), 1.0 if ok_is_latest else 0.0)
+            last_run.add_metric(list(key), last_at.timestamp())
+            if last_ok_at is not None:
+                last_ok.add_metric(list(key), last_ok_at.timestamp())
         yield from (calls, turns, success, last_run, last_ok)
         for name, m in MEASURES.items():
             family = HistogramMetricFamily(m.histogram, m.description, labels=list(_LABELS))
-            for labels, h in sorted(self._hist[name].items()):
-                series = [(_le(b), float(n)) for b, n in zip(m.buckets, h.buckets, strict=True)]
-                series.append(("+Inf", float(h.count)))
-                family.add_metric(list(labels), series, h.sum)
+            for (measure_name, key), h in sorted(self._shown.items()):
+                if measure_name != name or not h.n:
+                    continue
+                le = h.le + [h.n] * (len(m.buckets) - len(h.le))
+                series = [(_le(b), float(c)) for b, c in zip(m.buckets, le, strict=False)]
+                series.append(("+Inf", float(h.n)))
+                family.add_metric(list(key), series, h.total / m.scale)
             yield family
 
 

@@ -31,7 +31,7 @@ from voiceobs.store import (
     Turn,
     rollups,
 )
-from voiceobs.store.models import LatencyHistogram
+from voiceobs.store.models import LatencyHistogram, MetricRollup
 from voiceobs.store.retention import (
     TABLES,
     PruneSchedule,
@@ -55,6 +55,7 @@ MODELS = {
     "slo_evaluations": SloEvaluation,
     "slo_rollups": SloRollup,
     "latency_histograms": LatencyHistogram,
+    "metric_rollups": MetricRollup,
 }
 
 
@@ -172,6 +173,14 @@ def _seed(store: Store) -> dict[str, Any]:
              {**series, "width": 60, "measure": "turn_latency_ms", "minute": (minute - 401 * 1440) // 60 * 60,
               "n": 1, "total": 500.0, "counts": "[300, 1]"}],
         )  # fmt: skip
+        labels = {**series, "framework": "", "service": ""}
+        conn.execute(
+            insert(MetricRollup),
+            [{**labels, "measure": "calls_ok", "minute": (minute - 10 * 1440) // 60 * 60, "n": 3,
+              "total": 0.0, "le": "[]"},
+             {**labels, "measure": "calls_ok", "minute": (minute - 401 * 1440) // 60 * 60, "n": 2,
+              "total": 0.0, "le": "[]"}],
+        )  # fmt: skip
     keep.update(open=still_open, recent=recent, owed=owed)
     return keep
 
@@ -187,6 +196,7 @@ EXPECTED = {
     "slo_evaluations": 2,
     "slo_rollups": 1,
     "latency_histograms": 1,
+    "metric_rollups": 1,
 }
 
 

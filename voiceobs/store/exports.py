@@ -1,65 +1,123 @@
-"""What the Prometheus exporter reads from the store: per-call totals and incremental histograms.
+"""What the Prometheus exporter reads from the store: hours of the metric rollups, and the latest calls.
 
-``voiceobs metrics serve`` answers every scrape from these two reads, so
-they aggregate in SQL: call totals grouped by probe, target and region, and
-histogram buckets of turns added since the last scrape (``turns.id`` only
-grows, so a scrape costs what arrived since the previous one).
+``voiceobs metrics serve`` answers scrapes from ``metric_rollups`` rows (kept
+by the shared rollup refresh), so every read here is bounded whatever the
+size of the store: the per-hour sums since an hour, the rows of a few
+hours, and one hour of one series' calls for the freshness gauges. The one
+read that sees the whole table, the latest hour with calls of each series,
+runs once, when the exporter starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from voiceobs.store import metric_rollups
 from voiceobs.store.engine import translate_db_error
-from voiceobs.store.models import ProbeRun, Turn
+from voiceobs.store.filters import minute_start
+from voiceobs.store.models import ProbeRun
 from voiceobs.store.repository import Store
 
-
-@dataclass(frozen=True)
-class CallTotals:
-    """Calls of one probe, target and region: how many, how many ok, the latest of each."""
-
-    probe: str
-    target: str
-    region: str
-    source: str
-    framework: str
-    service: str
-    ok: int
-    total: int
-    last_at: datetime
-    last_ok_at: datetime | None
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str, str]:
-        """The series' label values, in the exporter's label order."""
-        return (self.probe, self.target, self.region, self.source, self.framework, self.service)
+#: A series' label values in the exporter's order: probe, target, region, source, framework, service.
+Key = tuple[str, str, str, str, str, str]
+_T = TypeVar("_T")
+_TABLE = metric_rollups.TABLE
 
 
 @dataclass(frozen=True)
-class TurnHistogram:
-    """Turns of one probe, target and region: counts, and per measure (count, sum, buckets)."""
+class HourRow:
+    """One hour of one measure for one series: count, sum (stored units), cumulative bound counts."""
 
-    probe: str
-    target: str
-    region: str
-    source: str
-    framework: str
-    service: str
-    total: int
-    ok: int
-    measures: dict[str, tuple[int, float, list[int]]] = field(default_factory=dict)
+    n: int
+    total: float
+    le: tuple[int, ...]
 
-    @property
-    def key(self) -> tuple[str, str, str, str, str, str]:
-        """The series' label values, in the exporter's label order."""
-        return (self.probe, self.target, self.region, self.source, self.framework, self.service)
+
+def _read(store: Store, body: Callable[[Connection], _T]) -> _T:
+    try:
+        with store.engine.connect() as conn:
+            return body(conn)
+    except SQLAlchemyError as exc:
+        raise translate_db_error(exc, store.url) from exc
+
+
+def _key(dims: Iterable[Any]) -> Key:
+    """``metric_rollups.DIMS`` order -> the exporter's label order."""
+    source, probe, target, region, framework, service = (str(v or "") for v in dims)
+    return (probe, target, region, source, framework, service)
+
+
+def hour_totals(store: Store, since: int) -> dict[int, int]:
+    """Per hour from minute ``since`` on, the sum of its rows' counts: it grows when the hour does."""
+    return _read(store, lambda conn: metric_rollups.hour_totals(conn, since))
+
+
+def hour_rows(store: Store, hours: Iterable[int]) -> dict[int, dict[tuple[str, Key], HourRow]]:
+    """Every row of the given hours, by hour, then by (measure, series)."""
+    wanted = list(hours)
+    out: dict[int, dict[tuple[str, Key], HourRow]] = {h: {} for h in wanted}
+
+    def body(conn: Connection) -> None:
+        for minute, measure, *rest in metric_rollups.hour_rows(conn, wanted):
+            *dims, n, total, le = rest
+            out[int(minute)][(str(measure), _key(dims))] = HourRow(
+                int(n), float(total), tuple(json.loads(le))
+            )
+
+    if wanted:
+        _read(store, body)
+    return out
+
+
+def latest_hours(store: Store) -> dict[Key, tuple[int | None, int | None]]:
+    """Per series, the latest hour with a call and the latest with a successful one (one scan)."""
+    dims = [_TABLE.c[d] for d in metric_rollups.DIMS]
+    q = (
+        select(_TABLE.c.measure, *dims, func.max(_TABLE.c.minute))
+        .where(_TABLE.c.measure.in_(["calls_ok", "calls_failed"]))
+        .group_by(_TABLE.c.measure, *dims)
+    )
+    out: dict[Key, tuple[int | None, int | None]] = {}
+    for measure, *rest in _read(store, lambda conn: list(conn.execute(q))):
+        key, hour = _key(rest[:-1]), int(rest[-1])
+        any_hour, ok_hour = out.get(key, (None, None))
+        any_hour = max(any_hour or hour, hour)
+        if measure == "calls_ok":
+            ok_hour = max(ok_hour or hour, hour)
+        out[key] = (any_hour, ok_hour)
+    return out
+
+
+def last_call_times(
+    store: Store, key: Key, hour: int | None, ok_hour: int | None
+) -> tuple[datetime | None, datetime | None]:
+    """When the series' latest call, and its latest successful one, started.
+
+    Read from the raw calls of those hours (one index range each); where
+    retention has removed them, the hour's start stands in.
+    """
+    probe, target, region, source, framework, service = key
+    same = [ProbeRun.probe_name == probe, ProbeRun.target_url == target, ProbeRun.region == region,
+            ProbeRun.source == source, ProbeRun.framework == framework, ProbeRun.service == service]  # fmt: skip
+
+    def latest(conn: Connection, at: int | None, ok_only: bool) -> datetime | None:
+        if at is None:
+            return None
+        start = minute_start(at)
+        cond = [*same, ProbeRun.started_at >= start, ProbeRun.started_at < start + timedelta(hours=1)]
+        if ok_only:
+            cond.append(ProbeRun.status == "ok")
+        got = conn.execute(select(func.max(ProbeRun.started_at)).where(*cond)).scalar()
+        return _utc(got) if got is not None else start
+
+    return _read(store, lambda conn: (latest(conn, hour, False), latest(conn, ok_hour, True)))
 
 
 def _utc(value: Any) -> datetime:
@@ -68,76 +126,4 @@ def _utc(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def last_turn_id(store: Store) -> int:
-    """The newest turn id (0 for an empty store): the exporter's watermark."""
-    try:
-        with store.engine.connect() as conn:
-            return int(conn.execute(select(func.max(Turn.id))).scalar() or 0)
-    except SQLAlchemyError as exc:
-        raise translate_db_error(exc, store.url) from exc
-
-
-def call_totals(store: Store) -> list[CallTotals]:
-    """Every probe/target/region's call counts and latest call times, in one grouped query."""
-    dims = (ProbeRun.probe_name, ProbeRun.target_url, ProbeRun.region, ProbeRun.source,
-            ProbeRun.framework, ProbeRun.service)  # fmt: skip
-    is_ok = ProbeRun.status == "ok"
-    q = select(
-        *dims,
-        func.sum(case((is_ok, 1), else_=0)),
-        func.count(),
-        func.max(ProbeRun.started_at),
-        func.max(case((is_ok, ProbeRun.started_at), else_=None)),
-    ).group_by(*dims)
-    try:
-        with store.engine.connect() as conn:
-            rows = list(conn.execute(q))
-    except SQLAlchemyError as exc:
-        raise translate_db_error(exc, store.url) from exc
-    return [
-        CallTotals(str(p), str(t), str(r or ""), str(src), str(fw or ""), str(svc or ""),
-                   int(ok or 0), int(n), _utc(last), _utc(last_ok) if last_ok is not None else None)
-        for p, t, r, src, fw, svc, ok, n, last, last_ok in rows
-    ]  # fmt: skip
-
-
-def turn_histograms(
-    store: Store,
-    after: int,
-    head: int,
-    measures: Mapping[str, tuple[Sequence[float], float]],
-) -> list[TurnHistogram]:
-    """Histograms of turns ``after < id <= head``, one pass over them.
-
-    ``measures`` maps a measure to its bucket bounds (exported units) and its
-    scale (stored / exported). Only successful turns that took a measure are
-    in its histogram; every turn counts in ``total``.
-    """
-    dims = (Turn.probe_name, Turn.target_url, Turn.region, Turn.source, Turn.framework, Turn.service)
-    cols: list[Any] = [func.count(), func.sum(case((Turn.ok.is_(True), 1), else_=0))]
-    for name, (bounds, scale) in measures.items():
-        col = getattr(Turn, name)
-        taken = and_(Turn.ok.is_(True), col.is_not(None))
-        cols.append(func.sum(case((taken, 1), else_=0)))
-        cols.append(func.sum(case((taken, col), else_=0.0)))
-        cols += [func.sum(case((and_(taken, col <= b * scale), 1), else_=0)) for b in bounds]
-    q = select(*dims, *cols).where(Turn.id > after, Turn.id <= head).group_by(*dims)
-    try:
-        with store.engine.connect() as conn:
-            rows = list(conn.execute(q))
-    except SQLAlchemyError as exc:
-        raise translate_db_error(exc, store.url) from exc
-    out = []
-    for probe, target, region, source, framework, service, total, ok, *rest in rows:
-        hist = TurnHistogram(str(probe), str(target), str(region or ""), str(source),
-                             str(framework or ""), str(service or ""), int(total), int(ok or 0))  # fmt: skip
-        for name, (bounds, _scale) in measures.items():
-            count, value_sum, *per_bucket = rest[: 2 + len(bounds)]
-            rest = rest[2 + len(bounds) :]
-            hist.measures[name] = (int(count or 0), float(value_sum or 0.0),
-                                   [int(n or 0) for n in per_bucket])  # fmt: skip
-        out.append(hist)
-    return out
-
-
-__all__ = ["CallTotals", "TurnHistogram", "call_totals", "last_turn_id", "turn_histograms"]
+__all__ = ["HourRow", "Key", "hour_rows", "hour_totals", "last_call_times", "latest_hours"]

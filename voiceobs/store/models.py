@@ -433,6 +433,34 @@ class LatencyHistogram(Base):
     counts: Mapped[str] = mapped_column(Text, default="[]")
 
 
+
+class MetricRollup(Base):
+    """What the Prometheus exporter reads: one hour of one exported measure for one series.
+
+    ``minute`` is the hour's first minute; the series is every label the
+    exporter writes (source, probe, target, region, framework, service). For
+    a histogram measure, ``n`` and ``total`` are the count and sum of the
+    successful turns that took it and ``le`` a JSON list of cumulative counts,
+    one per bucket bound of the measure (``voiceobs.measures``); for a count
+    (``calls_ok`` ...) only ``n`` means something. See ``metric_rollups``.
+    """
+
+    __tablename__ = "metric_rollups"
+
+    # The hour leads the key: the exporter reads "every row since an hour".
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    measure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), primary_key=True)
+    probe_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target_url: Mapped[str] = mapped_column(String(500), primary_key=True)
+    region: Mapped[str] = mapped_column(String(100), primary_key=True)
+    framework: Mapped[str] = mapped_column(String(40), primary_key=True)
+    service: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    le: Mapped[str] = mapped_column(Text, default="[]")
+
+
 metadata = Base.metadata
 
 __all__ = [
@@ -442,6 +470,7 @@ __all__ = [
     "Incident",
     "IncidentAction",
     "LatencyHistogram",
+    "MetricRollup",
     "ProbeRun",
     "SloEvaluation",
     "SloRollup",

@@ -72,6 +72,7 @@ from voiceobs.store.models import (
     Incident,
     IncidentAction,
     LatencyHistogram,
+    MetricRollup,
     ProbeRun,
     SloEvaluation,
     SloRollup,
@@ -111,6 +112,7 @@ TABLES = (
     "slo_evaluations",
     "slo_rollups",
     "latency_histograms",
+    "metric_rollups",
 )
 #: What a batch should take; the batch size follows the time the last one took.
 TARGET_BATCH_S = 0.05
@@ -395,9 +397,8 @@ def _dry_counts(b: _Batches, cuts: dict[str, datetime | None]) -> dict[str, int]
         out["slo_evaluations"] = _count(b, SloEvaluation, _evaluation_expired(c))
     if (c := cuts["rollups"]) is not None:
         out["slo_rollups"] = _count(b, SloRollup, SloRollup.minute < floor_minute(c))
-        out["latency_histograms"] = _count(
-            b, LatencyHistogram, LatencyHistogram.minute < floor_minute(c)
-        )
+        for rows in (LatencyHistogram, MetricRollup):
+            out[str(rows.__tablename__)] = _count(b, rows, rows.minute < floor_minute(c))
     return out
 
 
@@ -560,7 +561,9 @@ def _expire(b: _Batches, table: str, cut: datetime) -> None:
     elif table == "slo_rollups":
         _expire_rollups(b, floor_minute(cut))
     elif table == "latency_histograms":
-        _expire_histograms(b, floor_minute(cut))
+        _expire_histograms(b, LatencyHistogram, floor_minute(cut))
+    elif table == "metric_rollups":
+        _expire_histograms(b, MetricRollup, floor_minute(cut))
     else:  # pragma: no cover - TABLES and the steps are written together
         raise ValueError(f"no retention step for table {table!r}")
 
@@ -589,19 +592,21 @@ def _expire_rollups(b: _Batches, before: int) -> None:
                 break
 
 
-def _expire_histograms(b: _Batches, before: int) -> None:
+def _expire_histograms(
+    b: _Batches, model: type[LatencyHistogram] | type[MetricRollup], before: int
+) -> None:
     """Oldest minutes first (hour rows go with the minute they start at), a batch per transaction."""
     while not b.stopped():
         edge = b.read(
-            select(LatencyHistogram.minute)
-            .where(LatencyHistogram.minute < before)
-            .order_by(LatencyHistogram.minute)
+            select(model.minute)
+            .where(model.minute < before)
+            .order_by(model.minute)
             .offset(b.rows - 1)
             .limit(1)
         )
         upto = int(edge[0][0]) + 1 if edge else before
-        stmt = delete(LatencyHistogram).where(LatencyHistogram.minute < upto)
-        b.report.removed["latency_histograms"] += b.run(
+        stmt = delete(model).where(model.minute < upto)
+        b.report.removed[str(model.__tablename__)] += b.run(
             lambda conn, stmt=stmt: _rows(conn, stmt)  # type: ignore[misc]
         )
         if not edge:
@@ -618,6 +623,7 @@ _STEPS: Sequence[tuple[str, str]] = (
     ("slo_evaluations", "evaluations"),
     ("slo_rollups", "rollups"),
     ("latency_histograms", "rollups"),
+    ("metric_rollups", "rollups"),
 )
 
 

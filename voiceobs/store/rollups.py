@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
@@ -62,7 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from voiceobs.results import utcnow
-from voiceobs.store import histograms
+from voiceobs.store import histograms, metric_rollups
 from voiceobs.store.engine import translate_db_error
 from voiceobs.store.filters import ceil_minute, floor_minute, minute_of, minute_start
 from voiceobs.store.models import SloRollup, SloRollupState
@@ -81,6 +81,8 @@ MERGE_GAP = 30
 HISTOGRAM_KEY = "latency_histograms"
 #: The state row of the stage span histograms; its ``turn_watermark`` holds a span id.
 SPAN_HISTOGRAM_KEY = "stage_histograms"
+#: The state row of the exporter's hourly rows (``metric_rollups``).
+METRIC_ROLLUP_KEY = "metric_rollups"
 #: Minutes in a day: histograms are rebuilt a day at a time.
 _DAY = 24 * 60
 
@@ -175,17 +177,24 @@ def refresh_span_histograms(store: Store, horizon: datetime | None = None) -> No
     _retrying(store, lambda: _refresh_once(store, _span_histogram_rollup(store), frozen))
 
 
+def refresh_metric_rollups(store: Store, horizon: datetime | None = None) -> None:
+    """Bring the exporter's hourly rows up to date with the raw turns and calls."""
+    frozen = _horizon_minute(horizon)
+    _retrying(store, lambda: _refresh_once(store, _metric_rollup(store), frozen))
+
+
 def refresh_all(
     store: Store,
     queries: Iterable[SliQuery],
     horizon: datetime | None = None,
     span_horizon: datetime | None = None,
 ) -> None:
-    """Refresh the rollup of every SLI in ``queries``, the latency and the stage histograms."""
+    """Refresh the rollup of every SLI in ``queries``, the histograms and the exporter's rows."""
     for query in queries:
         refresh(store, query, horizon)
     refresh_histograms(store, horizon)
     refresh_span_histograms(store, span_horizon)
+    refresh_metric_rollups(store, horizon)
 
 
 def _retrying(store: Store, once: Callable[[], None]) -> None:
@@ -251,6 +260,11 @@ class _Family:
     newest: Callable[[Connection], int | None]
     dirty: Callable[[Connection, int], set[int]]
     head: Callable[[Connection], int]
+    #: Where the rows are, and the width of the rows ``minutes`` writes.
+    table: Table = histograms.HISTOGRAMS
+    width: int = histograms.MINUTE
+    #: Replace the wider rows of some hours from the ``minutes`` rows (None: none are kept).
+    hours: Callable[[Connection, Iterable[int], Sequence[str]], None] | None = histograms.recompute_hours
 
 
 def _turn_family(dialect: str) -> _Family:
@@ -274,6 +288,19 @@ def _turn_family(dialect: str) -> _Family:
     return _Family(
         HISTOGRAM_KEY, histograms.definition(), histograms.MEASURES, minutes,
         lambda conn, lo, hi: _turn_days(conn, dialect, lo, hi), newest, dirty, _head_turn,
+    )  # fmt: skip
+
+
+def _metric_family(dialect: str) -> _Family:
+    """The exporter's hourly rows: the turn family's raw rows and dirty minutes, whole hours."""
+
+    def minutes(conn: Connection, start: int | None, end: int | None) -> int | None:
+        return metric_rollups.recompute(conn, dialect, start, end)
+
+    return replace(
+        _turn_family(dialect), key=METRIC_ROLLUP_KEY, definition=metric_rollups.definition(),
+        measures=metric_rollups.MEASURES, minutes=minutes, table=metric_rollups.TABLE,
+        width=metric_rollups.HOUR, hours=None,
     )  # fmt: skip
 
 
@@ -315,6 +342,10 @@ def _histogram_rollup(store: Store) -> _Rollup:
     return _histogram_rollup_for(_turn_family(store.engine.dialect.name))
 
 
+def _metric_rollup(store: Store) -> _Rollup:
+    return _histogram_rollup_for(_metric_family(store.engine.dialect.name))
+
+
 def _span_histogram_rollup(store: Store) -> _Rollup:
     return _histogram_rollup_for(_span_family())
 
@@ -323,9 +354,8 @@ def _histogram_rollup_for(family: _Family) -> _Rollup:
     measures = family.measures
 
     def hours(conn: Connection, lo: int, stop: int) -> None:
-        histograms.recompute_hours(
-            conn, range(lo // histograms.HOUR, stop // histograms.HOUR + 1), measures
-        )
+        if family.hours is not None:
+            family.hours(conn, range(lo // histograms.HOUR, stop // histograms.HOUR + 1), measures)
 
     def recompute(conn: Connection, spans: list[tuple[int | None, int | None]]) -> None:
         for start, end in spans:
@@ -344,7 +374,7 @@ def _histogram_rollup_for(family: _Family) -> _Rollup:
                 # only the days with raw rows or with rows to clear (a stray row years ahead
                 # must not make this walk every day in between).
                 days = set(family.days(conn, start, end)) | _histogram_days(
-                    conn, start, end, measures
+                    conn, family, start, end
                 )
                 for lo in sorted(days):
                     recompute(conn, [(max(start, lo), min(end, lo + _DAY))])
@@ -356,12 +386,11 @@ def _histogram_rollup_for(family: _Family) -> _Rollup:
     def fill(conn: Connection, end: int) -> None:
         # Histograms are filled before a horizon only where none exist yet (a store that
         # was pruned before it had histograms): a minute's row is never replaced there.
-        h = histograms.HISTOGRAMS
-        exists_before = conn.execute(
-            select(h.c.minute)
-            .where(h.c.width == 1, h.c.measure.in_(measures), h.c.minute < end)
-            .limit(1)
-        ).first()
+        h = family.table
+        cond = [h.c.measure.in_(measures), h.c.minute < end]
+        if "width" in h.c:
+            cond.append(h.c.width == family.width)
+        exists_before = conn.execute(select(h.c.minute).where(*cond).limit(1)).first()
         if exists_before is not None:
             return
         for lo in family.days(conn, None, end):
@@ -391,23 +420,22 @@ def _turn_days(
     return sorted(days)
 
 
-def _histogram_days(conn: Connection, lo: int, hi: int, measures: Sequence[str]) -> set[int]:
-    """First minutes of the days in ``[lo, hi)`` that have rows of ``measures`` now."""
-    h = histograms.HISTOGRAMS
-    q = select(h.c.minute).where(h.c.measure.in_(measures), h.c.minute >= lo, h.c.minute < hi)
+def _histogram_days(conn: Connection, family: _Family, lo: int, hi: int) -> set[int]:
+    """First minutes of the days in ``[lo, hi)`` that have rows of ``family`` now."""
+    h = family.table
+    q = select(h.c.minute).where(h.c.measure.in_(family.measures), h.c.minute >= lo, h.c.minute < hi)
     return {int(m) // _DAY * _DAY for (m,) in conn.execute(q.distinct())}
 
 
 def _rebuild_histograms(conn: Connection, family: _Family) -> None:
     """Every row of ``family`` from the raw rows, a day at a time (bounded memory)."""
-    conn.execute(
-        delete(histograms.HISTOGRAMS).where(histograms.HISTOGRAMS.c.measure.in_(family.measures))
-    )
+    conn.execute(delete(family.table).where(family.table.c.measure.in_(family.measures)))
     for lo in family.days(conn, None, None):
         family.minutes(conn, lo, lo + _DAY)
-        histograms.recompute_hours(
-            conn, range(lo // histograms.HOUR, (lo + _DAY) // histograms.HOUR), family.measures
-        )
+        if family.hours is not None:
+            family.hours(
+                conn, range(lo // histograms.HOUR, (lo + _DAY) // histograms.HOUR), family.measures
+            )
 
 
 def _definition(query: SliQuery) -> str:
@@ -489,17 +517,29 @@ def rebuild(
                 cond.append(ROLLUPS.c.minute >= frozen)
             conn.execute(delete(ROLLUPS).where(*cond))
             conn.execute(delete(STATE).where(STATE.c.slo_key == q.key))
-        conn.execute(delete(STATE).where(STATE.c.slo_key.in_([HISTOGRAM_KEY, SPAN_HISTOGRAM_KEY])))
+        conn.execute(
+            delete(STATE).where(
+                STATE.c.slo_key.in_([HISTOGRAM_KEY, SPAN_HISTOGRAM_KEY, METRIC_ROLLUP_KEY])
+            )
+        )
     refresh_all(store, queries, horizon, span_horizon)
 
 
 def backfill_histograms(conn: Connection) -> None:
     """Build the histograms of every stored turn on ``conn`` and mark them fresh (migration 0006)."""
-    rollup = _histogram_rollup_for(_turn_family(conn.dialect.name))
+    _backfill(conn, _histogram_rollup_for(_turn_family(conn.dialect.name)))
+
+
+def backfill_metric_rollups(conn: Connection) -> None:
+    """Build the exporter's rows from every stored turn and call on ``conn`` (migration 0010)."""
+    _backfill(conn, _histogram_rollup_for(_metric_family(conn.dialect.name)))
+
+
+def _backfill(conn: Connection, rollup: _Rollup) -> None:
     head = rollup.head(conn)
-    conn.execute(delete(STATE).where(STATE.c.slo_key == HISTOGRAM_KEY))
+    conn.execute(delete(STATE).where(STATE.c.slo_key == rollup.key))
     rollup.recompute(conn, [(None, None)])
-    conn.execute(insert(STATE).values(slo_key=HISTOGRAM_KEY, definition=rollup.definition,
+    conn.execute(insert(STATE).values(slo_key=rollup.key, definition=rollup.definition,
                                       turn_watermark=head, refreshed_at=utcnow()))  # fmt: skip
 
 
@@ -597,13 +637,16 @@ def _window_counts(
 __all__ = [
     "HISTOGRAM_KEY",
     "ID_OVERLAP",
+    "METRIC_ROLLUP_KEY",
     "SPAN_HISTOGRAM_KEY",
     "TRAILING",
     "backfill_histograms",
+    "backfill_metric_rollups",
     "rebuild",
     "refresh",
     "refresh_all",
     "refresh_histograms",
+    "refresh_metric_rollups",
     "refresh_span_histograms",
     "window_counts",
 ]
