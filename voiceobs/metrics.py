@@ -2,10 +2,12 @@
 
 Two paths, because probes run two ways.
 
-* ``voiceobs metrics serve`` (a long-running scrape target) reads the store
-  and exposes **cumulative** counters and histograms, the series the SLO
-  recording rules (``voiceobs slo rules``) take ``rate()`` of. It never
-  disagrees with the dashboard because it reads the same store.
+* ``voiceobs metrics serve`` (a long-running scrape target) reads the
+  store's rollups (``store/metric_rollups.py``, kept by the same refresh as
+  the SLO rollups and the dashboard's histograms) and exposes **cumulative**
+  counters and histograms, the series the SLO recording rules
+  (``voiceobs slo rules``) take ``rate()`` of. They count from ``LOOKBACK``
+  before the exporter started and never go down (see ``StoreCollector``).
 * A cron probe exits after one run, so it pushes that run's figures to a
   Pushgateway with ``pushadd`` (POST): metrics absent from a push keep their
   old values, which is why a failed run simply leaves out

@@ -167,7 +167,7 @@ def test_a_transaction_that_commits_out_of_id_order_is_counted(pg_url: str) -> N
         # Older than the refresh's trailing minutes: only its re-read of recent ids finds it.
         slow.started_at = utcnow() - timedelta(minutes=40)
         slow.turns = [TurnResult(0, started_at=slow.started_at, turn_latency_ms=700.0)]
-        collector, registry = _collector(store)
+        _, registry = _collector(store)
         with store.engine.connect() as conn:
             tx = conn.begin()
             conn.execute(insert(ProbeRun), [{"id": slow.id, "probe_name": slow.probe_name,

@@ -1,4 +1,4 @@
-"""``voiceobs metrics serve``: the store's results as cumulative series on /metrics."""
+"""``voiceobs metrics serve``: the store's rollups as cumulative series on /metrics."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def metrics() -> None:
 def serve(db_url: str | None, host: str, port: int, min_interval: float) -> None:
     """Serve /metrics from the store until SIGTERM or Ctrl-C (then exit 0).
 
-    Counters and histograms are cumulative over everything stored, so
-    Prometheus can rate() them; `voiceobs slo rules` writes rules over them.
+    Counters and histograms count from the day before it started and only
+    grow, so Prometheus can rate() them; `voiceobs slo rules` writes rules
+    over them. They are read from the store's rollups (refreshed first), so
+    a scrape costs the same at any store size.
     """
     from prometheus_client import CollectorRegistry, start_http_server
 

@@ -21,11 +21,12 @@ the rows into counters that only grow (``voiceobs.metrics``).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, delete, func, insert, select
+from sqlalchemy import Connection, Select, Table, and_, case, delete, func, insert, select
 
 from voiceobs.measures import EXPORTED_MEASURES, measure
 from voiceobs.store.filters import epoch_seconds, minute_start
@@ -87,8 +88,9 @@ def _between(table: Table, lo: int | None, hi: int | None) -> list[Any]:
     return cond
 
 
-def _turn_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -> Iterator[dict[str, Any]]:
-    """One pass over the turns of the hours: every measure's count, sum and bound counts."""
+@functools.cache
+def _turn_select(dialect: str) -> Select[Any]:
+    # A few hundred CASE expressions: built once, so a refresh pays only for the SQL.
     hour = _hour_of(TURNS, dialect)
     dims = [TURNS.c[d] for d in DIMS]
     ok = TURNS.c.ok.is_(True)
@@ -99,8 +101,13 @@ def _turn_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -
         cols.append(func.sum(case((taken, 1), else_=0)))
         cols.append(func.sum(case((taken, col), else_=0.0)))
         cols += [func.sum(case((and_(taken, col <= b), 1), else_=0)) for b in bounds]
-    q = select(hour.label("hour"), *dims, *cols).where(*_between(TURNS, lo, hi))
-    for hour_value, *rest in conn.execute(q.group_by("hour", *dims)):
+    return select(hour.label("hour"), *dims, *cols).group_by("hour", *dims)
+
+
+def _turn_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -> Iterator[dict[str, Any]]:
+    """One pass over the turns of the hours: every measure's count, sum and bound counts."""
+    q = _turn_select(dialect).where(*_between(TURNS, lo, hi))
+    for hour_value, *rest in conn.execute(q):
         key = _key(int(hour_value), rest[: len(DIMS)])
         total, n_ok, *per_measure = rest[len(DIMS) :]
         yield from _count_rows(key, {"turns_ok": int(n_ok or 0), "turns_failed": int(total) - int(n_ok or 0)})

@@ -37,7 +37,12 @@ overlap and trailing window pick the dirty minutes, whose histogram rows are
 recomputed from the raw turns, and the hours containing them are re-merged
 from their minutes. ``refresh_all`` brings every SLO rollup and the
 histograms up to date in one call (``voiceobs watch``); the dashboard calls
-``refresh_histograms`` before it reads them.
+``refresh_histograms`` before it reads them. The Prometheus exporter's
+hourly rows (``voiceobs.store.metric_rollups``, state row
+``METRIC_ROLLUP_KEY``) follow the turn histograms' dirty minutes and
+recompute each one's whole hour; an hour that a horizon cuts still has all
+its raw rows, since the horizon lies ``RAW_MARGIN`` (or half the raw
+retention) after the cutoff.
 """
 
 from __future__ import annotations
