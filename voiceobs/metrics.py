@@ -258,6 +258,7 @@ class StoreCollector(Collector):
         self._latest: dict[exports.Key, tuple[int | None, int | None]] | None = None
         self._last: dict[exports.Key, tuple[datetime | None, datetime | None]] = {}
         self._read_at = 0.0
+        self._refresh_failed = False
 
     def refresh(self) -> None:
         """Refresh the rollups, then read what changed (called by ``collect``; public for tests)."""
@@ -265,8 +266,13 @@ class StoreCollector(Collector):
         horizon = self._retention.rollup_horizon(now)
         try:
             rollups.refresh_metric_rollups(self.store, horizon)
+            self._refresh_failed = False
         except Exception as exc:  # e.g. read-only credentials: `voiceobs watch` refreshes them
-            log.warning("metrics: cannot refresh the rollups, reading them as they are: %s", exc)
+            # Said once per outage, not on every scrape.
+            (log.debug if self._refresh_failed else log.warning)(
+                "metrics: cannot refresh the rollups, reading them as they are (give the "
+                "exporter write access to the store, or run `voiceobs watch` on it): %s", exc)  # fmt: skip
+            self._refresh_failed = True
         watch_from = max(self._since, _hour(now - SETTLED), _hour(horizon) if horizon else 0)
         # Every read first, then every change: a store that fails halfway changes nothing.
         totals = exports.hour_totals(self.store, watch_from)

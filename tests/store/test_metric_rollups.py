@@ -212,3 +212,25 @@ def test_a_scrape_reads_only_a_range_of_hours(store: Store) -> None:
     reads = [s.lower() for s in seen if "from metric_rollups" in s.lower()]
     assert reads
     assert all("metric_rollups.minute >=" in s or "metric_rollups.minute in" in s for s in reads), reads
+
+
+def test_a_store_it_may_only_read_is_read_as_the_rollups_stand(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ro.db"
+    writer = Store.open(f"sqlite:///{path}", create=True)
+    runs = _calls(random.Random(21), 40, 5)
+    writer.replace_runs(runs)
+    rollups.refresh_all(writer, [])  # what `voiceobs watch` does
+    writer.close()
+    reader = Store.open(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        _, registry = _collector(reader)
+        with caplog.at_level("DEBUG", logger="voiceobs.metrics"):
+            got = _scrape(registry)
+            _scrape(registry)
+        _assert_equal(got, _expected(runs))
+        warned = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and "write access" in warned[0].getMessage()
+    finally:
+        reader.close()
