@@ -279,10 +279,20 @@ class StoreCollector(Collector):
         changed = sorted({h for h, n in totals.items() if self._hours.get(h, (None,))[0] != n}
                          | {h for h in self._hours if h >= watch_from and h not in totals})  # fmt: skip
         fresh = exports.hour_rows(self.store, changed)
-        latest = self._latest if self._latest is not None else exports.latest_hours(self.store)
+        latest = dict(self._latest if self._latest is not None else exports.latest_hours(self.store))
+        touched: set[exports.Key] = set()
+        for h, rows in fresh.items():
+            for measure_name, key in rows:
+                if measure_name in ("calls_ok", "calls_failed"):
+                    any_hour, ok_hour = latest.get(key, (None, None))
+                    latest[key] = (max(any_hour or h, h),
+                                   max(ok_hour or h, h) if measure_name == "calls_ok" else ok_hour)  # fmt: skip
+                    touched.add(key)
+        last = {key: exports.last_call_times(self.store, key, *hours)
+                for key, hours in latest.items() if key not in self._last or key in touched}  # fmt: skip
+        # Every read is done: from here on nothing can fail halfway.
         for h in [h for h in self._hours if h < watch_from]:
             del self._hours[h]  # settled: its rows no longer change, its counts stay in the sums
-        touched: set[exports.Key] = set()
         for h in changed:
             old = self._hours.pop(h, (0, {}))[1]
             new = fresh.get(h, {})
@@ -290,19 +300,12 @@ class StoreCollector(Collector):
                 self._truth.setdefault(k, _Series()).add(row, -1)
             for k, row in new.items():
                 self._truth.setdefault(k, _Series()).add(row, 1)
-                if k[0] in ("calls_ok", "calls_failed"):
-                    any_hour, ok_hour = latest.get(k[1], (None, None))
-                    latest[k[1]] = (max(any_hour or h, h),
-                                    max(ok_hour or h, h) if k[0] == "calls_ok" else ok_hour)  # fmt: skip
-                    touched.add(k[1])
             for k in old.keys() | new.keys():
                 self._shown.setdefault(k, _Series()).grow_to(self._truth[k])
             if h in totals:
                 self._hours[h] = (totals[h], new)
-        for key, (any_hour, ok_hour) in latest.items():
-            if key not in self._last or key in touched:
-                self._last[key] = exports.last_call_times(self.store, key, any_hour, ok_hour)
         self._latest = latest
+        self._last.update(last)
 
     def collect(self) -> Iterator[Metric]:
         """Counters, histograms and freshness gauges, from the store."""
