@@ -118,11 +118,22 @@ def test_every_sample_equals_a_count_of_the_stored_calls(store: Store) -> None:
         r.started_at -= timedelta(days=3)
         for t in r.turns:
             t.started_at = r.started_at
-    store.replace_runs(runs + old)
+    # A probe retired three days ago keeps its freshness gauges: an alert on them must fire.
+    retired = _call(rng, utcnow() - timedelta(days=3, minutes=7), {"probe_name": "retired",
+                    "target_url": "ws://old/twilio", "region": "eu"})  # fmt: skip
+    store.replace_runs(runs + old + [retired])
     _, registry = _collector(store)
     got = _scrape(registry)
     _assert_equal(got, _expected(runs))
     assert got[("voiceobs_turn_latency_seconds_count", _label(runs[0]))] > 0
+    gauges = {(s.name, tuple(sorted(s.labels.items()))): s.value
+              for f in text_string_to_metric_families(generate_latest(registry).decode())
+              for s in f.samples if s.name.startswith("voiceobs_probe_last")}  # fmt: skip
+    at = retired.started_at.timestamp()
+    assert gauges[("voiceobs_probe_last_run_timestamp_seconds", _label(retired))] == pytest.approx(at)
+    assert gauges[("voiceobs_probe_last_success_timestamp_seconds", _label(retired))] == pytest.approx(at)
+    newest = max(r.started_at for r in runs if r.ok and _label(r) == _label(runs[0])).timestamp()
+    assert gauges[("voiceobs_probe_last_success_timestamp_seconds", _label(runs[0]))] == pytest.approx(newest)
 
 
 def test_counters_grow_by_what_is_stored_late_and_never_fall(store: Store) -> None:
