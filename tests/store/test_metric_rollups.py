@@ -211,6 +211,9 @@ def test_the_exporter_counts_good_turns_as_the_slo_engine_does(store: Store) -> 
     with store.engine.connect() as conn:
         want = conn.execute(sli.counts(sli.source_for(query), now - timedelta(days=1), now)).one()
     assert (good, total) == (want[0], want[1]) and 0 < good < total
+    # And as the SLO engine's own rollup, kept by the same refresh, reads it.
+    rollups.refresh(store, query)
+    assert rollups.window_counts(store, query, now, {"1d": now - timedelta(days=1)})["1d"] == (good, total)
 
 
 def test_a_scrape_reads_only_a_range_of_hours(store: Store) -> None:
