@@ -71,7 +71,7 @@ _LABELS = ("probe", "target", "region", "source", "framework", "service")
 _Key = tuple[str, str, str, str, str, str]
 #: Counters start from the rows of this long before the exporter started.
 LOOKBACK = timedelta(days=1)
-#: Hours older than this are no longer re-read (a call stored later than that is not counted).
+#: Rows older than this are no longer re-read (a call stored later than that is not counted).
 SETTLED = timedelta(days=7)
 
 
@@ -198,7 +198,7 @@ class _Series:
     def __init__(self, n: int = 0, total: float = 0.0, le: Sequence[int] = ()) -> None:
         self.n, self.total, self.le = n, total, list(le)
 
-    def add(self, row: exports.HourRow, sign: int) -> None:
+    def add(self, row: exports.RollupRow, sign: int) -> None:
         self.n += sign * row.n
         self.total += sign * row.total
         if len(self.le) < len(row.le):
@@ -219,15 +219,16 @@ class _Series:
 class StoreCollector(Collector):
     """The store's results as cumulative Prometheus series, for ``voiceobs metrics serve``.
 
-    Every figure comes from the hourly ``metric_rollups`` rows that the
-    shared rollup refresh keeps (the exporter runs that refresh first, so it
-    works without ``voiceobs watch``; a store it may only read is read as it
-    is). Counters start from the rows of the hours since ``LOOKBACK`` before
-    the exporter started and then grow by what each hour gains: a scrape
-    reads one sum per hour of the last ``SETTLED`` (or since the raw-retention
-    horizon, when that is nearer) and the rows of the hours that changed, so
-    its cost does not grow with the store. A late call (a spool replayed)
-    counts when it is stored, if its hour is that recent. No counter ever
+    Every figure comes from the quarter-hour ``metric_rollups`` rows that
+    the shared rollup refresh keeps (the exporter runs that refresh first,
+    so it works without ``voiceobs watch``; a store it may only read is read
+    as it is). Counters start from the rows since ``LOOKBACK`` before the
+    exporter started and then grow by what each row gains: a scrape reads
+    one sum per quarter hour of the last ``SETTLED`` (or since the
+    raw-retention horizon, when that is nearer) and the rows of the quarter
+    hours whose sum changed, so its cost does not grow with the store. A
+    late call (a spool replayed) counts when it is stored, if it is that
+    recent. No counter ever
     goes down, whatever is pruned or rebuilt. A store that cannot be read
     yields ``voiceobs_store_read_errors`` and the last good figures, never
     an error.
@@ -249,12 +250,12 @@ class StoreCollector(Collector):
         self._clock = clock
         self._lock = threading.Lock()
         self._since = _hour(clock() - LOOKBACK)
-        #: Hours still watched: their count sum when read, and their rows.
-        self._hours: dict[int, tuple[int, dict[tuple[str, exports.Key], exports.HourRow]]] = {}
-        #: The sums of every hour read (settled hours included), and what is shown of them.
+        #: Row starts still watched (keys are minutes): their count sum when read, and their rows.
+        self._hours: dict[int, tuple[int, dict[tuple[str, exports.Key], exports.RollupRow]]] = {}
+        #: The sums of every row read (settled ones included), and what is shown of them.
         self._truth: dict[tuple[str, exports.Key], _Series] = {}
         self._shown: dict[tuple[str, exports.Key], _Series] = {}
-        #: Per series: latest hour with a call, with a successful call; and their exact times.
+        #: Per series: latest row start with a call, with a successful call; their exact times.
         self._latest: dict[exports.Key, tuple[int | None, int | None]] | None = None
         self._last: dict[exports.Key, tuple[datetime | None, datetime | None]] = {}
         self._read_at = 0.0
@@ -275,10 +276,10 @@ class StoreCollector(Collector):
             self._refresh_failed = True
         watch_from = max(self._since, _hour(now - SETTLED), _hour(horizon) if horizon else 0)
         # Every read first, then every change: a store that fails halfway changes nothing.
-        totals = exports.hour_totals(self.store, watch_from)
+        totals = exports.row_totals(self.store, watch_from)
         changed = sorted({h for h, n in totals.items() if self._hours.get(h, (None,))[0] != n}
                          | {h for h in self._hours if h >= watch_from and h not in totals})  # fmt: skip
-        fresh = exports.hour_rows(self.store, changed)
+        fresh = exports.rows_at(self.store, changed)
         latest = dict(self._latest if self._latest is not None else exports.latest_hours(self.store))
         touched: set[exports.Key] = set()
         for h, rows in fresh.items():

@@ -1,4 +1,4 @@
-"""The Prometheus exporter's hourly rows, kept by the same refresh as the other rollups.
+"""The Prometheus exporter's quarter-hour rows, kept by the same refresh as the other rollups.
 
 Before this the exporter read raw turns itself (every stored turn on its
 first scrape, every call on each scrape). The table is filled here from the

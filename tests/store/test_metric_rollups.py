@@ -29,11 +29,12 @@ SERIES = [
 KEEP = RetentionPolicy()
 
 
-def _call(rng: random.Random, at: Any, series: dict[str, str], *, failed: bool = False) -> RunResult:
+def _call(rng: random.Random, at: Any, series: dict[str, str], *, failed: bool = False,
+          turns: int | None = None) -> RunResult:  # fmt: skip
     run = RunResult(started_at=at, finished_at=at + timedelta(seconds=9), **series)
     if failed:
         run.status, run.failure_class = "failed", "timeout"
-    for i in range(rng.randint(0, 3)):
+    for i in range(rng.randint(1, 3) if turns is None else turns):
         # Values on a bound (0.5 s, PESQ 4.0) count under it: le is "less than or equal".
         lat = rng.choice([500.0, 300 + rng.gammavariate(2.0, 150.0)])
         turn = TurnResult(i, started_at=at + timedelta(seconds=2 * i), turn_latency_ms=lat,
@@ -45,12 +46,21 @@ def _call(rng: random.Random, at: Any, series: dict[str, str], *, failed: bool =
 
 
 def _calls(rng: random.Random, n: int, hours: float) -> list[RunResult]:
+    """``n`` calls over the last ``hours``, and failed connects (no turns) of the last minutes.
+
+    A call with no turns is found by the time it started, within the refresh's
+    ``TRAILING`` window, as a probe stores one moments after it failed; one
+    stored later is counted after a rebuild (docs/architecture.md).
+    """
     now = utcnow()
-    return [
+    calls = [
         _call(rng, now - timedelta(seconds=rng.uniform(60, hours * 3600)), rng.choice(SERIES),
               failed=rng.random() < 0.1)
         for _ in range(n)
     ]  # fmt: skip
+    connects = [_call(rng, now - timedelta(seconds=rng.uniform(10, 300)), rng.choice(SERIES),
+                      failed=True, turns=0) for _ in range(max(1, n // 20))]  # fmt: skip
+    return calls + connects
 
 
 def _label(run: RunResult) -> tuple[tuple[str, str], ...]:
@@ -144,7 +154,7 @@ def test_counters_grow_by_what_is_stored_late_and_never_fall(store: Store) -> No
     first = _scrape(registry)
     _assert_equal(first, _expected(runs))
     # New calls, and a spool replayed late: calls of five hours ago stored now.
-    late = _calls(rng, 30, 1)
+    late = [r for r in _calls(rng, 30, 1) if r.turns]  # turnless ones stored late: see _calls
     for r in late:
         r.started_at -= timedelta(hours=5)
         for t in r.turns:

@@ -1,11 +1,11 @@
-"""What the Prometheus exporter reads from the store: hours of the metric rollups, and the latest calls.
+"""What the Prometheus exporter reads from the store: rows of the metric rollups, and the latest calls.
 
 ``voiceobs metrics serve`` answers scrapes from ``metric_rollups`` rows (kept
 by the shared rollup refresh), so every read here is bounded whatever the
-size of the store: the per-hour sums since an hour, the rows of a few
-hours, and one hour of one series' calls for the freshness gauges. The one
-read that sees the whole table, the latest hour with calls of each series,
-runs once, when the exporter starts.
+size of the store: one sum per row start since a minute, the rows of a few
+starts, and one row's span of one series' calls for the freshness gauges.
+The one read that sees the whole table, the latest row with calls of each
+series, runs once, when the exporter starts.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from voiceobs.store.repository import Store
 Key = tuple[str, str, str, str, str, str]
 _T = TypeVar("_T")
 _TABLE = metric_rollups.TABLE
+_WIDTH = timedelta(minutes=metric_rollups.WIDTH)
 
 
 @dataclass(frozen=True)
-class HourRow:
-    """One hour of one measure for one series: count, sum (stored units), cumulative bound counts."""
+class RollupRow:
+    """One row of one measure for one series: count, sum (stored units), cumulative bound counts."""
 
     n: int
     total: float
@@ -54,20 +55,20 @@ def _key(dims: Iterable[Any]) -> Key:
     return (probe, target, region, source, framework, service)
 
 
-def hour_totals(store: Store, since: int) -> dict[int, int]:
-    """Per hour from minute ``since`` on, the sum of its rows' counts: it grows when the hour does."""
-    return _read(store, lambda conn: metric_rollups.hour_totals(conn, since))
+def row_totals(store: Store, since: int) -> dict[int, int]:
+    """Per row start from minute ``since`` on, the sum of its rows' counts: it grows when they do."""
+    return _read(store, lambda conn: metric_rollups.row_totals(conn, since))
 
 
-def hour_rows(store: Store, hours: Iterable[int]) -> dict[int, dict[tuple[str, Key], HourRow]]:
-    """Every row of the given hours, by hour, then by (measure, series)."""
-    wanted = list(hours)
-    out: dict[int, dict[tuple[str, Key], HourRow]] = {h: {} for h in wanted}
+def rows_at(store: Store, starts: Iterable[int]) -> dict[int, dict[tuple[str, Key], RollupRow]]:
+    """Every row starting at the given minutes, by start, then by (measure, series)."""
+    wanted = list(starts)
+    out: dict[int, dict[tuple[str, Key], RollupRow]] = {h: {} for h in wanted}
 
     def body(conn: Connection) -> None:
-        for minute, measure, *rest in metric_rollups.hour_rows(conn, wanted):
+        for minute, measure, *rest in metric_rollups.rows_at(conn, wanted):
             *dims, n, total, le = rest
-            out[int(minute)][(str(measure), _key(dims))] = HourRow(
+            out[int(minute)][(str(measure), _key(dims))] = RollupRow(
                 int(n), float(total), tuple(json.loads(le))
             )
 
@@ -77,7 +78,7 @@ def hour_rows(store: Store, hours: Iterable[int]) -> dict[int, dict[tuple[str, K
 
 
 def latest_hours(store: Store) -> dict[Key, tuple[int | None, int | None]]:
-    """Per series, the latest hour with a call and the latest with a successful one (one scan)."""
+    """Per series, the latest row start with a call and with a successful call (one scan)."""
     dims = [_TABLE.c[d] for d in metric_rollups.DIMS]
     q = (
         select(_TABLE.c.measure, *dims, func.max(_TABLE.c.minute))
@@ -86,22 +87,23 @@ def latest_hours(store: Store) -> dict[Key, tuple[int | None, int | None]]:
     )
     out: dict[Key, tuple[int | None, int | None]] = {}
     for measure, *rest in _read(store, lambda conn: list(conn.execute(q))):
-        key, hour = _key(rest[:-1]), int(rest[-1])
-        any_hour, ok_hour = out.get(key, (None, None))
-        any_hour = max(any_hour or hour, hour)
+        key, at = _key(rest[:-1]), int(rest[-1])
+        any_at, ok_at = out.get(key, (None, None))
+        any_at = max(any_at or at, at)
         if measure == "calls_ok":
-            ok_hour = max(ok_hour or hour, hour)
-        out[key] = (any_hour, ok_hour)
+            ok_at = max(ok_at or at, at)
+        out[key] = (any_at, ok_at)
     return out
 
 
 def last_call_times(
-    store: Store, key: Key, hour: int | None, ok_hour: int | None
+    store: Store, key: Key, at: int | None, ok_at: int | None
 ) -> tuple[datetime | None, datetime | None]:
     """When the series' latest call, and its latest successful one, started.
 
-    Read from the raw calls of those hours (one index range each); where
-    retention has removed them, the hour's start stands in.
+    ``at`` and ``ok_at`` are the starts of the rows that hold them; the exact
+    times are read from the raw calls of those rows' minutes (one index range
+    each). Where retention has removed those, the row's start stands in.
     """
     probe, target, region, source, framework, service = key
     same = [ProbeRun.probe_name == probe, ProbeRun.target_url == target, ProbeRun.region == region,
@@ -111,13 +113,13 @@ def last_call_times(
         if at is None:
             return None
         start = minute_start(at)
-        cond = [*same, ProbeRun.started_at >= start, ProbeRun.started_at < start + timedelta(hours=1)]
+        cond = [*same, ProbeRun.started_at >= start, ProbeRun.started_at < start + _WIDTH]
         if ok_only:
             cond.append(ProbeRun.status == "ok")
         got = conn.execute(select(func.max(ProbeRun.started_at)).where(*cond)).scalar()
         return _utc(got) if got is not None else start
 
-    return _read(store, lambda conn: (latest(conn, hour, False), latest(conn, ok_hour, True)))
+    return _read(store, lambda conn: (latest(conn, at, False), latest(conn, ok_at, True)))
 
 
 def _utc(value: Any) -> datetime:
@@ -126,4 +128,4 @@ def _utc(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-__all__ = ["HourRow", "Key", "hour_rows", "hour_totals", "last_call_times", "latest_hours"]
+__all__ = ["Key", "RollupRow", "last_call_times", "latest_hours", "row_totals", "rows_at"]

@@ -1,10 +1,10 @@
-"""Hourly counts for the Prometheus exporter, kept by the same refresh as every other rollup.
+"""Counts per quarter hour for the Prometheus exporter, kept by the same refresh as every other rollup.
 
 A Prometheus histogram is a set of counters at fixed ``le`` bounds, so the
 exporter needs, per label set, exact counts at exactly those bounds: the
 dashboard's log-spaced histograms (``histograms.py``) cannot be regrouped
-into them. Each row here holds one hour of one measure for one series (all
-six labels the exporter writes):
+into them. Each row here holds ``WIDTH`` (15) minutes of one measure for one
+series (all six labels the exporter writes):
 
 * a histogram measure (``voiceobs.measures.EXPORTED_MEASURES``): ``n`` and
   ``total``, the count and sum of the successful turns that took it (stored
@@ -12,8 +12,8 @@ six labels the exporter writes):
 * a count: ``calls_ok`` / ``calls_failed`` (calls by their own start) and
   ``turns_ok`` / ``turns_failed`` (turns by their call's outcome), ``n`` only.
 
-An hour is recomputed from the raw rows whenever the refresh finds it dirty
-(new or late turns, the trailing minutes), so recomputing twice is harmless
+A row is recomputed from the raw rows whenever the refresh finds one of its
+minutes dirty (new or late turns, the trailing minutes), so twice is harmless
 and a transaction that commits out of id order is still counted (the
 refresh re-reads the last ``rollups.ID_OVERLAP`` ids). The exporter turns
 the rows into counters that only grow (``voiceobs.metrics``).
@@ -26,7 +26,19 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, and_, case, delete, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    Table,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 
 from voiceobs.measures import EXPORTED_MEASURES, measure
 from voiceobs.store.filters import epoch_seconds, minute_start
@@ -46,27 +58,28 @@ BOUNDS: dict[str, tuple[float, ...]] = {
 COUNTS: tuple[str, ...] = ("calls_ok", "calls_failed", "turns_ok", "turns_failed")
 #: Every measure a row may hold.
 MEASURES: tuple[str, ...] = (*BOUNDS, *COUNTS)
-#: Rows cover an hour: ``minute`` is always a multiple of this.
-HOUR = 60
+#: Rows cover this many minutes: ``minute`` is always a multiple of it. Short enough that a
+#: refresh recomputes little (the trailing minutes' row), long enough that a week is few rows.
+WIDTH = 15
 _INSERT_CHUNK = 2000
 
 
 def definition() -> str:
     """What the rows mean; a change (other bounds, measures) makes the refresh rebuild them."""
-    return json.dumps({"bounds": BOUNDS, "counts": COUNTS, "dims": DIMS, "width": HOUR})
+    return json.dumps({"bounds": BOUNDS, "counts": COUNTS, "dims": DIMS, "width": WIDTH})
 
 
-def _hour_of(table: Table, dialect: str) -> Any:
-    return epoch_seconds(table.c.started_at, dialect) // 3600 * HOUR
+def _row_start(table: Table, dialect: str) -> Any:
+    return epoch_seconds(table.c.started_at, dialect) // (60 * WIDTH) * WIDTH
 
 
 def recompute(conn: Connection, dialect: str, start: int | None, end: int | None) -> int | None:
-    """Replace the rows of every hour touching minutes ``[start, end)`` (None: unbounded).
+    """Replace the rows touching minutes ``[start, end)`` (None: unbounded) from the raw rows.
 
-    Returns the last hour written (its first minute; None when nothing was).
+    Returns the first minute of the last row written (None when nothing was).
     """
-    lo = None if start is None else start // HOUR * HOUR
-    hi = None if end is None else -(-end // HOUR) * HOUR
+    lo = None if start is None else start // WIDTH * WIDTH
+    hi = None if end is None else -(-end // WIDTH) * WIDTH
     cond = []
     if lo is not None:
         cond.append(TABLE.c.minute >= lo)
@@ -89,48 +102,59 @@ def _between(table: Table, lo: int | None, hi: int | None) -> list[Any]:
 
 
 @functools.cache
-def _turn_select(dialect: str) -> Select[Any]:
-    # A few hundred CASE expressions: built once, so a refresh pays only for the SQL.
-    hour = _hour_of(TURNS, dialect)
+def _branches(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
+    """Per measure, its turns grouped by row, series and bound slot (built once, reused)."""
+    at = _row_start(TURNS, dialect).label("at")
     dims = [TURNS.c[d] for d in DIMS]
     ok = TURNS.c.ok.is_(True)
-    cols: list[Any] = [func.count(), func.sum(case((ok, 1), else_=0))]
+    out: list[tuple[str, Select[Any]]] = [
+        ("turns", select(at, *dims, cast(ok, Integer).label("slot"), func.count(), literal(0.0))
+         .group_by("at", *dims, "slot"))
+    ]  # fmt: skip
     for name, bounds in BOUNDS.items():
         col = TURNS.c[name]
-        taken = and_(ok, col.is_not(None))
-        cols.append(func.sum(case((taken, 1), else_=0)))
-        cols.append(func.sum(case((taken, col), else_=0.0)))
-        cols += [func.sum(case((and_(taken, col <= b), 1), else_=0)) for b in bounds]
-    return select(hour.label("hour"), *dims, *cols).group_by("hour", *dims)
+        # The first bound the value is under (one CASE, evaluated until it matches).
+        slot = case(*[(col <= b, i) for i, b in enumerate(bounds)], else_=len(bounds)).label("slot")
+        q = select(at, *dims, slot, func.count(), func.sum(col)).where(ok, col.is_not(None))
+        out.append((name, q.group_by("at", *dims, "slot")))
+    return tuple(out)
 
 
 def _turn_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -> Iterator[dict[str, Any]]:
-    """One pass over the turns of the hours: every measure's count, sum and bound counts."""
-    q = _turn_select(dialect).where(*_between(TURNS, lo, hi))
-    for hour_value, *rest in conn.execute(q):
-        key = _key(int(hour_value), rest[: len(DIMS)])
-        total, n_ok, *per_measure = rest[len(DIMS) :]
-        yield from _count_rows(key, {"turns_ok": int(n_ok or 0), "turns_failed": int(total) - int(n_ok or 0)})
-        for name, bounds in BOUNDS.items():
-            n, value_sum, *le = per_measure[: 2 + len(bounds)]
-            per_measure = per_measure[2 + len(bounds) :]
-            if n:
-                yield {**key, "measure": name, "n": int(n), "total": float(value_sum or 0.0),
-                       "le": json.dumps([int(c or 0) for c in le], separators=(",", ":"))}  # fmt: skip
+    """Every measure's count, sum and cumulative bound counts, and the turns by outcome."""
+    rows: dict[tuple[Any, ...], list[Any]] = {}
+    for name, q in _branches(dialect):
+        bounds = BOUNDS.get(name, ())
+        for at, *rest in conn.execute(q.where(*_between(TURNS, lo, hi))):
+            *raw_dims, slot, n, value_sum = rest
+            dims = [str(v or "") for v in raw_dims]
+            if name == "turns":
+                # slot is 1 for a successful call's turn, 0 for a failed one's.
+                key = (int(at), *dims, "turns_ok" if slot else "turns_failed")
+                rows.setdefault(key, [0, 0.0, []])[0] += int(n)
+                continue
+            got = rows.setdefault((int(at), *dims, name), [0, 0.0, [0] * len(bounds)])
+            got[0] += int(n)
+            got[1] += float(value_sum or 0.0)
+            for i in range(int(slot), len(bounds)):
+                got[2][i] += int(n)
+    for (at, *dims, name), (n, total, le) in rows.items():
+        yield {**_key(at, dims), "measure": name, "n": n, "total": total,
+               "le": json.dumps(le, separators=(",", ":"))}  # fmt: skip
 
 
 def _call_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -> Iterator[dict[str, Any]]:
-    hour = _hour_of(RUNS, dialect)
+    at = _row_start(RUNS, dialect).label("at")
     dims = [RUNS.c[d] for d in DIMS]
-    q = select(hour.label("hour"), *dims, func.count(), func.sum(case((RUNS.c.status == "ok", 1), else_=0)))
-    for hour_value, *rest in conn.execute(q.where(*_between(RUNS, lo, hi)).group_by("hour", *dims)):
-        key = _key(int(hour_value), rest[: len(DIMS)])
+    q = select(at, *dims, func.count(), func.sum(case((RUNS.c.status == "ok", 1), else_=0)))
+    for at_value, *rest in conn.execute(q.where(*_between(RUNS, lo, hi)).group_by("at", *dims)):
+        key = _key(int(at_value), rest[: len(DIMS)])
         total, n_ok = int(rest[-2]), int(rest[-1] or 0)
         yield from _count_rows(key, {"calls_ok": n_ok, "calls_failed": total - n_ok})
 
 
-def _key(hour: int, dims: Sequence[Any]) -> dict[str, Any]:
-    return {"minute": hour, **{d: str(v or "") for d, v in zip(DIMS, dims, strict=True)}}
+def _key(at: int, dims: Sequence[Any]) -> dict[str, Any]:
+    return {"minute": at, **{d: str(v or "") for d, v in zip(DIMS, dims, strict=True)}}
 
 
 def _count_rows(key: dict[str, Any], counts: dict[str, int]) -> Iterator[dict[str, Any]]:
@@ -139,18 +163,18 @@ def _count_rows(key: dict[str, Any], counts: dict[str, int]) -> Iterator[dict[st
             yield {**key, "measure": name, "n": n, "total": 0.0, "le": "[]"}
 
 
-def hour_totals(conn: Connection, since: int) -> dict[int, int]:
-    """Each hour from ``since`` on: the sum of its rows' ``n``, which grows whenever the hour does."""
+def row_totals(conn: Connection, since: int) -> dict[int, int]:
+    """Per row start from minute ``since`` on, the sum of its rows' ``n``: it grows when they do."""
     q = select(TABLE.c.minute, func.sum(TABLE.c.n)).where(TABLE.c.minute >= since)
     return {int(m): int(n or 0) for m, n in conn.execute(q.group_by(TABLE.c.minute))}
 
 
-def hour_rows(conn: Connection, hours: Iterable[int]) -> Iterator[Any]:
-    """Rows ``(minute, measure, *DIMS, n, total, le)`` of the given hours."""
-    wanted = sorted(set(hours))
+def rows_at(conn: Connection, starts: Iterable[int]) -> Iterator[Any]:
+    """Rows ``(minute, measure, *DIMS, n, total, le)`` starting at the given minutes."""
+    wanted = sorted(set(starts))
     cols = [TABLE.c.minute, TABLE.c.measure, *[TABLE.c[d] for d in DIMS], TABLE.c.n, TABLE.c.total, TABLE.c.le]
     for i in range(0, len(wanted), 200):
         yield from conn.execute(select(*cols).where(TABLE.c.minute.in_(wanted[i : i + 200])))
 
 
-__all__ = ["BOUNDS", "COUNTS", "DIMS", "HOUR", "MEASURES", "TABLE", "definition", "hour_rows", "hour_totals", "recompute"]
+__all__ = ["BOUNDS", "COUNTS", "DIMS", "MEASURES", "TABLE", "WIDTH", "definition", "recompute", "row_totals", "rows_at"]

@@ -435,9 +435,9 @@ class LatencyHistogram(Base):
 
 
 class MetricRollup(Base):
-    """What the Prometheus exporter reads: one hour of one exported measure for one series.
+    """What the Prometheus exporter reads: 15 minutes of one exported measure for one series.
 
-    ``minute`` is the hour's first minute; the series is every label the
+    ``minute`` is the first minute covered (a multiple of 15); the series is every label the
     exporter writes (source, probe, target, region, framework, service). For
     a histogram measure, ``n`` and ``total`` are the count and sum of the
     successful turns that took it and ``le`` a JSON list of cumulative counts,
@@ -447,7 +447,7 @@ class MetricRollup(Base):
 
     __tablename__ = "metric_rollups"
 
-    # The hour leads the key: the exporter reads "every row since an hour".
+    # The start leads the key: the exporter reads "every row since a minute".
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     measure: Mapped[str] = mapped_column(String(40), primary_key=True)
     source: Mapped[str] = mapped_column(String(20), primary_key=True)

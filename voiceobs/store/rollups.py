@@ -38,10 +38,9 @@ recomputed from the raw turns, and the hours containing them are re-merged
 from their minutes. ``refresh_all`` brings every SLO rollup and the
 histograms up to date in one call (``voiceobs watch``); the dashboard calls
 ``refresh_histograms`` before it reads them. The Prometheus exporter's
-hourly rows (``voiceobs.store.metric_rollups``, state row
-``METRIC_ROLLUP_KEY``) follow the turn histograms' dirty minutes and
-recompute each one's whole hour; an hour that a horizon cuts still has all
-its raw rows, since the horizon lies ``RAW_MARGIN`` (or half the raw
+rows (``voiceobs.store.metric_rollups``, state row ``METRIC_ROLLUP_KEY``)
+follow the turn histograms' dirty minutes and recompute the quarter hour
+holding each; a quarter hour that a horizon cuts still has all its raw rows, since the horizon lies ``RAW_MARGIN`` (or half the raw
 retention) after the cutoff.
 """
 
@@ -86,7 +85,7 @@ MERGE_GAP = 30
 HISTOGRAM_KEY = "latency_histograms"
 #: The state row of the stage span histograms; its ``turn_watermark`` holds a span id.
 SPAN_HISTOGRAM_KEY = "stage_histograms"
-#: The state row of the exporter's hourly rows (``metric_rollups``).
+#: The state row of the exporter's quarter-hour rows (``metric_rollups``).
 METRIC_ROLLUP_KEY = "metric_rollups"
 #: Minutes in a day: histograms are rebuilt a day at a time.
 _DAY = 24 * 60
@@ -183,7 +182,7 @@ def refresh_span_histograms(store: Store, horizon: datetime | None = None) -> No
 
 
 def refresh_metric_rollups(store: Store, horizon: datetime | None = None) -> None:
-    """Bring the exporter's hourly rows up to date with the raw turns and calls."""
+    """Bring the exporter's rows up to date with the raw turns and calls."""
     frozen = _horizon_minute(horizon)
     _retrying(store, lambda: _refresh_once(store, _metric_rollup(store), frozen))
 
@@ -297,7 +296,7 @@ def _turn_family(dialect: str) -> _Family:
 
 
 def _metric_family(dialect: str) -> _Family:
-    """The exporter's hourly rows: the turn family's raw rows and dirty minutes, whole hours."""
+    """The exporter's rows: the turn family's raw rows and dirty minutes, in quarter hours."""
 
     def minutes(conn: Connection, start: int | None, end: int | None) -> int | None:
         return metric_rollups.recompute(conn, dialect, start, end)
@@ -305,7 +304,7 @@ def _metric_family(dialect: str) -> _Family:
     return replace(
         _turn_family(dialect), key=METRIC_ROLLUP_KEY, definition=metric_rollups.definition(),
         measures=metric_rollups.MEASURES, minutes=minutes, table=metric_rollups.TABLE,
-        width=metric_rollups.HOUR, hours=None,
+        width=metric_rollups.WIDTH, hours=None,
     )  # fmt: skip
 
 
