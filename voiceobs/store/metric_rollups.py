@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    bindparam,
     case,
     cast,
     delete,
@@ -92,30 +93,37 @@ def recompute(conn: Connection, dialect: str, start: int | None, end: int | None
     return max((r["minute"] for r in rows), default=None)
 
 
-def _between(table: Table, lo: int | None, hi: int | None) -> list[Any]:
+def _between(table: Table, lo: bool, hi: bool) -> list[Any]:
+    # Bound parameters, not literals: each statement is built and compiled once, then reused.
     cond = []
-    if lo is not None:
-        cond.append(table.c.started_at >= minute_start(lo))
-    if hi is not None:
-        cond.append(table.c.started_at < minute_start(hi))
+    if lo:
+        cond.append(table.c.started_at >= bindparam("lo"))
+    if hi:
+        cond.append(table.c.started_at < bindparam("hi"))
     return cond
 
 
+def _params(lo: int | None, hi: int | None) -> dict[str, Any]:
+    return {k: minute_start(v) for k, v in (("lo", lo), ("hi", hi)) if v is not None}
+
+
 @functools.cache
-def _branches(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
-    """Per measure, its turns grouped by row, series and bound slot (built once, reused)."""
+def _branches(dialect: str, lo: bool, hi: bool) -> tuple[tuple[str, Select[Any]], ...]:
+    """Per measure, its turns of a range grouped by row, series and bound slot (built once)."""
     at = _row_start(TURNS, dialect).label("at")
     dims = [TURNS.c[d] for d in DIMS]
     ok = TURNS.c.ok.is_(True)
     out: list[tuple[str, Select[Any]]] = [
         ("turns", select(at, *dims, cast(ok, Integer).label("slot"), func.count(), literal(0.0))
-         .group_by("at", *dims, "slot"))
+         .where(*_between(TURNS, lo, hi)).group_by("at", *dims, "slot"))
     ]  # fmt: skip
     for name, bounds in BOUNDS.items():
         col = TURNS.c[name]
         # The first bound the value is under (one CASE, evaluated until it matches).
         slot = case(*[(col <= b, i) for i, b in enumerate(bounds)], else_=len(bounds)).label("slot")
-        q = select(at, *dims, slot, func.count(), func.sum(col)).where(ok, col.is_not(None))
+        q = select(at, *dims, slot, func.count(), func.sum(col)).where(
+            ok, col.is_not(None), *_between(TURNS, lo, hi)
+        )
         out.append((name, q.group_by("at", *dims, "slot")))
     return tuple(out)
 
@@ -123,9 +131,10 @@ def _branches(dialect: str) -> tuple[tuple[str, Select[Any]], ...]:
 def _turn_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -> Iterator[dict[str, Any]]:
     """Every measure's count, sum and cumulative bound counts, and the turns by outcome."""
     rows: dict[tuple[Any, ...], list[Any]] = {}
-    for name, q in _branches(dialect):
+    params = _params(lo, hi)
+    for name, q in _branches(dialect, lo is not None, hi is not None):
         bounds = BOUNDS.get(name, ())
-        for at, *rest in conn.execute(q.where(*_between(TURNS, lo, hi))):
+        for at, *rest in conn.execute(q, params):
             *raw_dims, slot, n, value_sum = rest
             dims = [str(v or "") for v in raw_dims]
             if name == "turns":
@@ -147,7 +156,8 @@ def _call_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -
     at = _row_start(RUNS, dialect).label("at")
     dims = [RUNS.c[d] for d in DIMS]
     q = select(at, *dims, func.count(), func.sum(case((RUNS.c.status == "ok", 1), else_=0)))
-    for at_value, *rest in conn.execute(q.where(*_between(RUNS, lo, hi)).group_by("at", *dims)):
+    q = q.where(*_between(RUNS, lo is not None, hi is not None)).group_by("at", *dims)
+    for at_value, *rest in conn.execute(q, _params(lo, hi)):
         key = _key(int(at_value), rest[: len(DIMS)])
         total, n_ok = int(rest[-2]), int(rest[-1] or 0)
         yield from _count_rows(key, {"calls_ok": n_ok, "calls_failed": total - n_ok})
