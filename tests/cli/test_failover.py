@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.failover.helpers import write_hooks
 from tests.helpers import free_port, receiver
@@ -20,6 +21,7 @@ from tests.store.factories import make_run
 from voiceobs.cli.main import main
 from voiceobs.results import utcnow
 from voiceobs.store import Store
+from voiceobs.store.models import MetricRollup
 
 SLOS = """\
 version: voiceobs/v1
@@ -191,6 +193,15 @@ hooks:
             deadline = time.monotonic() + 10
             while not [d for d in store.deliveries() if d.hook_name == "down"]:
                 assert time.monotonic() < deadline, "the down hook was never attempted"
+                time.sleep(0.05)
+            # Each pass keeps the exporter's rows too (for an exporter that may only read).
+            failed_calls = select(func.sum(MetricRollup.n)).where(MetricRollup.measure == "calls_failed")
+            deadline = time.monotonic() + 10
+            while True:
+                with store.engine.connect() as conn:
+                    if conn.execute(failed_calls).scalar() == 5:
+                        break
+                assert time.monotonic() < deadline, "watch never refreshed the exporter's rows"
                 time.sleep(0.05)
             # It is now waiting 30 s before retrying the dead target; SIGTERM must not wait.
             start = time.monotonic()

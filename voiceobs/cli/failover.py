@@ -219,7 +219,8 @@ def watch(
     and the watch goes on. A SQLite store whose file is replaced while it runs
     is reopened; one whose file is removed stops the watch (exit 2). Every
     prune_interval (default 1h; 0 or off disables) it also applies the
-    retention policy, as `voiceobs db prune` does.
+    retention policy, as `voiceobs db prune` does. Each pass also refreshes
+    the rows `voiceobs metrics serve` reads.
     """
     every = interval.total_seconds()
     # A prune between passes takes at most one interval: evaluation is never held up longer.
@@ -247,6 +248,8 @@ def watch(
                 held[0] = _follow_store_file(guard, held[0], url)
             partitions.tick(held[0])
             passes += 1
+            # Before the pass: a pass can wait on a hook's retry, and these rows should not.
+            _refresh_exporter_rows(held[0])
             _one_pass(held[0], run, hooks, dry_run, stop)
             if schedule is not None and not stop.is_set():
                 _prune_if_due(schedule, held[0], stop)
@@ -256,6 +259,17 @@ def watch(
             signal.signal(s, handler)
         held[0].close()
     click.echo(f"stopped after {passes} passes", err=True)
+
+
+def _refresh_exporter_rows(store: Store) -> None:
+    """The exporter's rows, which an exporter that may only read the store reads as they stand."""
+    from voiceobs.results import utcnow
+    from voiceobs.store import rollups
+
+    try:
+        rollups.refresh_metric_rollups(store, RetentionPolicy.load().rollup_horizon(utcnow()))
+    except Exception as exc:  # the watch goes on: alerts matter more than the exporter's rows
+        click.echo(f"warning: cannot refresh the exporter's rows: {exc}", err=True)
 
 
 def _prune_schedule(max_seconds: float) -> PruneSchedule | None:

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Integer,
-    Select,
     Table,
     bindparam,
     case,
@@ -39,6 +39,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    union_all,
 )
 
 from voiceobs.measures import EXPORTED_MEASURES, measure
@@ -108,45 +109,43 @@ def _params(lo: int | None, hi: int | None) -> dict[str, Any]:
 
 
 @functools.cache
-def _branches(dialect: str, lo: bool, hi: bool) -> tuple[tuple[str, Select[Any]], ...]:
-    """Per measure, its turns of a range grouped by row, series and bound slot (built once)."""
+def _turn_query(dialect: str, lo: bool, hi: bool) -> CompoundSelect:
+    """The turns of a range grouped by measure, row, series and bound slot: one statement, built once."""
     at = _row_start(TURNS, dialect).label("at")
     dims = [TURNS.c[d] for d in DIMS]
     ok = TURNS.c.ok.is_(True)
-    out: list[tuple[str, Select[Any]]] = [
-        ("turns", select(at, *dims, cast(ok, Integer).label("slot"), func.count(), literal(0.0))
-         .where(*_between(TURNS, lo, hi)).group_by("at", *dims, "slot"))
+    # slot is 1 for a successful call's turn, 0 for a failed one's.
+    branches = [
+        select(literal("turns").label("measure"), at, *dims, cast(ok, Integer).label("slot"),
+               func.count().label("n"), literal(0.0).label("s"))
+        .where(*_between(TURNS, lo, hi)).group_by("at", *dims, "slot")
     ]  # fmt: skip
     for name, bounds in BOUNDS.items():
         col = TURNS.c[name]
         # The first bound the value is under (one CASE, evaluated until it matches).
         slot = case(*[(col <= b, i) for i, b in enumerate(bounds)], else_=len(bounds)).label("slot")
-        q = select(at, *dims, slot, func.count(), func.sum(col)).where(
-            ok, col.is_not(None), *_between(TURNS, lo, hi)
-        )
-        out.append((name, q.group_by("at", *dims, "slot")))
-    return tuple(out)
+        q = select(literal(name).label("measure"), at, *dims, slot, func.count().label("n"),
+                   func.sum(col).label("s")).where(ok, col.is_not(None), *_between(TURNS, lo, hi))  # fmt: skip
+        branches.append(q.group_by("at", *dims, "slot"))
+    return union_all(*branches)
 
 
 def _turn_rows(conn: Connection, dialect: str, lo: int | None, hi: int | None) -> Iterator[dict[str, Any]]:
     """Every measure's count, sum and cumulative bound counts, and the turns by outcome."""
     rows: dict[tuple[Any, ...], list[Any]] = {}
-    params = _params(lo, hi)
-    for name, q in _branches(dialect, lo is not None, hi is not None):
-        bounds = BOUNDS.get(name, ())
-        for at, *rest in conn.execute(q, params):
-            *raw_dims, slot, n, value_sum = rest
-            dims = [str(v or "") for v in raw_dims]
-            if name == "turns":
-                # slot is 1 for a successful call's turn, 0 for a failed one's.
-                key = (int(at), *dims, "turns_ok" if slot else "turns_failed")
-                rows.setdefault(key, [0, 0.0, []])[0] += int(n)
-                continue
-            got = rows.setdefault((int(at), *dims, name), [0, 0.0, [0] * len(bounds)])
-            got[0] += int(n)
-            got[1] += float(value_sum or 0.0)
-            for i in range(int(slot), len(bounds)):
-                got[2][i] += int(n)
+    for name, at, *rest in conn.execute(_turn_query(dialect, lo is not None, hi is not None), _params(lo, hi)):
+        *raw_dims, slot, n, value_sum = rest
+        dims = [str(v or "") for v in raw_dims]
+        if name == "turns":
+            key = (int(at), *dims, "turns_ok" if slot else "turns_failed")
+            rows.setdefault(key, [0, 0.0, []])[0] += int(n)
+            continue
+        bounds = BOUNDS[name]
+        got = rows.setdefault((int(at), *dims, name), [0, 0.0, [0] * len(bounds)])
+        got[0] += int(n)
+        got[1] += float(value_sum or 0.0)
+        for i in range(int(slot), len(bounds)):
+            got[2][i] += int(n)
     for (at, *dims, name), (n, total, le) in rows.items():
         yield {**_key(at, dims), "measure": name, "n": n, "total": total,
                "le": json.dumps(le, separators=(",", ":"))}  # fmt: skip

@@ -193,12 +193,16 @@ def refresh_all(
     horizon: datetime | None = None,
     span_horizon: datetime | None = None,
 ) -> None:
-    """Refresh the rollup of every SLI in ``queries``, the histograms and the exporter's rows."""
+    """Refresh the rollup of every SLI in ``queries`` and the dashboard's histograms.
+
+    The exporter's rows are left to ``refresh_metric_rollups``, which the
+    exporter runs itself and ``voiceobs watch`` once per pass, so an SLO
+    evaluation (``voiceobs evaluate``, a CI gate) does not wait for them.
+    """
     for query in queries:
         refresh(store, query, horizon)
     refresh_histograms(store, horizon)
     refresh_span_histograms(store, span_horizon)
-    refresh_metric_rollups(store, horizon)
 
 
 def _retrying(store: Store, once: Callable[[], None]) -> None:
@@ -527,6 +531,7 @@ def rebuild(
             )
         )
     refresh_all(store, queries, horizon, span_horizon)
+    refresh_metric_rollups(store, horizon)
 
 
 def backfill_histograms(conn: Connection) -> None:
