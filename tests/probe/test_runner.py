@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -53,13 +52,14 @@ def test_fault_gives_its_failure_class(
         metrics=["pesq_nb"],
         min_scores={"pesq_nb": 2.5},
     )
-    start = time.monotonic()
     [result] = _run(spec)
-    elapsed = time.monotonic() - start
     assert result.failure_class == expected.value, result.failure_detail
     assert result.status == "failed"
     assert result.failure_detail
-    assert elapsed < deadline_s
+    # The call's own recorded start and end: the prompt's synthesis before the call (seconds
+    # when the voice is not loaded yet) is not what the deadline is about.
+    assert result.finished_at is not None
+    assert (result.finished_at - result.started_at).total_seconds() < deadline_s
     assert result.turns and result.turns[0].ok is False
     assert result.turns[0].failure_class == expected.value
 
