@@ -285,9 +285,7 @@ class StoreCollector(Collector):
         for h, rows in fresh.items():
             for measure_name, key in rows:
                 if measure_name in ("calls_ok", "calls_failed"):
-                    any_hour, ok_hour = latest.get(key, (None, None))
-                    latest[key] = (max(any_hour or h, h),
-                                   max(ok_hour or h, h) if measure_name == "calls_ok" else ok_hour)  # fmt: skip
+                    exports.note_calls(latest, key, measure_name, h)
                     touched.add(key)
         last = {key: exports.last_call_times(self.store, key, *hours)
                 for key, hours in latest.items() if key not in self._last or key in touched}  # fmt: skip

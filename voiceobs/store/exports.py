@@ -87,13 +87,14 @@ def latest_hours(store: Store) -> dict[Key, tuple[int | None, int | None]]:
     )
     out: dict[Key, tuple[int | None, int | None]] = {}
     for measure, *rest in _read(store, lambda conn: list(conn.execute(q))):
-        key, at = _key(rest[:-1]), int(rest[-1])
-        any_at, ok_at = out.get(key, (None, None))
-        any_at = max(any_at or at, at)
-        if measure == "calls_ok":
-            ok_at = max(ok_at or at, at)
-        out[key] = (any_at, ok_at)
+        note_calls(out, _key(rest[:-1]), str(measure), int(rest[-1]))
     return out
+
+
+def note_calls(latest: dict[Key, tuple[int | None, int | None]], key: Key, measure: str, at: int) -> None:
+    """Move ``key``'s latest row with calls (and with successful ones) up to ``at``."""
+    any_at, ok_at = latest.get(key, (None, None))
+    latest[key] = (max(any_at or at, at), max(ok_at or at, at) if measure == "calls_ok" else ok_at)
 
 
 def last_call_times(
@@ -128,4 +129,4 @@ def _utc(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-__all__ = ["Key", "RollupRow", "last_call_times", "latest_hours", "row_totals", "rows_at"]
+__all__ = ["Key", "RollupRow", "last_call_times", "latest_hours", "note_calls", "row_totals", "rows_at"]

@@ -268,9 +268,10 @@ class _Family:
     newest: Callable[[Connection], int | None]
     dirty: Callable[[Connection, int], set[int]]
     head: Callable[[Connection], int]
-    #: Where the rows are, and the width of the rows ``minutes`` writes.
+    #: Where the rows are, and the width of the rows ``minutes`` writes (None: the table keeps
+    #: one width only, so has no ``width`` column).
     table: Table = histograms.HISTOGRAMS
-    width: int = histograms.MINUTE
+    width: int | None = histograms.MINUTE
     #: Replace the wider rows of some hours from the ``minutes`` rows (None: none are kept).
     hours: Callable[[Connection, Iterable[int], Sequence[str]], None] | None = histograms.recompute_hours
 
@@ -308,7 +309,7 @@ def _metric_family(dialect: str) -> _Family:
     return replace(
         _turn_family(dialect), key=METRIC_ROLLUP_KEY, definition=metric_rollups.definition(),
         measures=metric_rollups.MEASURES, minutes=minutes, table=metric_rollups.TABLE,
-        width=metric_rollups.WIDTH, hours=None,
+        width=None, hours=None,
     )  # fmt: skip
 
 
@@ -396,7 +397,7 @@ def _histogram_rollup_for(family: _Family) -> _Rollup:
         # was pruned before it had histograms): a minute's row is never replaced there.
         h = family.table
         cond = [h.c.measure.in_(measures), h.c.minute < end]
-        if "width" in h.c:
+        if family.width is not None:
             cond.append(h.c.width == family.width)
         exists_before = conn.execute(select(h.c.minute).where(*cond).limit(1)).first()
         if exists_before is not None:
